@@ -1,0 +1,195 @@
+"""The interface every backend adapter implements, and a base class that does the checking.
+
+An adapter translates between the oracle's canonical world (``reference``) and one
+LSTM implementation:
+
+- ``name``: short and unique (``torch``, ``paddle``, ``paddle-legacy``...);
+- ``parameter_layout``: which :data:`reference.LAYOUTS` entry its parameter count follows;
+- ``availability()``: whether the backend imports here, its version, and why not;
+- ``unsupported(config)``: one reason per feature of a run it cannot do (empty: supported);
+- ``parameter_count(spec)``: trainable parameters as the backend itself reports them;
+- ``canonical_to_backend`` / ``backend_to_canonical``: the parameter mapping both ways;
+- ``run(request)``: the forward pass, returned in the oracle's layout as float64 NumPy.
+
+Subclass :class:`BaseAdapter` and implement the ``_``-prefixed hooks: it validates every
+request (shapes, lengths, dtype, device, support) before any framework code runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, validate_inputs, validate_params
+
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here: its version when it can, the reason when it cannot."""
+
+    available: bool
+    version: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything about a run except its data: what support is decided on.
+
+    lengths: per-sequence lengths are given; zero_length: at least one of them is 0;
+    initial_states: h0 and c0 are given; dropout: the module's inter-layer dropout
+    probability, run in inference mode.
+    """
+
+    spec: LSTMSpec
+    dtype: str = "float64"
+    device: str = "cpu"
+    batch_first: bool = False
+    lengths: bool = False
+    zero_length: bool = False
+    initial_states: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype: expected one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {self.device!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One forward run: spec, canonical float64 parameters and the data.
+
+    x: [T, B, I] ([B, T, I] when ``batch_first``); lengths: [B] ints in [0, T] or None;
+    initial_states: (h0 [L*D, B, R], c0 [L*D, B, H]) or None for zeros.
+    """
+
+    spec: LSTMSpec
+    params: LSTMParams
+    x: np.ndarray
+    lengths: np.ndarray | None = None
+    initial_states: tuple[np.ndarray, np.ndarray] | None = None
+    batch_first: bool = False
+    dtype: str = "float64"
+    device: str = "cpu"
+    dropout: float = 0.0
+
+    def config(self) -> RunConfig:
+        """The data-free description of this request."""
+        lengths = None if self.lengths is None else np.asarray(self.lengths)
+        return RunConfig(
+            spec=self.spec,
+            dtype=self.dtype,
+            device=self.device,
+            batch_first=self.batch_first,
+            lengths=lengths is not None,
+            zero_length=bool(lengths is not None and lengths.size and (lengths == 0).any()),
+            initial_states=self.initial_states is not None,
+            dropout=self.dropout,
+        )
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """What the conformance suite needs from a backend (see the module docstring)."""
+
+    name: str
+    parameter_layout: str
+
+    def availability(self) -> Availability: ...
+
+    def unsupported(self, config: RunConfig) -> tuple[str, ...]: ...
+
+    def parameter_count(self, spec: LSTMSpec) -> int: ...
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]: ...
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams: ...
+
+    def run(self, request: RunRequest) -> LSTMResult: ...
+
+
+class UnsupportedCase(ValueError):
+    """A request asks for something the backend cannot do; ``reasons`` says what."""
+
+    def __init__(self, backend: str, reasons: tuple[str, ...]) -> None:
+        super().__init__(f"{backend} cannot run this case: " + "; ".join(reasons))
+        self.reasons = reasons
+
+
+class BaseAdapter(ABC):
+    """Checks requests, then calls the backend through the ``_`` hooks.
+
+    Subclasses set ``name`` and ``parameter_layout`` and implement ``_import_version``
+    (import the framework, return its version), ``_unsupported``, ``parameter_count``,
+    ``canonical_to_backend``, ``backend_to_canonical`` and ``_run``.
+    """
+
+    name: str
+    parameter_layout: str
+
+    def availability(self) -> Availability:
+        try:
+            version = self._import_version()
+        except ImportError as error:
+            return Availability(False, reason=f"{self.name}: cannot import ({error})")
+        return Availability(True, version=version)
+
+    def unsupported(self, config: RunConfig) -> tuple[str, ...]:
+        return tuple(self._unsupported(config))
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        inputs, params = self.check(request)
+        return self._run(request, inputs, params)
+
+    def check(self, request: RunRequest) -> tuple[LSTMInputs, LSTMParams]:
+        """Validate ``request`` fully; raise ValueError/TypeError or :class:`UnsupportedCase`."""
+        if not isinstance(request.spec, LSTMSpec):
+            raise TypeError(f"spec: expected LSTMSpec, got {type(request.spec).__name__}")
+        inputs = validate_inputs(
+            request.spec,
+            request.x,
+            lengths=request.lengths,
+            initial_states=request.initial_states,
+            batch_first=request.batch_first,
+        )
+        params = validate_params(request.spec, request.params)
+        reasons = self.unsupported(request.config())
+        if reasons:
+            raise UnsupportedCase(self.name, reasons)
+        return inputs, params
+
+    @abstractmethod
+    def _import_version(self) -> str:
+        """Import the framework (ImportError when absent) and return its version string."""
+
+    @abstractmethod
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        """One human-readable reason per unsupported feature of ``config``."""
+
+    @abstractmethod
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        """Trainable parameters as the backend counts them (unique tensors)."""
+
+    @abstractmethod
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        """Canonical parameters as the backend's named float64 arrays."""
+
+    @abstractmethod
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        """The inverse of :meth:`canonical_to_backend`."""
+
+    @abstractmethod
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        """Run the backend; ``inputs`` (time-major float64) and ``params`` are validated.
+        Return outputs in the request's layout (batch-first if requested), float64."""

@@ -1,0 +1,208 @@
+"""Adapter for Paddle's legacy ``lstm`` op (what ``fluid.layers.dynamic_lstm`` called).
+
+The op runs one layer in one direction over sequences packed one after another
+(``x`` [sum of lengths, 4H], boundaries given as a LoD on the tensor) and takes the
+input already projected. As ``dynamic_lstm`` users did, this adapter projects the
+input in Paddle (``x @ input_projection``, in the run's dtype) and stacks layers and
+directions from single op calls, keeping the sequences packed between layers.
+
+Layout of one (layer, direction) cell, under ``layer{k}.{forward|backward}.``:
+
+- ``input_projection`` [I_k, 4H]: canonical w_ih, transposed;
+- ``weight`` [H, 4H]: canonical w_hh, transposed (used as ``h_prev @ weight``);
+- ``bias`` [1, 4H], or [1, 7H] with peepholes: b_ih + b_hh, then w_ic, w_fc, w_oc.
+
+Gate blocks inside 4H are ordered candidate, input, forget, output (g, i, f, o). The
+op has one bias where the canonical layout has two: mapping back puts it all in b_ih
+and zeros in b_hh, so a round trip preserves b_ih + b_hh, which is all the op sees.
+The op returns no final states: h_n and c_n are read from the rows of each
+sequence's last processed step (the initial state for an empty sequence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+
+from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase
+from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
+
+# Canonical gate block (i, f, g, o) for each legacy block (g, i, f, o).
+LEGACY_GATE_ORDER = (2, 0, 1, 3)
+# The op's activation arguments; any other string aborts the process inside Paddle.
+LEGACY_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+
+
+def _to_legacy_gates(array: np.ndarray, hidden: int) -> np.ndarray:
+    """Canonical rows [4H, ...] in the legacy block order g, i, f, o."""
+    return array.reshape(4, hidden, *array.shape[1:])[list(LEGACY_GATE_ORDER)].reshape(array.shape)
+
+
+def _from_legacy_gates(array: np.ndarray, hidden: int) -> np.ndarray:
+    """Legacy rows [4H, ...] (g, i, f, o) back in canonical block order i, f, g, o."""
+    inverse = np.argsort(LEGACY_GATE_ORDER)
+    return array.reshape(4, hidden, *array.shape[1:])[inverse].reshape(array.shape)
+
+
+def cell_prefix(layer: int, direction: int) -> str:
+    return f"layer{layer}.{'backward' if direction else 'forward'}"
+
+
+def canonical_to_legacy(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+    """Canonical parameters as the legacy op's per-cell arrays (see the module docstring)."""
+    hidden = spec.hidden_size
+    arrays = {}
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            cell = params[spec.cell_index(layer, direction)]
+            bias = _to_legacy_gates(cell.b_ih + cell.b_hh, hidden)
+            if spec.peepholes:
+                bias = np.concatenate([bias, cell.w_ic, cell.w_fc, cell.w_oc])
+            prefix = cell_prefix(layer, direction)
+            arrays[f"{prefix}.input_projection"] = _to_legacy_gates(cell.w_ih, hidden).T
+            arrays[f"{prefix}.weight"] = _to_legacy_gates(cell.w_hh, hidden).T
+            arrays[f"{prefix}.bias"] = bias[None, :]
+    return arrays
+
+
+def legacy_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
+    """The legacy op's per-cell arrays as canonical parameters (whole bias in b_ih, b_hh = 0)."""
+    hidden = spec.hidden_size
+    cells = []
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            prefix = cell_prefix(layer, direction)
+            bias = np.asarray(arrays[f"{prefix}.bias"])[0]
+            peepholes = {}
+            if spec.peepholes:
+                w_ic, w_fc, w_oc = np.split(bias[4 * hidden :], 3)
+                peepholes = {"w_ic": w_ic, "w_fc": w_fc, "w_oc": w_oc}
+            cells.append(
+                CellParams(
+                    w_ih=_from_legacy_gates(np.asarray(arrays[f"{prefix}.input_projection"]).T, hidden),
+                    w_hh=_from_legacy_gates(np.asarray(arrays[f"{prefix}.weight"]).T, hidden),
+                    b_ih=_from_legacy_gates(bias[: 4 * hidden], hidden),
+                    b_hh=np.zeros(4 * hidden),
+                    **peepholes,
+                )
+            )
+    return tuple(cells)
+
+
+def pack(padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Time-major [T, B, F] to packed [sum(lengths), F]: sequence 0's valid steps, then sequence 1's..."""
+    return np.concatenate([padded[:length, b] for b, length in enumerate(lengths)], axis=0)
+
+
+def unpack(packed: np.ndarray, lengths: np.ndarray, steps: int) -> np.ndarray:
+    """Packed [sum(lengths), F] back to time-major [T, B, F], zeros at padded steps."""
+    padded = np.zeros((steps, len(lengths), packed.shape[1]), dtype=packed.dtype)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    for b, length in enumerate(lengths):
+        padded[:length, b] = packed[offsets[b] : offsets[b] + length]
+    return padded
+
+
+class PaddleLegacyLSTMAdapter(BaseAdapter):
+    """``paddle._C_ops.lstm``: peepholes on/off, is_reverse, the activation options,
+    variable lengths (including 0) through LoD offsets, initial states, float32/float64;
+    layers and directions composed from single calls."""
+
+    name = "paddle-legacy"
+    parameter_layout = "single_bias"
+
+    def _import_version(self) -> str:
+        return import_paddle().__version__
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = []
+        if spec.proj_size:
+            reasons.append("the legacy lstm op has no projection")
+        if not spec.bias:
+            reasons.append("the legacy lstm op always takes a bias row (its Bias input is required)")
+        if spec.cell_clip is not None:
+            reasons.append("the legacy lstm op has no cell clipping")
+        if config.dropout:
+            reasons.append("the legacy lstm op has no dropout between layers")
+        for role in ("gate_activation", "cell_activation", "candidate_activation"):
+            if getattr(spec, role) not in LEGACY_ACTIVATIONS:
+                reasons.append(f"the legacy lstm op has no {getattr(spec, role)!r} {role}")
+        return reasons + device_reasons(config)
+
+    def _parameters(self, spec: LSTMSpec, arrays: Mapping[str, np.ndarray], dtype: str) -> dict:
+        """Paddle parameters (trainable tensors) holding ``arrays``, by name."""
+        paddle = import_paddle()
+        parameters = {}
+        with default_dtype(dtype):
+            for name, array in arrays.items():
+                parameter = paddle.create_parameter(list(array.shape), dtype)
+                parameter.set_value(np.ascontiguousarray(array, dtype=dtype))
+                parameters[name] = parameter
+        return parameters
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        from reference import init_params
+
+        parameters = self._parameters(spec, canonical_to_legacy(spec, init_params(spec, seed=0)), "float64")
+        unique = {id(parameter): parameter for parameter in parameters.values()}
+        return sum(int(np.prod(parameter.shape)) for parameter in unique.values())
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_legacy(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return legacy_to_canonical(spec, backend_params)
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        paddle = import_paddle()
+        use_device(request.device)
+        spec, dtype = request.spec, request.dtype
+        lengths = inputs.lengths_or_full()
+        if lengths.sum() == 0:
+            raise UnsupportedCase(self.name, ("every sequence is empty: the op divides by zero (SIGFPE) on 0 rows",))
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        empty = (lengths == 0)[:, None]
+        parameters = self._parameters(spec, canonical_to_legacy(spec, params), dtype)
+        layer_input = paddle.to_tensor(pack(inputs.x, lengths).astype(dtype))
+        h_n, c_n = np.empty_like(inputs.h0), np.empty_like(inputs.c0)
+        with paddle.no_grad():
+            for layer in range(spec.num_layers):
+                direction_outputs = []
+                for direction in range(spec.num_directions):
+                    index = spec.cell_index(layer, direction)
+                    prefix = cell_prefix(layer, direction)
+                    projected = paddle.matmul(layer_input, parameters[f"{prefix}.input_projection"])
+                    projected.get_tensor().set_lod([offsets.tolist()])
+                    h0, c0 = (
+                        (paddle.to_tensor(inputs.h0[index].astype(dtype)), paddle.to_tensor(inputs.c0[index].astype(dtype)))
+                        if inputs.initial_states_given
+                        else (None, None)
+                    )
+                    hidden, cell = paddle._C_ops.lstm(
+                        projected,
+                        h0,
+                        c0,
+                        parameters[f"{prefix}.weight"],
+                        parameters[f"{prefix}.bias"],
+                        spec.peepholes,
+                        direction == 1,
+                        True,
+                        spec.gate_activation,
+                        spec.cell_activation,
+                        spec.candidate_activation,
+                    )
+                    # The forward direction ends at a sequence's last row, the reverse one at its first;
+                    # empty sequences have no row (clamped to stay in range, replaced by the initial state).
+                    final_row = np.minimum(offsets[:-1] if direction else offsets[1:] - 1, offsets[-1] - 1)
+                    h_n[index] = np.where(empty, inputs.h0[index], hidden.numpy()[final_row])
+                    c_n[index] = np.where(empty, inputs.c0[index], cell.numpy()[final_row])
+                    direction_outputs.append(hidden)
+                layer_input = paddle.concat(direction_outputs, axis=1) if spec.bidirectional else direction_outputs[0]
+        outputs = unpack(layer_input.numpy().astype(np.float64), lengths, inputs.steps)
+        if request.batch_first:
+            outputs = outputs.transpose(1, 0, 2).copy()
+        return LSTMResult(outputs, h_n, c_n)

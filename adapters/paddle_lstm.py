@@ -1,0 +1,121 @@
+"""Adapter for ``paddle.nn.LSTM``.
+
+Layout: each layer k holds one cell per direction, reached by the structural names
+``{k}.cell`` (forward-only layers) or ``{k}.cell_fw`` / ``{k}.cell_bw``; each cell has
+``weight_ih`` [4H, I_k], ``weight_hh`` [4H, R], ``bias_ih`` [4H], ``bias_hh`` [4H]
+(gate order i, f, g, o, as in torch) and, with projection, ``weight_ho`` [H, P]:
+torch's ``weight_hr`` transposed. The flat aliases (``weight_ih_l0``...) are not used:
+with ``proj_size`` > 0 they point at the wrong tensors (a known deviation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+
+from .base import BaseAdapter, RunConfig, RunRequest
+from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
+
+PADDLE_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_ho"}
+
+
+def cell_path(spec: LSTMSpec, layer: int, direction: int) -> str:
+    """Structural name of a cell inside paddle.nn.LSTM: ``{k}.cell``, ``{k}.cell_fw`` or ``{k}.cell_bw``."""
+    if not spec.bidirectional:
+        return f"{layer}.cell"
+    return f"{layer}.cell_fw" if direction == 0 else f"{layer}.cell_bw"
+
+
+def canonical_to_paddle(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+    """Canonical parameters under paddle.nn.LSTM's structural names (projection transposed)."""
+    state = {}
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            cell = params[spec.cell_index(layer, direction)]
+            for name, array in cell.arrays().items():
+                state[f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"] = array.T if name == "w_hr" else array
+    return state
+
+
+def paddle_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
+    """paddle.nn.LSTM parameters by structural name as canonical parameters."""
+    cells = []
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            prefix = cell_path(spec, layer, direction)
+            arrays = {
+                name: np.asarray(state[f"{prefix}.{paddle}"])
+                for name, paddle in PADDLE_NAMES.items()
+                if f"{prefix}.{paddle}" in state
+            }
+            if "w_hr" in arrays:
+                arrays["w_hr"] = arrays["w_hr"].T
+            cells.append(CellParams(**arrays))
+    return tuple(cells)
+
+
+class PaddleLSTMAdapter(BaseAdapter):
+    """paddle.nn.LSTM: layers, forward/bidirect, time_major both ways, sequence_length,
+    projection, initial states, float32 and float64, CPU (GPU when present)."""
+
+    name = "paddle"
+    parameter_layout = "two_biases"
+
+    def _import_version(self) -> str:
+        return import_paddle().__version__
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = []
+        if spec.peepholes:
+            reasons.append("paddle.nn.LSTM has no peephole connections")
+        if (spec.gate_activation, spec.candidate_activation, spec.cell_activation) != ("sigmoid", "tanh", "tanh"):
+            reasons.append("paddle.nn.LSTM has fixed activations sigmoid/tanh/tanh")
+        if spec.cell_clip is not None:
+            reasons.append("paddle.nn.LSTM has no cell clipping")
+        return reasons + device_reasons(config)
+
+    def _layer(self, spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, time_major: bool = True):
+        paddle = import_paddle()
+        bias = None if spec.bias else False
+        with default_dtype(dtype):
+            return paddle.nn.LSTM(
+                spec.input_size,
+                spec.hidden_size,
+                num_layers=spec.num_layers,
+                direction="bidirect" if spec.bidirectional else "forward",
+                time_major=time_major,
+                dropout=dropout,
+                bias_ih_attr=bias,
+                bias_hh_attr=bias,
+                proj_size=spec.proj_size,
+            )
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        unique = {id(parameter): parameter for parameter in self._layer(spec).parameters()}
+        return sum(int(np.prod(parameter.shape)) for parameter in unique.values())
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_paddle(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return paddle_to_canonical(spec, backend_params)
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        paddle = import_paddle()
+        use_device(request.device)
+        spec, dtype, time_major = request.spec, request.dtype, not request.batch_first
+        layer = self._layer(spec, dtype, request.dropout, time_major)
+        layer.eval()
+        state = layer.state_dict()
+        for name, array in canonical_to_paddle(spec, params).items():
+            state[name].set_value(array.astype(dtype))
+        x = inputs.x if time_major else inputs.x.transpose(1, 0, 2)
+        lengths = None if inputs.lengths is None else paddle.to_tensor(inputs.lengths)
+        initial = (paddle.to_tensor(inputs.h0.astype(dtype)), paddle.to_tensor(inputs.c0.astype(dtype)))
+        with paddle.no_grad():
+            outputs, (h_n, c_n) = layer(paddle.to_tensor(np.ascontiguousarray(x, dtype=dtype)), initial, lengths)
+        return LSTMResult(*(tensor.numpy().astype(np.float64) for tensor in (outputs, h_n, c_n)))

@@ -1,0 +1,62 @@
+"""Finding adapters by name: built-in ones, installed plug-ins, and ``module:attribute`` strings.
+
+- built-in names: ``torch``, ``paddle``, ``paddle-legacy``;
+- installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
+  (``name = "package.module:AdapterClass"``);
+- any ``package.module:attribute`` string, where the attribute is an adapter instance,
+  or a class or function that returns one when called without arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from importlib.metadata import entry_points
+
+from .base import Adapter
+
+ENTRY_POINT_GROUP = "lstm_conformance.adapters"
+
+BUILTIN_ADAPTERS = {
+    "torch": "adapters.torch_lstm:TorchLSTMAdapter",
+    "paddle": "adapters.paddle_lstm:PaddleLSTMAdapter",
+    "paddle-legacy": "adapters.paddle_legacy:PaddleLegacyLSTMAdapter",
+}
+
+
+def plugin_adapters() -> dict[str, str]:
+    """Adapters declared by installed packages: name -> ``module:attribute``."""
+    return {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_adapters() -> dict[str, str]:
+    """Every adapter reachable by name: built-ins, then plug-ins (a plug-in cannot shadow a built-in)."""
+    return {**plugin_adapters(), **BUILTIN_ADAPTERS}
+
+
+def resolve_reference(name_or_reference: str) -> str:
+    """The ``module:attribute`` reference for a name or reference, or ValueError."""
+    if not isinstance(name_or_reference, str):
+        raise TypeError(f"adapter: expected a name or 'module:attribute' string, got {type(name_or_reference).__name__}")
+    known = known_adapters()
+    if name_or_reference in known:
+        return known[name_or_reference]
+    if ":" in name_or_reference:
+        return name_or_reference
+    raise ValueError(
+        f"adapter: expected one of {', '.join(sorted(known))} or a 'module:attribute' reference, got {name_or_reference!r}"
+    )
+
+
+def load_adapter(name_or_reference: str) -> Adapter:
+    """Import and return the adapter a name or ``module:attribute`` reference designates."""
+    reference = resolve_reference(name_or_reference)
+    module_name, _, attribute = reference.partition(":")
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"adapter: cannot load {reference!r} ({error})") from error
+    adapter = target() if inspect.isclass(target) or inspect.isfunction(target) else target
+    if not isinstance(adapter, Adapter):
+        raise TypeError(f"adapter: {reference!r} is not an adapter (missing members of adapters.base.Adapter)")
+    return adapter

@@ -1,0 +1,126 @@
+"""Adapter for ``torch.nn.LSTM``.
+
+Layout: per layer k, with suffix ``_reverse`` for the backward direction,
+``weight_ih_lk`` [4H, I_k], ``weight_hh_lk`` [4H, R], ``bias_ih_lk`` [4H],
+``bias_hh_lk`` [4H] and, with ``proj_size`` P > 0, ``weight_hr_lk`` [P, H]: the
+canonical layout under other names, gate order i, f, g, o. Variable lengths go
+through ``pack_padded_sequence(..., enforce_sorted=False)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+
+from .base import BaseAdapter, RunConfig, RunRequest
+
+TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
+
+
+def cell_suffix(layer: int, direction: int) -> str:
+    """torch's (and paddle's) parameter name suffix for a cell: ``_l{k}`` plus ``_reverse``."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def canonical_to_torch(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+    """Canonical parameters as a torch.nn.LSTM state dict of NumPy arrays (same shapes)."""
+    state = {}
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            cell = params[spec.cell_index(layer, direction)]
+            for name, array in cell.arrays().items():
+                state[TORCH_NAMES[name] + cell_suffix(layer, direction)] = array
+    return state
+
+
+def torch_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
+    """A torch.nn.LSTM state dict (NumPy arrays) as canonical parameters."""
+    cells = []
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            suffix = cell_suffix(layer, direction)
+            cells.append(
+                CellParams(**{name: np.asarray(state[torch + suffix]) for name, torch in TORCH_NAMES.items() if torch + suffix in state})
+            )
+    return tuple(cells)
+
+
+class TorchLSTMAdapter(BaseAdapter):
+    """torch.nn.LSTM: every structural feature torch has, float32/float64, CPU and CUDA."""
+
+    name = "torch"
+    parameter_layout = "two_biases"
+
+    def _import_version(self) -> str:
+        import torch
+
+        return torch.__version__
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = []
+        if spec.peepholes:
+            reasons.append("torch.nn.LSTM has no peephole connections")
+        activations = (spec.gate_activation, spec.candidate_activation, spec.cell_activation)
+        if activations != ("sigmoid", "tanh", "tanh"):
+            reasons.append("torch.nn.LSTM has fixed activations sigmoid/tanh/tanh")
+        if spec.cell_clip is not None:
+            reasons.append("torch.nn.LSTM has no cell clipping")
+        if config.zero_length:
+            reasons.append("pack_padded_sequence rejects sequences of length 0")
+        if config.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                reasons.append("no CUDA device is available to torch")
+        return reasons
+
+    def _module(self, spec: LSTMSpec, dropout: float = 0.0, dtype: str = "float64", device: str = "cpu", batch_first: bool = False):
+        import torch
+
+        return torch.nn.LSTM(
+            spec.input_size,
+            spec.hidden_size,
+            num_layers=spec.num_layers,
+            bias=spec.bias,
+            batch_first=batch_first,
+            bidirectional=spec.bidirectional,
+            proj_size=spec.proj_size,
+            dropout=dropout,
+            dtype=getattr(torch, dtype),
+            device=device,
+        )
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        return sum(parameter.numel() for parameter in self._module(spec, device="meta").parameters())
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_torch(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return torch_to_canonical(spec, backend_params)
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        import torch
+
+        spec, dtype, device, batch_first = request.spec, getattr(torch, request.dtype), request.device, request.batch_first
+        module = self._module(spec, request.dropout, request.dtype, device, batch_first)
+        module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
+        module.eval()
+        x = torch.from_numpy(inputs.x.transpose(1, 0, 2) if batch_first else inputs.x).to(device, dtype)
+        states = (torch.from_numpy(inputs.h0).to(device, dtype), torch.from_numpy(inputs.c0).to(device, dtype))
+        with torch.no_grad():
+            if inputs.lengths is None:
+                outputs, (h_n, c_n) = module(x, states)
+            else:
+                packed = torch.nn.utils.rnn.pack_padded_sequence(
+                    x, torch.from_numpy(inputs.lengths), batch_first=batch_first, enforce_sorted=False
+                )
+                packed_outputs, (h_n, c_n) = module(packed, states)
+                outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                    packed_outputs, batch_first=batch_first, total_length=inputs.steps
+                )
+        return LSTMResult(*(tensor.cpu().double().numpy() for tensor in (outputs, h_n, c_n)))

@@ -1,0 +1,98 @@
+"""Trainable parameter counts of a spec under each framework's parameter layout.
+
+A layout says which tensors a framework keeps per (layer, direction) cell:
+
+- ``canonical``: the oracle's own (two biases, projection, three peephole vectors);
+- ``two_biases``: torch.nn.LSTM and paddle.nn.LSTM: w_ih, w_hh, b_ih, b_hh (each 4H) and the
+  projection; no peepholes;
+- ``single_bias``: Paddle's legacy ``lstm`` op as ``dynamic_lstm`` built it: an input
+  projection [I_k, 4H], the recurrent weight [H, 4H] and one bias row [1, 4H], or
+  [1, 7H] with the three peephole vectors appended; no projection, and always a bias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .params import cell_param_shapes
+from .spec import LSTMSpec
+
+
+@dataclass(frozen=True)
+class ParameterTerm:
+    """One tensor of one cell: its layout name, shape and number of entries."""
+
+    layer: int
+    direction: int
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        total = 1
+        for size in self.shape:
+            total *= size
+        return total
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """The total trainable parameter count of a spec under a layout, with every term."""
+
+    layout: str
+    total: int
+    terms: tuple[ParameterTerm, ...]
+
+    def describe(self) -> str:
+        """A table of the terms, one line each, and the total."""
+        lines = [f"layout {self.layout}"]
+        for term in self.terms:
+            direction = "forward" if term.direction == 0 else "backward"
+            shape = " x ".join(str(size) for size in term.shape)
+            lines.append(f"  layer {term.layer} {direction:8} {term.name:16} [{shape}] = {term.count}")
+        lines.append(f"  total = {self.total}")
+        return "\n".join(lines)
+
+
+def _two_bias_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    if spec.peepholes:
+        raise ValueError("spec.peepholes: the two_biases layout (torch/paddle nn.LSTM) has no peephole weights, got True")
+    return cell_param_shapes(spec, layer)
+
+
+def _single_bias_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    if spec.proj_size:
+        raise ValueError(f"spec.proj_size: the single_bias layout (legacy lstm op) has no projection, got {spec.proj_size}")
+    if not spec.bias:
+        raise ValueError("spec.bias: the single_bias layout (legacy lstm op) always has a bias row, got False")
+    hidden = spec.hidden_size
+    return {
+        "input_projection": (spec.layer_input_size(layer), 4 * hidden),
+        "weight": (hidden, 4 * hidden),
+        "bias": (1, (7 if spec.peepholes else 4) * hidden),
+    }
+
+
+LAYOUTS: dict[str, Callable[[LSTMSpec, int], dict[str, tuple[int, ...]]]] = {
+    "canonical": cell_param_shapes,
+    "two_biases": _two_bias_terms,
+    "single_bias": _single_bias_terms,
+}
+
+
+def parameter_count(spec: LSTMSpec, layout: str = "canonical") -> ParameterCount:
+    """Count the trainable parameters of ``spec`` as a framework with ``layout`` stores them.
+
+    Raises ValueError when the layout cannot express the spec (e.g. peepholes in
+    two_biases) or the layout is unknown.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: expected one of {', '.join(LAYOUTS)}, got {layout!r}")
+    terms = tuple(
+        ParameterTerm(layer, direction, name, shape)
+        for layer in range(spec.num_layers)
+        for direction in range(spec.num_directions)
+        for name, shape in LAYOUTS[layout](spec, layer).items()
+    )
+    return ParameterCount(layout, sum(term.count for term in terms), terms)
