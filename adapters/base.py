@@ -124,7 +124,11 @@ class UnsupportedCase(ValueError):
 
     def __init__(self, backend: str, reasons: tuple[str, ...]) -> None:
         super().__init__(f"{backend} cannot run this case: " + "; ".join(reasons))
-        self.reasons = reasons
+        self.backend = backend
+        self.reasons = tuple(reasons)
+
+    def __reduce__(self):
+        return (type(self), (self.backend, self.reasons))
 
 
 class BaseAdapter(ABC):
@@ -143,7 +147,7 @@ class BaseAdapter(ABC):
             version = self._import_version()
         except ImportError as error:
             return Availability(False, reason=f"{self.name}: cannot import ({error})")
-        return Availability(True, version=version)
+        return Availability(True, version=str(version))
 
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
         return tuple(self._unsupported(config))

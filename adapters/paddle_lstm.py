@@ -95,7 +95,9 @@ class PaddleLSTMAdapter(BaseAdapter):
             )
 
     def parameter_count(self, spec: LSTMSpec) -> int:
-        unique = {id(parameter): parameter for parameter in self._layer(spec).parameters()}
+        """Trainable parameters: unique tensors (the layer also exposes aliases) that take
+        gradients (without bias Paddle still creates zero bias tensors, frozen)."""
+        unique = {id(parameter): parameter for parameter in self._layer(spec).parameters() if not parameter.stop_gradient}
         return sum(int(np.prod(parameter.shape)) for parameter in unique.values())
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:

@@ -1,0 +1,1 @@
+"""The LSTM conformance suite: cases, comparisons, tolerances, deviations, isolation and reports."""

@@ -1,0 +1,116 @@
+"""The backends a run tests, and the case table built from what they support.
+
+A :class:`BackendPool` holds one adapter per selected backend, each in its own child
+process unless isolation is off. The case table is the union of one strength-3
+covering design per available backend, each drawn only from the cases that backend
+supports (so a backend without peepholes still gets every 3-way combination of the
+features it has), plus each backend's known-deviation reproducers and a CUDA copy of
+a few cases. Every backend runs every case of the table; the cases it does not
+support skip with the backend's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from adapters.base import Adapter, Availability, RunConfig
+from adapters.registry import known_adapters, load_adapter
+
+from .cases import FACTORS, Case
+from .covering import covering_rows
+from .deviations import reproducer_cases
+from .isolation import IsolatedAdapter
+from .seeding import seed_for
+
+COVERED_FACTORS = {name: values for name, values in FACTORS.items() if name != "device"}
+COVERING_STRENGTH = 3
+COVERING_MULTIPLICITY = 2
+CUDA_CASES_PER_BACKEND = 8
+
+
+def case_or_none(row: dict) -> Case | None:
+    """The case a covering row describes, or None when the combination is not meaningful."""
+    try:
+        return Case(**row)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Backend:
+    """One selected backend: its reference (registry name or module:attribute) and adapter."""
+
+    reference: str
+    adapter: Adapter
+    _support: dict[RunConfig, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    @cached_property
+    def availability(self) -> Availability:
+        return self.adapter.availability()
+
+    def unsupported(self, config: RunConfig) -> tuple[str, ...]:
+        """The adapter's reasons, asked once per distinct config."""
+        if config not in self._support:
+            self._support[config] = tuple(self.adapter.unsupported(config))
+        return self._support[config]
+
+    def supports(self, case: Case | None) -> bool:
+        return case is not None and not self.unsupported(case.config())
+
+    def covering_cases(self) -> list[Case]:
+        """A strength-3 covering design, each combination twice, over the cases this backend supports."""
+        rows = covering_rows(
+            COVERED_FACTORS,
+            lambda row: self.supports(case_or_none(row)),
+            strength=COVERING_STRENGTH,
+            multiplicity=COVERING_MULTIPLICITY,
+            seed=seed_for(f"covering:{self.name}"),
+        )
+        return [Case(**row) for row in rows]
+
+
+class BackendPool:
+    """The backends of a run, loaded once (see the module docstring)."""
+
+    def __init__(self, references: list[str], isolate: bool = True) -> None:
+        self.isolate = isolate
+        self.backends = [Backend(reference, self._load(reference)) for reference in references]
+
+    def _load(self, reference: str) -> Adapter:
+        return IsolatedAdapter(reference) if self.isolate else load_adapter(reference)
+
+    @cached_property
+    def case_table(self) -> list[Case]:
+        """Union of the available backends' covering designs, reproducers and CUDA copies, by id."""
+        cases: dict[str, Case] = {}
+        available = [backend for backend in self.backends if backend.availability.available]
+        for backend in available:
+            covering = backend.covering_cases()
+            cases.update((case.id, case) for case in covering)
+            for case in covering[:CUDA_CASES_PER_BACKEND]:
+                cuda_case = replace(case, device="cuda")
+                cases[cuda_case.id] = cuda_case
+            cases.update((case_id, Case.from_id(case_id)) for case_id in reproducer_cases(backend.name, "forward"))
+        if not available:
+            cases.update((case.id, case) for case in self._oracle_covering())
+        return list(cases.values())
+
+    @staticmethod
+    def _oracle_covering() -> list[Case]:
+        rows = covering_rows(COVERED_FACTORS, lambda row: case_or_none(row) is not None, seed=seed_for("covering:oracle"))
+        return [Case(**row) for row in rows]
+
+    def close(self) -> None:
+        for backend in self.backends:
+            if isinstance(backend.adapter, IsolatedAdapter):
+                backend.adapter.close()
+
+
+def default_references() -> list[str]:
+    """Every adapter reachable by name: the built-ins and installed plug-ins."""
+    return sorted(known_adapters())

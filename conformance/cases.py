@@ -1,0 +1,259 @@
+"""The case table: every factor a conformance case varies, and each case's data.
+
+A case is one value per factor (:data:`FACTORS`). Its id spells every value, so the id
+alone rebuilds the case (:meth:`Case.from_id`), and its data comes from a seed derived
+from the id (:func:`make_data`): any failure reruns alone from its pytest id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from adapters.base import RunConfig
+from reference import LSTMParams, LSTMSpec, init_params, map_params
+
+from .seeding import seed_for
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Sizes of a case; ``proj_size`` is used when the case projects (0: this shape cannot)."""
+
+    name: str
+    batch: int
+    steps: int
+    input_size: int
+    hidden_size: int
+    proj_size: int
+
+
+SHAPES = {
+    shape.name: shape
+    for shape in (
+        Shape("base", batch=3, steps=5, input_size=4, hidden_size=6, proj_size=3),
+        Shape("B1", batch=1, steps=5, input_size=4, hidden_size=6, proj_size=3),
+        Shape("T1", batch=3, steps=1, input_size=4, hidden_size=6, proj_size=3),
+        Shape("I1", batch=3, steps=5, input_size=1, hidden_size=6, proj_size=3),
+        Shape("H1", batch=3, steps=5, input_size=4, hidden_size=1, proj_size=0),
+        Shape("H13", batch=4, steps=7, input_size=5, hidden_size=13, proj_size=5),
+        Shape("H16", batch=2, steps=6, input_size=9, hidden_size=16, proj_size=8),
+        Shape("long", batch=3, steps=40, input_size=4, hidden_size=5, proj_size=2),
+        Shape("wide", batch=6, steps=4, input_size=33, hidden_size=37, proj_size=17),
+    )
+}
+
+# (gate, cell, candidate) activations: std is every framework's default; alt1-alt3 put
+# each of sigmoid, tanh, relu and identity in each role once across the four sets.
+ACTIVATION_SETS = {
+    "std": ("sigmoid", "tanh", "tanh"),
+    "alt1": ("tanh", "relu", "identity"),
+    "alt2": ("relu", "identity", "sigmoid"),
+    "alt3": ("identity", "sigmoid", "relu"),
+}
+BOUNDED = ("sigmoid", "tanh")
+
+DTYPE_NAMES = {"f32": "float32", "f64": "float64"}
+
+FACTORS: dict[str, tuple] = {
+    "layers": (1, 2, 3),
+    "direction": ("fwd", "bidir"),
+    "layout": ("tm", "bm"),
+    "lengths": ("none", "full", "mixed", "mixed0"),
+    "init": ("zero", "h0"),
+    "proj": ("P0", "P"),
+    "bias": ("bias", "nobias"),
+    "cell": ("nopeep", "peep"),
+    "acts": tuple(ACTIVATION_SETS),
+    "dtype": tuple(DTYPE_NAMES),
+    "shape": tuple(SHAPES),
+    "regime": ("typ", "sat"),
+    "device": ("cpu", "cuda"),
+}
+
+# The saturation regime: parameters uniform(-k, k) with k = SATURATION_SCALE / sqrt(H) and
+# inputs ~ N(0, SATURATION_INPUT_STD^2) put typical gate pre-activations well beyond |13|,
+# where float32 sigmoid and tanh round to their limits.
+SATURATION_SCALE = 6.0
+SATURATION_INPUT_STD = 5.0
+# Gates under relu or identity are not confined to [0, 1]: a forget gate above 1 makes the
+# cell grow geometrically. Smaller parameters keep those gates mostly inside (-1, 1).
+UNBOUNDED_GATE_SCALE = 0.25
+# Padded steps are filled with this much noise, so any backend that reads them shows it.
+PADDING_STD = 3.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One value per factor of :data:`FACTORS`."""
+
+    layers: int = 1
+    direction: str = "fwd"
+    layout: str = "tm"
+    lengths: str = "none"
+    init: str = "zero"
+    proj: str = "P0"
+    bias: str = "bias"
+    cell: str = "nopeep"
+    acts: str = "std"
+    dtype: str = "f64"
+    shape: str = "base"
+    regime: str = "typ"
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for factor in fields(self):
+            value = getattr(self, factor.name)
+            if value not in FACTORS[factor.name]:
+                raise ValueError(f"{factor.name}: expected one of {FACTORS[factor.name]}, got {value!r}")
+        problem = self.problem()
+        if problem:
+            raise ValueError(f"case {self.id}: {problem}")
+
+    def problem(self) -> str:
+        """Why this combination is not a meaningful case ('' when it is)."""
+        shape = SHAPES[self.shape]
+        if self.proj == "P" and shape.proj_size == 0:
+            return f"shape {shape.name} (H={shape.hidden_size}) leaves no room for 0 < P < H"
+        if self.lengths == "mixed0" and shape.batch < 2:
+            return "mixed0 needs two sequences: one empty and one not"
+        if self.regime == "sat" and not set(ACTIVATION_SETS[self.acts]) <= set(BOUNDED):
+            return "relu or identity under saturating input grows values layer after layer: an overflow test, not an LSTM one"
+        return ""
+
+    @property
+    def id(self) -> str:
+        """E.g. ``L2-bidir-bm-mixed-h0-P3-bias-nopeep-std-f32-H13-sat-cpu``."""
+        proj = f"P{SHAPES[self.shape].proj_size}" if self.proj == "P" else "P0"
+        values = [f"L{self.layers}", self.direction, self.layout, self.lengths, self.init, proj]
+        values += [self.bias, self.cell, self.acts, self.dtype, self.shape, self.regime, self.device]
+        return "-".join(values)
+
+    @classmethod
+    def from_id(cls, case_id: str) -> Case:
+        """The case whose :attr:`id` is ``case_id``."""
+        parts = case_id.split("-")
+        names = [factor.name for factor in fields(cls)]
+        if len(parts) != len(names):
+            raise ValueError(f"case_id: expected {len(names)} '-'-separated values ({', '.join(names)}), got {case_id!r}")
+        values = dict(zip(names, parts))
+        values["layers"] = int(values["layers"].removeprefix("L"))
+        values["proj"] = "P0" if values["proj"] == "P0" else "P"
+        case = cls(**values)
+        if case.id != case_id:
+            raise ValueError(f"case_id: {case_id!r} does not spell a case (closest: {case.id!r})")
+        return case
+
+    @property
+    def spec(self) -> LSTMSpec:
+        shape = SHAPES[self.shape]
+        gate, cell, candidate = ACTIVATION_SETS[self.acts]
+        return LSTMSpec(
+            input_size=shape.input_size,
+            hidden_size=shape.hidden_size,
+            num_layers=self.layers,
+            bidirectional=self.direction == "bidir",
+            proj_size=shape.proj_size if self.proj == "P" else 0,
+            bias=self.bias == "bias",
+            peepholes=self.cell == "peep",
+            gate_activation=gate,
+            cell_activation=cell,
+            candidate_activation=candidate,
+        )
+
+    @property
+    def steps(self) -> int:
+        return SHAPES[self.shape].steps
+
+    @property
+    def batch(self) -> int:
+        return SHAPES[self.shape].batch
+
+    def config(self) -> RunConfig:
+        """What a backend is asked to support for this case."""
+        return RunConfig(
+            spec=self.spec,
+            dtype=DTYPE_NAMES[self.dtype],
+            device=self.device,
+            batch_first=self.layout == "bm",
+            lengths=self.lengths != "none",
+            zero_length=self.lengths == "mixed0",
+            initial_states=self.init == "h0",
+        )
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """A case's data, every value exactly representable in the case's dtype.
+
+    x: [T, B, I] or [B, T, I] (case layout) with noise at padded steps; lengths: [B] or
+    None; initial_states: (h0 [L*D, B, R], c0 [L*D, B, H]) or None; params: canonical.
+    """
+
+    params: LSTMParams
+    x: np.ndarray
+    lengths: np.ndarray | None
+    initial_states: tuple[np.ndarray, np.ndarray] | None
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    steps = np.diff(values)
+    return bool(np.all(steps >= 0) or np.all(steps <= 0))
+
+
+def draw_lengths(rng: np.random.Generator, kind: str, batch: int, steps: int) -> np.ndarray | None:
+    """Lengths of a kind: none; full (all T); mixed (1..T, containing 1 and T when B >= 2,
+    neither ascending nor descending when B >= 3); mixed0 (like mixed, with a 0 and a T)."""
+    if kind == "none":
+        return None
+    if kind == "full":
+        return np.full(batch, steps, dtype=np.int64)
+    low = 0 if kind == "mixed0" else 1
+    lengths = rng.integers(low, steps + 1, size=batch)
+    required = [0, steps] if kind == "mixed0" else [1, steps]
+    positions = rng.choice(batch, size=min(batch, len(required)), replace=False)
+    lengths[positions] = required[: len(positions)]
+    while batch >= 3 and len(set(lengths.tolist())) > 1 and _is_sorted(lengths):
+        lengths = rng.permutation(lengths)
+    return lengths.astype(np.int64)
+
+
+def round_to(dtype: str, array: np.ndarray) -> np.ndarray:
+    """``array`` rounded to ``dtype`` and back to float64, so both sides see identical values."""
+    return np.asarray(array, dtype=DTYPE_NAMES[dtype]).astype(np.float64)
+
+
+def parameter_scale(case: Case) -> float:
+    """The init scale: the frameworks' default, larger to saturate, smaller for unbounded gates."""
+    if case.regime == "sat":
+        return SATURATION_SCALE
+    return 1.0 if ACTIVATION_SETS[case.acts][0] in BOUNDED else UNBOUNDED_GATE_SCALE
+
+
+def make_data(case: Case) -> CaseData:
+    """The case's parameters and inputs, drawn from ``seed_for(case.id)``."""
+    rng = np.random.default_rng(seed_for(case.id))
+    spec = case.spec
+    saturated = case.regime == "sat"
+    params = init_params(spec, seed=int(rng.integers(2**63)), scale=parameter_scale(case))
+    steps, batch = case.steps, case.batch
+    x = rng.standard_normal((steps, batch, spec.input_size)) * (SATURATION_INPUT_STD if saturated else 1.0)
+    lengths = draw_lengths(rng, case.lengths, batch, steps)
+    if lengths is not None:
+        padded = np.arange(steps)[:, None] >= lengths[None, :]
+        x[padded] = rng.standard_normal((int(padded.sum()), spec.input_size)) * PADDING_STD
+    initial_states = None
+    if case.init == "h0":
+        initial_states = (
+            round_to(case.dtype, rng.standard_normal((spec.num_cells, batch, spec.output_size))),
+            round_to(case.dtype, rng.standard_normal((spec.num_cells, batch, spec.hidden_size))),
+        )
+    if case.layout == "bm":
+        x = x.transpose(1, 0, 2).copy()
+    return CaseData(
+        params=map_params(params, lambda array: round_to(case.dtype, array)),
+        x=round_to(case.dtype, x),
+        lengths=lengths,
+        initial_states=initial_states,
+    )

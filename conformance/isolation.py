@@ -1,0 +1,195 @@
+"""Running an adapter in a child process, so a backend that crashes takes only its case down.
+
+:class:`IsolatedAdapter` implements the adapter interface by forwarding each call to a
+child process that loaded the adapter by reference (a registry name or
+``module:attribute``). Exceptions raised there come back and are raised here with
+their type and message; if the child dies (segfault, abort, ``os._exit``) or hangs
+past the timeout, the call raises :class:`BackendCrashed` naming the signal, and the
+next call starts a fresh child.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import BinaryIO
+
+import numpy as np
+
+from adapters.base import Availability, RunConfig, RunRequest
+from adapters.registry import load_adapter
+from reference import LSTMParams, LSTMResult, LSTMSpec
+
+_HEADER = struct.Struct("<Q")
+# Several backend processes share each core (one per backend per test worker), and
+# spinning thread pools starve each other there; the suite's cases are small. Children
+# run single-threaded unless the environment already sets these.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def send_message(stream: BinaryIO, message: object) -> None:
+    """Write one length-prefixed pickled message."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def receive_message(stream: BinaryIO) -> object:
+    """Read one length-prefixed pickled message (EOFError when the other side is gone)."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError("connection closed")
+    size = _HEADER.unpack(header)[0]
+    payload = stream.read(size)
+    if len(payload) < size:
+        raise EOFError("connection closed mid-message")
+    return pickle.loads(payload)
+
+
+class BackendCrashed(RuntimeError):
+    """The backend's process died or hung while running a call."""
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """'signal SIGSEGV (11)', 'exit status 3' or 'no exit (killed after timeout)'."""
+    if exitcode is None:
+        return "no exit (killed after timeout)"
+    if exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name} ({-exitcode})"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit status {exitcode}"
+
+
+def _portable_exception(error: BaseException) -> BaseException:
+    """``error`` if it survives pickling, else a RuntimeError carrying its type and message."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
+    """Child process: load the adapter, then answer (method, args) requests until EOF."""
+    try:
+        adapter = load_adapter(reference)
+    except BaseException as error:
+        send_message(replies, ("raise", _portable_exception(error)))
+        return
+    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout)))
+    while True:
+        try:
+            method, args = receive_message(requests)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", getattr(adapter, method)(*args))
+        except BaseException as error:
+            reply = ("raise", _portable_exception(error))
+        send_message(replies, reply)
+
+
+class IsolatedAdapter:
+    """An adapter whose every call runs in a child process (see the module docstring)."""
+
+    def __init__(self, reference: str, timeout: float = 300.0) -> None:
+        self.reference = reference
+        self.timeout = timeout
+        self._process: subprocess.Popen | None = None
+        self._requests: BinaryIO | None = None
+        self._replies: BinaryIO | None = None
+        self.name, self.parameter_layout = self._start()
+
+    def _start(self) -> tuple[str, str]:
+        to_child_read, to_child_write = os.pipe()
+        from_child_read, from_child_write = os.pipe()
+        environment = {**SINGLE_THREADED, **os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "conformance.isolation", self.reference, str(to_child_read), str(from_child_write)],
+            pass_fds=(to_child_read, from_child_write),
+            env=environment,
+        )
+        os.close(to_child_read)
+        os.close(from_child_write)
+        self._requests = os.fdopen(to_child_write, "wb")
+        self._replies = os.fdopen(from_child_read, "rb")
+        return self._receive(f"loading {self.reference}")
+
+    def _crashed(self, what: str) -> BackendCrashed:
+        self._stop()
+        return BackendCrashed(f"backend {self.reference!r}: its process died while {what}: {describe_exit(self._process.returncode)}")
+
+    def _receive(self, what: str):
+        deadline = time.monotonic() + self.timeout
+        while not select.select([self._replies], [], [], 0.05)[0]:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise self._crashed(what)
+        try:
+            status, value = receive_message(self._replies)
+        except EOFError:
+            self._process.wait(5)
+            raise self._crashed(what) from None
+        if status == "raise":
+            raise value
+        return value
+
+    def _stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        if self._process is not None:
+            self._process.wait(5)
+        for stream in (self._requests, self._replies):
+            if stream is not None:
+                stream.close()
+        self._requests = self._replies = None
+
+    def _call(self, method: str, *args):
+        if self._requests is None:
+            self._start()
+        try:
+            send_message(self._requests, (method, args))
+        except BrokenPipeError:
+            raise self._crashed(f"receiving {method}") from None
+        return self._receive(f"running {method}")
+
+    def close(self) -> None:
+        """Stop the child process."""
+        self._stop()
+
+    def availability(self) -> Availability:
+        return self._call("availability")
+
+    def unsupported(self, config: RunConfig) -> tuple[str, ...]:
+        return self._call("unsupported", config)
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        return self._call("parameter_count", spec)
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return self._call("canonical_to_backend", spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return self._call("backend_to_canonical", spec, backend_params)
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        return self._call("run", request)
+
+
+def main(arguments: list[str]) -> None:
+    """``python -m conformance.isolation REFERENCE READ_FD WRITE_FD``: serve one adapter."""
+    reference, read_fd, write_fd = arguments
+    with os.fdopen(int(read_fd), "rb") as requests, os.fdopen(int(write_fd), "wb") as replies:
+        serve(reference, requests, replies)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,125 @@
+"""The pytest plugin of the conformance suite (registered through the ``pytest11`` entry point).
+
+Options:
+  --backend NAME            test this registered backend (repeatable)
+  --adapter MODULE:ATTR     test an out-of-tree adapter (repeatable)
+  --no-isolation            run adapters in the test process (faster to debug; a crash ends the run)
+  --parity-json PATH        write every comparison's record to PATH when the run ends
+
+Without --backend or --adapter every registered backend is tested; backends that cannot
+be imported skip with the reason. Tests take the fixtures ``backend_case`` (one per
+backend and case of the table), ``backend`` (one per backend) and ``record``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .backends import Backend, BackendPool, default_references
+from .cases import Case
+from .recording import RECORD_KEY, ParityRecorder
+
+MARKERS = {
+    "f32": "float32 cases",
+    "f64": "float64 cases",
+    "multilayer": "cases with more than one layer",
+    "bidirectional": "bidirectional cases",
+    "lengths": "cases with per-sequence lengths",
+    "projection": "cases with proj_size > 0",
+    "peepholes": "cases with peephole connections",
+    "activations": "cases with non-default activations",
+    "nobias": "cases without bias",
+    "initial_states": "cases with given initial states",
+    "saturation": "cases in the saturation regime",
+    "gpu": "cases that need a CUDA device",
+}
+
+_POOL = pytest.StashKey[BackendPool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lstm-conformance")
+    group.addoption("--backend", action="append", default=[], metavar="NAME", help="test this registered backend (repeatable)")
+    group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
+    group.addoption("--no-isolation", action="store_true", help="run adapters in the test process, not in child processes")
+    group.addoption("--parity-json", metavar="PATH", help="write the parity records of this run to PATH")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: {description}")
+    path = config.getoption("--parity-json")
+    if path and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
+
+
+def selected_references(config: pytest.Config) -> list[str]:
+    """The backends of this run: those named by --backend/--adapter, else every registered one."""
+    chosen = list(config.getoption("--backend")) + list(config.getoption("--adapter"))
+    return list(dict.fromkeys(chosen)) if chosen else default_references()
+
+
+def backend_pool(config: pytest.Config) -> BackendPool:
+    """The run's backends, started on first use (only processes that collect tests use it)."""
+    if _POOL not in config.stash:
+        config.stash[_POOL] = BackendPool(selected_references(config), isolate=not config.getoption("--no-isolation"))
+    return config.stash[_POOL]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _POOL in config.stash:
+        config.stash[_POOL].close()
+
+
+def case_marks(case: Case) -> list[pytest.MarkDecorator]:
+    """Markers for selecting cases by feature (``-m "f64 and not peepholes"``)."""
+    spec = case.spec
+    flags = {
+        "f32": case.dtype == "f32",
+        "f64": case.dtype == "f64",
+        "multilayer": spec.num_layers > 1,
+        "bidirectional": spec.bidirectional,
+        "lengths": case.lengths != "none",
+        "projection": spec.proj_size > 0,
+        "peepholes": spec.peepholes,
+        "activations": case.acts != "std",
+        "nobias": not spec.bias,
+        "initial_states": case.init == "h0",
+        "saturation": case.regime == "sat",
+        "gpu": case.device == "cuda",
+    }
+    return [getattr(pytest.mark, name) for name, on in flags.items() if on]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend_case" in metafunc.fixturenames:
+        pool = backend_pool(metafunc.config)
+        metafunc.parametrize(
+            "backend_case",
+            [
+                pytest.param((backend, case), id=f"{backend.name}-{case.id}", marks=case_marks(case))
+                for backend in pool.backends
+                for case in pool.case_table
+            ],
+        )
+    elif "backend" in metafunc.fixturenames:
+        pool = backend_pool(metafunc.config)
+        metafunc.parametrize("backend", pool.backends, ids=[backend.name for backend in pool.backends])
+
+
+def require_available(backend: Backend) -> None:
+    """Skip the calling test when ``backend`` cannot run here, with its reason."""
+    if not backend.availability.available:
+        pytest.skip(f"{backend.name} unavailable: {backend.availability.reason}")
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest):
+    """``record(**fields)`` attaches a parity record to this test's report (merged per call)."""
+    fields: dict = {}
+    request.node.user_properties.append((RECORD_KEY, fields))
+
+    def add(**values) -> None:
+        fields.update(values)
+
+    return add

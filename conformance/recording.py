@@ -1,0 +1,77 @@
+"""Recording what every comparison found, serially or under pytest-xdist.
+
+Tests attach their record to their report through ``user_properties`` (the ``record``
+fixture); pytest-xdist sends reports from workers to the controlling process, where
+:class:`ParityRecorder` merges each test's phases into one record with its outcome.
+Records of finished tests therefore survive a worker that crashes later, and a crashed
+test arrives as a failed report of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .report.environment import describe_environment
+from .report.schema import SCHEMA_VERSION
+
+RECORD_KEY = "lstm_parity"
+
+
+def outcome_of(report: pytest.TestReport) -> str:
+    """pass, fail, known_deviation (strict xfail that reproduced) or unsupported (skipped)."""
+    if hasattr(report, "wasxfail"):
+        return "known_deviation" if report.skipped else "fail"
+    if report.skipped:
+        return "unsupported"
+    return "pass" if report.passed else "fail"
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """The message of a skip or xfail, without pytest's location prefix."""
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail)
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return ""
+
+
+class ParityRecorder:
+    """Collects one record per recorded test in the controlling process; writes JSON at the end."""
+
+    def __init__(self, config: pytest.Config, path: str) -> None:
+        self.config = config
+        self.path = Path(path)
+        self.records: dict[str, dict] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        fields = {}
+        for key, value in report.user_properties:
+            if key == RECORD_KEY:
+                fields.update(value)
+        if not fields and report.nodeid not in self.records:
+            return
+        record = self.records.setdefault(report.nodeid, {"test": report.nodeid, "outcome": "pass", "reason": ""})
+        record.update(fields)
+        outcome = outcome_of(report)
+        if report.when == "call" or outcome != "pass":
+            record["outcome"] = outcome
+            record["reason"] = skip_reason(report) if outcome in ("unsupported", "known_deviation") else ""
+            if outcome == "fail":
+                record["reason"] = str(report.longreprtext).strip().splitlines()[-1][:500] if report.longreprtext else ""
+        record["duration_s"] = record.get("duration_s", 0.0) + report.duration
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from .deviations import KNOWN_DEVIATIONS
+
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "environment": describe_environment(),
+            "deviations": [deviation.as_record() for deviation in KNOWN_DEVIATIONS],
+            "records": sorted(self.records.values(), key=lambda record: record["test"]),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")

@@ -1,0 +1,3 @@
+"""The parity JSON's schema version."""
+
+SCHEMA_VERSION = 1
