@@ -57,10 +57,8 @@ class BackendCrashed(RuntimeError):
     """The backend's process died or hung while running a call."""
 
 
-def describe_exit(exitcode: int | None) -> str:
-    """'signal SIGSEGV (11)', 'exit status 3' or 'no exit (killed after timeout)'."""
-    if exitcode is None:
-        return "no exit (killed after timeout)"
+def describe_exit(exitcode: int) -> str:
+    """'signal SIGSEGV (11)' or 'exit status 3'."""
     if exitcode < 0:
         try:
             return f"signal {signal.Signals(-exitcode).name} ({-exitcode})"
@@ -128,11 +126,17 @@ class IsolatedAdapter:
         self._stop()
         return BackendCrashed(f"backend {self.reference!r}: its process died while {what}: {describe_exit(self._process.returncode)}")
 
+    def _hung(self, what: str) -> BackendCrashed:
+        self._stop()
+        return BackendCrashed(f"backend {self.reference!r}: no answer within {self.timeout:g} s while {what}; its process was killed")
+
     def _receive(self, what: str):
         deadline = time.monotonic() + self.timeout
         while not select.select([self._replies], [], [], 0.05)[0]:
-            if self._process.poll() is not None or time.monotonic() > deadline:
+            if self._process.poll() is not None:
                 raise self._crashed(what)
+            if time.monotonic() > deadline:
+                raise self._hung(what)
         try:
             status, value = receive_message(self._replies)
         except EOFError:

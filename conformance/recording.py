@@ -38,6 +38,13 @@ def skip_reason(report: pytest.TestReport) -> str:
     return ""
 
 
+def failure_message(report: pytest.TestReport) -> str:
+    """The exception line of a failure (type and message), at most 2000 characters."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else str(report.longrepr or "")
+    return message[:2000]
+
+
 class ParityRecorder:
     """Collects one record per recorded test in the controlling process; writes JSON at the end."""
 
@@ -60,7 +67,7 @@ class ParityRecorder:
             record["outcome"] = outcome
             record["reason"] = skip_reason(report) if outcome in ("unsupported", "known_deviation") else ""
             if outcome == "fail":
-                record["reason"] = str(report.longreprtext).strip().splitlines()[-1][:500] if report.longreprtext else ""
+                record["reason"] = failure_message(report)
         record["duration_s"] = record.get("duration_s", 0.0) + report.duration
 
     @pytest.hookimpl(trylast=True)

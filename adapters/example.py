@@ -1,0 +1,93 @@
+"""A tiny example adapter, written the way an out-of-tree backend would be.
+
+The backend is :func:`keras_style_lstm`, a small NumPy LSTM laid out like Keras:
+``kernel`` [I, 4H], ``recurrent_kernel`` [H, 4H], one ``bias`` [4H], gate blocks in the
+order i, f, c, o, batch-major input. It runs in whatever float dtype it is given. The
+adapter maps the oracle's canonical parameters onto that layout and declares what the
+backend lacks (layers, directions, lengths, projection...), so the suite skips those
+cases with a reason instead of failing them. ``adapters/README.md`` walks through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+
+from .base import BaseAdapter, RunConfig, RunRequest
+
+
+def keras_style_lstm(x, kernel, recurrent_kernel, bias, h0, c0):
+    """x [B, T, I]; kernel [I, 4H]; recurrent_kernel [H, 4H]; bias [4H] (gates i, f, c, o);
+    h0, c0 [B, H]. Returns outputs [B, T, H], h [B, H], c [B, H] in x's dtype."""
+    hidden = recurrent_kernel.shape[0]
+    h, c, outputs = h0, c0, []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ kernel + h @ recurrent_kernel + bias
+        i, f, g, o = (z[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        i, f, o = (1 / (1 + np.exp(-gate)) for gate in (i, f, o))
+        c = f * c + i * np.tanh(g)
+        h = o * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+# Keras's gate blocks (i, f, c, o) are the canonical blocks (i, f, g, o) in the same order.
+KERAS_NAMES = ("kernel", "recurrent_kernel", "bias")
+
+
+class ExampleAdapter(BaseAdapter):
+    """One forward layer with bias, default activations, full-length sequences."""
+
+    name = "example-keras-style"
+    parameter_layout = "single_bias"
+
+    def _import_version(self) -> str:
+        return np.__version__
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        wanted = {
+            "more than one layer": spec.num_layers > 1,
+            "bidirectional": spec.bidirectional,
+            "projection": spec.proj_size > 0,
+            "no bias": not spec.bias,
+            "peepholes": spec.peepholes,
+            "non-default activations": (spec.gate_activation, spec.candidate_activation, spec.cell_activation)
+            != ("sigmoid", "tanh", "tanh"),
+            "cell clipping": spec.cell_clip is not None,
+            "per-sequence lengths": config.lengths,
+            "a device other than the CPU": config.device != "cpu",
+        }
+        return [f"the example backend has no {feature}" for feature, asked in wanted.items() if asked]
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        hidden = spec.hidden_size
+        return spec.input_size * 4 * hidden + hidden * 4 * hidden + 4 * hidden
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        cell = params[0]
+        return {"kernel": cell.w_ih.T, "recurrent_kernel": cell.w_hh.T, "bias": cell.b_ih + cell.b_hh}
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        bias = np.asarray(backend_params["bias"])
+        return (
+            CellParams(
+                w_ih=np.asarray(backend_params["kernel"]).T,
+                w_hh=np.asarray(backend_params["recurrent_kernel"]).T,
+                b_ih=bias,
+                b_hh=np.zeros_like(bias),
+            ),
+        )
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        dtype = np.dtype(request.dtype)
+        weights = {name: array.astype(dtype) for name, array in self.canonical_to_backend(request.spec, params).items()}
+        outputs, h, c = keras_style_lstm(
+            inputs.x.transpose(1, 0, 2).astype(dtype), **weights, h0=inputs.h0[0].astype(dtype), c0=inputs.c0[0].astype(dtype)
+        )
+        if not request.batch_first:
+            outputs = outputs.transpose(1, 0, 2)
+        return LSTMResult(outputs.astype(np.float64), h[None].astype(np.float64), c[None].astype(np.float64))

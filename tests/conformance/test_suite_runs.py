@@ -1,0 +1,48 @@
+"""Whole runs of the suite, in a subprocess: crash isolation, xdist equivalence, plug-ins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_suite(tmp_path: Path, name: str, *arguments: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    """Run the forward parity tests with ``arguments``; return the process and records by test id."""
+    report = tmp_path / f"{name}.json"
+    command = [sys.executable, "-m", "pytest", "conformance/test_forward_parity.py", "-q", "-p", "no:cacheprovider"]
+    process = subprocess.run(
+        [*command, *arguments, "--parity-json", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    records = {record["test"]: record for record in json.loads(report.read_text())["records"]}
+    return process, records
+
+
+def test_a_backend_that_crashes_fails_only_its_own_cases(tmp_path):
+    process, records = run_suite(tmp_path, "crash", "--adapter", "tests.support.adapters:CrashingAdapter", "-k", "base or H16 or B1")
+    assert process.returncode == 1, process.stdout[-2000:]
+    assert "passed" in process.stdout.splitlines()[-1]
+    by_shape: dict[str, set[str]] = {}
+    for record in records.values():
+        if record["outcome"] != "unsupported":
+            by_shape.setdefault(record["case"]["shape"], set()).add(record["outcome"] + ":" + record["reason"].split(": ")[-1])
+    assert by_shape["base"] == {"fail:signal SIGSEGV (11)"}
+    assert by_shape["H16"] == {"fail:signal SIGABRT (6)"}
+    assert by_shape["B1"] == {"pass:"}
+
+
+def test_xdist_gives_the_same_results_as_a_serial_run(tmp_path):
+    adapter = ("--adapter", "adapters.example:ExampleAdapter")
+    serial_process, serial = run_suite(tmp_path, "serial", *adapter)
+    parallel_process, parallel = run_suite(tmp_path, "parallel", *adapter, "-n", "2")
+    assert serial_process.returncode == parallel_process.returncode == 0
+    assert len(serial) > 50
+    assert {test: record["outcome"] for test, record in serial.items()} == {
+        test: record["outcome"] for test, record in parallel.items()
+    }
+    assert {test: record["comparisons"] for test, record in serial.items() if "comparisons" in record} == {
+        test: record["comparisons"] for test, record in parallel.items() if "comparisons" in record
+    }
