@@ -160,6 +160,7 @@ class BaseAdapter(ABC):
         """Validate ``request`` fully; raise ValueError/TypeError or :class:`UnsupportedCase`."""
         if not isinstance(request.spec, LSTMSpec):
             raise TypeError(f"spec: expected LSTMSpec, got {type(request.spec).__name__}")
+        request.spec.validate()
         inputs = validate_inputs(
             request.spec,
             request.x,

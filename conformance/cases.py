@@ -220,8 +220,9 @@ def draw_lengths(rng: np.random.Generator, kind: str, batch: int, steps: int) ->
 
 
 def round_to(dtype: str, array: np.ndarray) -> np.ndarray:
-    """``array`` rounded to ``dtype`` and back to float64, so both sides see identical values."""
-    return np.asarray(array, dtype=DTYPE_NAMES[dtype]).astype(np.float64)
+    """``array`` rounded to ``dtype`` ("float32" or "float64") and back to float64, so a
+    backend computing in ``dtype`` and the oracle see identical values."""
+    return np.asarray(array, dtype=dtype).astype(np.float64)
 
 
 def parameter_scale(case: Case) -> float:
@@ -243,17 +244,18 @@ def make_data(case: Case) -> CaseData:
     if lengths is not None:
         padded = np.arange(steps)[:, None] >= lengths[None, :]
         x[padded] = rng.standard_normal((int(padded.sum()), spec.input_size)) * PADDING_STD
+    dtype = DTYPE_NAMES[case.dtype]
     initial_states = None
     if case.init == "h0":
         initial_states = (
-            round_to(case.dtype, rng.standard_normal((spec.num_cells, batch, spec.output_size))),
-            round_to(case.dtype, rng.standard_normal((spec.num_cells, batch, spec.hidden_size))),
+            round_to(dtype, rng.standard_normal((spec.num_cells, batch, spec.output_size))),
+            round_to(dtype, rng.standard_normal((spec.num_cells, batch, spec.hidden_size))),
         )
     if case.layout == "bm":
         x = x.transpose(1, 0, 2).copy()
     return CaseData(
-        params=map_params(params, lambda array: round_to(case.dtype, array)),
-        x=round_to(case.dtype, x),
+        params=map_params(params, lambda array: round_to(dtype, array)),
+        x=round_to(dtype, x),
         lengths=lengths,
         initial_states=initial_states,
     )

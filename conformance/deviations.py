@@ -2,7 +2,8 @@
 
 Each entry names the backend, the check it concerns, the compared quantities that
 deviate (``run`` when the run itself fails), which requests show it, the smallest
-reproducing case (a case id, runnable alone) and the backend versions it was seen on.
+reproducing case (a case id: ``pytest "<reproducer_test>"`` runs it alone) and the
+backend versions it was seen on.
 Tests that hit a deviation become strict xfails that only accept
 :class:`DeviationReproduced`: any other failure still fails, and a deviation that
 stops reproducing fails the run, so this registry stays true.
@@ -37,6 +38,11 @@ class KnownDeviation:
     reproducer: str
     versions_seen: tuple[str, ...]
 
+    @property
+    def reproducer_test(self) -> str:
+        """The pytest node id that runs the reproducer alone."""
+        return f"{CHECK_TESTS[self.check]}[{self.backend}-{self.reproducer}]"
+
     def describe(self) -> str:
         return f"known deviation {self.name}: {self.summary} (seen on {self.backend} {', '.join(self.versions_seen)})"
 
@@ -48,8 +54,17 @@ class KnownDeviation:
             "summary": self.summary,
             "quantities": sorted(self.quantities),
             "reproducer": self.reproducer,
+            "reproducer_test": self.reproducer_test,
             "versions_seen": list(self.versions_seen),
         }
+
+
+# The test function each check's cases run under (a reproducer is one of its parameters).
+CHECK_TESTS = {
+    "forward": "conformance/test_forward_parity.py::test_forward_matches_oracle",
+    "padding": "conformance/test_invariants.py::test_padding_content_changes_nothing",
+    "nan_padding": "conformance/test_invariants.py::test_nan_padding_changes_nothing",
+}
 
 
 def sigmoid_input_above(request: RunRequest, limit: float) -> bool:
@@ -100,6 +115,28 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"run"}),
         applies=lambda request: not request.spec.bias and request.spec.proj_size == 0,
         reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-std-f64-base-typ-cpu",
+        versions_seen=("3.3.1",),
+    ),
+    KnownDeviation(
+        name="paddle-projection-padding-leaks-into-outputs",
+        backend="paddle",
+        check="padding",
+        summary="with proj_size > 0 and sequence_length, what the padded input positions hold changes the outputs "
+        "at padded steps (the same path as paddle-projection-padded-outputs)",
+        quantities=frozenset({"outputs"}),
+        applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
+        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
+        versions_seen=("3.3.1",),
+    ),
+    KnownDeviation(
+        name="paddle-nan-padding-poisons-results",
+        backend="paddle",
+        check="nan_padding",
+        summary="NaN in padded input positions turns final states (and, bidirectional, valid outputs) into NaN: "
+        "padding is masked by multiplication, and 0 * NaN is NaN",
+        quantities=frozenset({"outputs", "h_n", "c_n"}),
+        applies=has_padding,
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(

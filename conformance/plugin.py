@@ -5,10 +5,13 @@ Options:
   --adapter MODULE:ATTR     test an out-of-tree adapter (repeatable)
   --no-isolation            run adapters in the test process (faster to debug; a crash ends the run)
   --parity-json PATH        write every comparison's record to PATH when the run ends
+  --sweep-examples N        hypothesis examples per backend in the randomized sweep (default 40)
+  --sweep-random            draw new sweep examples each run (default: the same, derandomized)
 
 Without --backend or --adapter every registered backend is tested; backends that cannot
 be imported skip with the reason. Tests take the fixtures ``backend_case`` (one per
-backend and case of the table), ``backend`` (one per backend) and ``record``.
+backend and case of the table, or of the case ids a ``cases`` marker lists),
+``backend`` (one per backend) and ``record``.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
     group.addoption("--no-isolation", action="store_true", help="run adapters in the test process, not in child processes")
     group.addoption("--parity-json", metavar="PATH", help="write the parity records of this run to PATH")
+    group.addoption("--sweep-examples", type=int, default=40, metavar="N", help="hypothesis examples per backend in the sweep")
+    group.addoption("--sweep-random", action="store_true", help="draw new sweep examples each run instead of the fixed ones")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for marker, description in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {description}")
+    config.addinivalue_line("markers", "cases(*case_ids): run backend_case over these cases instead of the case table")
     path = config.getoption("--parity-json")
     if path and not hasattr(config, "workerinput"):
         config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
@@ -94,12 +100,14 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_case" in metafunc.fixturenames:
         pool = backend_pool(metafunc.config)
+        listed = metafunc.definition.get_closest_marker("cases")
+        cases = [Case.from_id(case_id) for case_id in listed.args] if listed else pool.case_table
         metafunc.parametrize(
             "backend_case",
             [
                 pytest.param((backend, case), id=f"{backend.name}-{case.id}", marks=case_marks(case))
                 for backend in pool.backends
-                for case in pool.case_table
+                for case in cases
             ],
         )
     elif "backend" in metafunc.fixturenames:

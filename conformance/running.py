@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import pytest
 
 from adapters.base import RunRequest, UnsupportedCase
 from reference import LSTMResult, lstm_forward
 
 from .backends import Backend
-from .cases import DTYPE_NAMES, Case, CaseData
+from .cases import DTYPE_NAMES, Case, CaseData, make_data
 from .compare import Comparison
-from .deviations import DeviationReproduced, KnownDeviation
+from .deviations import DeviationReproduced, KnownDeviation, find_deviation
 
 
 def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
@@ -75,6 +77,52 @@ def judge(comparisons: list[Comparison], deviation: KnownDeviation | None) -> No
     unexpected = [comparison for comparison in failed if deviation is None or comparison.quantity not in deviation.quantities]
     report = "\n".join(comparison.describe() for comparison in comparisons)
     if unexpected:
-        raise AssertionError(f"backend differs from the oracle:\n{report}")
+        raise AssertionError(f"values differ beyond their tolerance:\n{report}")
     if failed:
         raise DeviationReproduced(f"{deviation.describe()}\n{report}")
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    """A case ready to run on a backend: its data, request and the deviation it may show."""
+
+    backend: Backend
+    case: Case
+    data: CaseData
+    request: RunRequest
+    deviation: KnownDeviation | None
+
+    def run(self, request: RunRequest | None = None) -> LSTMResult:
+        """The backend's result for ``request`` (default: the case's own)."""
+        return run_backend(self.backend, request or self.request, self.deviation)
+
+
+def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, record) -> PreparedCase:
+    """Record what is tested, skip what the backend cannot run, and arm the known deviation
+    registered for this backend, check and request."""
+    backend, case = backend_case
+    data = make_data(case)
+    request = request_for(case, data)
+    record(
+        kind=check,
+        backend=backend.name,
+        backend_version=backend.availability.version,
+        case_id=case.id,
+        case=asdict(case),
+        spec=asdict(case.spec),
+        dtype=request.dtype,
+        device=request.device,
+        steps=case.steps,
+        batch=case.batch,
+    )
+    skip_if_unsupported(backend, request)
+    deviation = find_deviation(backend.name, check, request)
+    expect_deviation(node, deviation)
+    record(deviation=deviation.name if deviation else None)
+    return PreparedCase(backend, case, data, request, deviation)
+
+
+def conclude(comparisons: list[Comparison], deviation: KnownDeviation | None, record) -> None:
+    """Record the comparisons, then judge them."""
+    record(comparisons=[comparison.as_record() for comparison in comparisons])
+    judge(comparisons, deviation)

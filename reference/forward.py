@@ -200,6 +200,9 @@ def lstm_forward(
     steps), h_n [L*D, B, R] and c_n [L*D, B, H] (each sequence's state after its last
     valid step; forward cells at even, backward cells at odd indices).
     """
+    if not isinstance(spec, LSTMSpec):
+        raise TypeError(f"spec: expected LSTMSpec, got {type(spec).__name__}")
+    spec.validate()
     inputs = validate_inputs(spec, x, lengths=lengths, initial_states=initial_states, batch_first=batch_first)
     result, _ = forward_with_traces(spec, validate_params(spec, params), inputs, keep_trace=False)
     if batch_first:

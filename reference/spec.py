@@ -61,6 +61,11 @@ class LSTMSpec:
     cell_clip: float | None = None
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise TypeError/ValueError naming the first field that is not valid (also for a spec
+        whose fields were set past construction, e.g. by unpickling)."""
         _require_int("input_size", self.input_size, 1)
         _require_int("hidden_size", self.hidden_size, 1)
         _require_int("num_layers", self.num_layers, 1)

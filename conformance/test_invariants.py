@@ -1,0 +1,165 @@
+"""Properties every LSTM has, checked on each backend against itself: no oracle involved."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from adapters.base import RunRequest
+from reference import LSTMResult, LSTMSpec
+
+from .compare import Comparison, compare_arrays
+from .running import conclude, prepare
+from .tolerances import forward_tolerance, regime_scale
+
+# A few cases that between them reach every backend's features: lengths with an empty
+# sequence, both directions, several layers, projection, peepholes and activations.
+INVARIANT_CASES = (
+    "L1-fwd-tm-mixed-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
+    "L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
+    "L2-bidir-tm-mixed-h0-P0-bias-nopeep-std-f64-base-typ-cpu",
+    "L2-bidir-bm-mixed-h0-P5-bias-nopeep-std-f32-H13-typ-cpu",
+    "L3-bidir-tm-mixed0-h0-P0-bias-peep-alt1-f64-H13-typ-cpu",
+    "L2-fwd-bm-none-h0-P0-bias-nopeep-std-f32-long-sat-cpu",
+    "L1-fwd-tm-none-h0-P0-bias-nopeep-std-f32-base-typ-cpu",
+)
+# Garbage written into padded positions: large enough to overflow any gate that reads it.
+PADDING_GARBAGE = 1e30
+
+
+def time_major(outputs: np.ndarray, batch_first: bool) -> np.ndarray:
+    return outputs.transpose(1, 0, 2) if batch_first else outputs
+
+
+def identical(quantity: str, actual: np.ndarray, expected: np.ndarray) -> Comparison:
+    """The same computation on the same inputs: equal to the last bit."""
+    return compare_arrays(quantity, actual, expected, 0.0)
+
+
+def same_results(first: LSTMResult, second: LSTMResult) -> list[Comparison]:
+    return [identical(name, getattr(second, name), getattr(first, name)) for name in LSTMResult._fields]
+
+
+def lengths_of(request: RunRequest) -> np.ndarray:
+    steps = request.x.shape[1 if request.batch_first else 0]
+    batch = request.x.shape[0 if request.batch_first else 1]
+    return np.full(batch, steps) if request.lengths is None else np.asarray(request.lengths)
+
+
+def with_padding(request: RunRequest, value: float) -> RunRequest:
+    """``request`` with every padded input position set to ``value``."""
+    x = time_major(request.x.copy(), request.batch_first)
+    padded = np.arange(x.shape[0])[:, None] >= lengths_of(request)[None, :]
+    if not padded.any():
+        pytest.skip("no padded positions in this case")
+    x[padded] = value
+    return replace(request, x=time_major(x, request.batch_first))
+
+
+@pytest.mark.cases(*INVARIANT_CASES)
+def test_last_valid_output_is_the_final_state(backend_case, record, request):
+    """Forward cells end at each sequence's last valid output, backward cells at its first."""
+    prepared = prepare(backend_case, "final_state_is_last_output", request.node, record)
+    run_request, spec = prepared.request, prepared.request.spec
+    result = prepared.run()
+    outputs = time_major(result.outputs, run_request.batch_first)
+    lengths = lengths_of(run_request)
+    rows = np.flatnonzero(lengths > 0)
+    top, size = (spec.num_layers - 1) * spec.num_directions, spec.output_size
+    comparisons = [identical("forward_last_output", outputs[lengths[rows] - 1, rows, :size], result.h_n[top, rows])]
+    if spec.bidirectional:
+        comparisons.append(identical("backward_first_output", outputs[0, rows, size:], result.h_n[top + 1, rows]))
+    conclude(comparisons, prepared.deviation, record)
+
+
+@pytest.mark.cases(*INVARIANT_CASES)
+def test_padding_content_changes_nothing(backend_case, record, request):
+    prepared = prepare(backend_case, "padding", request.node, record)
+    first = prepared.run()
+    second = prepared.run(with_padding(prepared.request, PADDING_GARBAGE))
+    conclude(same_results(first, second), prepared.deviation, record)
+
+
+@pytest.mark.cases(*INVARIANT_CASES)
+def test_nan_padding_changes_nothing(backend_case, record, request):
+    """NaN marks missing values in real data; a backend that never reads padding is unaffected."""
+    prepared = prepare(backend_case, "nan_padding", request.node, record)
+    first = prepared.run()
+    second = prepared.run(with_padding(prepared.request, np.nan))
+    conclude(same_results(first, second), prepared.deviation, record)
+
+
+@pytest.mark.cases(*INVARIANT_CASES)
+def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, request):
+    prepared = prepare(backend_case, "sample_alone", request.node, record)
+    run_request, case = prepared.request, prepared.case
+    batched = prepared.run()
+    batch_axis = 0 if run_request.batch_first else 1
+    # A batch of one may take other kernel paths and summation orders than the full batch,
+    # so the two agree to rounding: the forward tolerance of the dtype, not bit for bit.
+    scale = regime_scale(case.regime)
+
+    def tolerance(values: np.ndarray) -> float:
+        return forward_tolerance(run_request.spec, run_request.dtype, case.steps, scale, values)
+
+    comparisons = []
+    for b in range(case.batch):
+        alone = prepared.run(
+            replace(
+                run_request,
+                x=np.take(run_request.x, [b], axis=batch_axis),
+                lengths=None if run_request.lengths is None else run_request.lengths[b : b + 1],
+                initial_states=None
+                if run_request.initial_states is None
+                else tuple(state[:, b : b + 1] for state in run_request.initial_states),
+            )
+        )
+        expected = LSTMResult(np.take(batched.outputs, [b], axis=batch_axis), batched.h_n[:, b : b + 1], batched.c_n[:, b : b + 1])
+        comparisons += [
+            compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(expected, name), tolerance(getattr(expected, name)))
+            for name in LSTMResult._fields
+        ]
+    conclude(comparisons, prepared.deviation, record)
+
+
+@pytest.mark.cases(*INVARIANT_CASES)
+def test_dropout_in_inference_mode_changes_nothing(backend_case, record, request):
+    prepared = prepare(backend_case, "dropout_inference", request.node, record)
+    if prepared.request.spec.num_layers < 2:
+        pytest.skip("dropout acts between layers: this case has one")
+    with_dropout = replace(prepared.request, dropout=0.5)
+    reasons = prepared.backend.unsupported(with_dropout.config())
+    if reasons:
+        pytest.skip(f"{prepared.backend.name} unsupported: {'; '.join(reasons)}")
+    conclude(same_results(prepared.run(), prepared.run(with_dropout)), prepared.deviation, record)
+
+
+@pytest.mark.cases(*INVARIANT_CASES)
+def test_two_layers_equal_two_stacked_single_layers(backend_case, record, request):
+    prepared = prepare(backend_case, "stacking", request.node, record)
+    run_request = prepared.request
+    spec = run_request.spec
+    if spec.num_layers != 2:
+        pytest.skip("stacking is checked on two-layer cases")
+    directions = spec.num_directions
+    lower_spec = replace(spec, num_layers=1)
+    upper_spec = replace(spec, num_layers=1, input_size=directions * spec.output_size)
+    states = run_request.initial_states or (None, None)
+
+    def layer(layer_spec: LSTMSpec, x: np.ndarray, cells: slice) -> LSTMResult:
+        initial = None if run_request.initial_states is None else tuple(state[cells] for state in states)
+        return prepared.run(replace(run_request, spec=layer_spec, params=run_request.params[cells], x=x, initial_states=initial))
+
+    whole = prepared.run()
+    lower = layer(lower_spec, run_request.x, slice(0, directions))
+    upper = layer(upper_spec, lower.outputs, slice(directions, 2 * directions))
+    # The upper layer gets the lower layer's outputs, already representable in the run's
+    # dtype, exactly as the two-layer run feeds them internally: no tolerance.
+    comparisons = [
+        identical("outputs", upper.outputs, whole.outputs),
+        identical("h_n", np.concatenate([lower.h_n, upper.h_n]), whole.h_n),
+        identical("c_n", np.concatenate([lower.c_n, upper.c_n]), whole.c_n),
+    ]
+    conclude(comparisons, prepared.deviation, record)

@@ -1,0 +1,151 @@
+"""A randomized sweep over the whole spec space with hypothesis, per backend.
+
+Where the case table fixes a few shapes and values, the sweep draws any sizes, any
+activation in any role, any lengths (including 0), any layout and dtype. Examples are
+derandomized (the same every run, in CI and under xdist) unless ``--sweep-random`` is
+given; ``--sweep-examples N`` sets how many per backend. When a backend disagrees with
+the oracle, hypothesis shrinks the example to a minimal failing spec and prints it.
+Known deviations are left out of the judgment, not out of the sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, note, reject, settings
+from hypothesis import strategies as st
+
+from adapters.base import RunConfig, RunRequest, UnsupportedCase
+from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
+
+from .backends import Backend
+from .cases import BOUNDED, SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, round_to
+from .compare import compare_forward, padded_mask
+from .deviations import find_deviation
+from .plugin import require_available
+from .running import oracle_forward
+from .tolerances import forward_tolerance, regime_scale
+
+# Beyond this the exact values overflow float32: such a draw tests overflow, not the LSTM.
+LARGEST_MEANINGFUL = 1e30
+
+
+def capabilities(backend: Backend) -> dict[str, bool]:
+    """Which features the backend supports, each asked on an otherwise plain config."""
+    base = RunConfig(LSTMSpec(3, 4))
+    variants = {
+        "layers": replace(base, spec=LSTMSpec(3, 4, num_layers=2)),
+        "bidirectional": replace(base, spec=LSTMSpec(3, 4, bidirectional=True)),
+        "projection": replace(base, spec=LSTMSpec(3, 4, proj_size=2)),
+        "no_bias": replace(base, spec=LSTMSpec(3, 4, bias=False)),
+        "peepholes": replace(base, spec=LSTMSpec(3, 4, peepholes=True)),
+        "activations": replace(base, spec=LSTMSpec(3, 4, gate_activation="tanh", cell_activation="relu", candidate_activation="identity")),
+        "lengths": replace(base, lengths=True),
+        "zero_length": replace(base, lengths=True, zero_length=True),
+        "initial_states": replace(base, initial_states=True),
+        "batch_first": replace(base, batch_first=True),
+        "float32": replace(base, dtype="float32"),
+    }
+    return {feature: not backend.unsupported(config) for feature, config in variants.items()}
+
+
+@st.composite
+def sweep_requests(draw, able: dict[str, bool]) -> tuple[RunRequest, str]:
+    """A request drawn from the features ``able`` allows, and its regime (typ or sat)."""
+    hidden = draw(st.integers(1, 12))
+    activations = (
+        tuple(draw(st.sampled_from(ACTIVATION_NAMES)) for _ in range(3)) if able["activations"] and draw(st.booleans()) else ("sigmoid", "tanh", "tanh")
+    )
+    spec = LSTMSpec(
+        input_size=draw(st.integers(1, 10)),
+        hidden_size=hidden,
+        num_layers=draw(st.integers(1, 3)) if able["layers"] else 1,
+        bidirectional=able["bidirectional"] and draw(st.booleans()),
+        proj_size=draw(st.integers(1, hidden - 1)) if able["projection"] and hidden > 1 and draw(st.booleans()) else 0,
+        bias=not (able["no_bias"] and draw(st.booleans())),
+        peepholes=able["peepholes"] and draw(st.booleans()),
+        gate_activation=activations[0],
+        cell_activation=activations[1],
+        candidate_activation=activations[2],
+    )
+    steps, batch = draw(st.integers(1, 12)), draw(st.integers(1, 5))
+    lengths = None
+    if able["lengths"] and draw(st.booleans()):
+        lengths = np.array(draw(st.lists(st.integers(0 if able["zero_length"] else 1, steps), min_size=batch, max_size=batch)))
+    saturated = set(activations) <= set(BOUNDED) and draw(st.booleans())
+    dtype = "float32" if able["float32"] and draw(st.booleans()) else "float64"
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale = SATURATION_SCALE if saturated else 1.0 if activations[0] in BOUNDED else UNBOUNDED_GATE_SCALE
+    x = round_to(dtype, rng.standard_normal((steps, batch, spec.input_size)) * (SATURATION_INPUT_STD if saturated else 1.0))
+    initial_states = None
+    if able["initial_states"] and draw(st.booleans()):
+        initial_states = tuple(
+            round_to(dtype, rng.standard_normal((spec.num_cells, batch, size)))
+            for size in (spec.output_size, spec.hidden_size)
+        )
+    batch_first = able["batch_first"] and draw(st.booleans())
+    request = RunRequest(
+        spec=spec,
+        params=map_params(init_params(spec, seed=int(rng.integers(2**63)), scale=scale), lambda a: round_to(dtype, a)),
+        x=x.transpose(1, 0, 2).copy() if batch_first else x,
+        lengths=lengths,
+        initial_states=initial_states,
+        batch_first=batch_first,
+        dtype=dtype,
+    )
+    return request, "sat" if saturated else "typ"
+
+
+def test_random_specs_match_the_oracle(backend, request, record):
+    require_available(backend)
+    able = capabilities(backend)
+    examples = request.config.getoption("--sweep-examples")
+    worst: dict[str, dict] = {}
+    compared = []
+
+    @settings(
+        max_examples=examples,
+        derandomize=not request.config.getoption("--sweep-random"),
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(sweep_requests(able))
+    def sweep(drawn: tuple[RunRequest, str]) -> None:
+        run_request, regime = drawn
+        deviation = find_deviation(backend.name, "forward", run_request)
+        assume(not backend.unsupported(run_request.config()))
+        assume(deviation is None or "run" not in deviation.quantities)
+        expected = oracle_forward(run_request)
+        assume(all(np.abs(value).max() < LARGEST_MEANINGFUL for value in expected if value.size))
+        note(f"spec={run_request.spec} steps={run_request.x.shape} lengths={run_request.lengths} dtype={run_request.dtype}")
+        try:
+            actual = backend.adapter.run(run_request)
+        except UnsupportedCase:
+            reject()
+        steps = run_request.x.shape[1 if run_request.batch_first else 0]
+        comparisons = compare_forward(
+            actual,
+            expected,
+            padded_mask(run_request.lengths, steps, run_request.batch_first),
+            lambda values: forward_tolerance(run_request.spec, run_request.dtype, steps, regime_scale(regime), values),
+        )
+        compared.append(run_request.spec)
+        judged = [c for c in comparisons if deviation is None or c.quantity not in deviation.quantities]
+        for comparison in judged:
+            previous = worst.get(comparison.quantity)
+            if previous is None or comparison.max_abs_error / max(comparison.tolerance, 1e-300) > previous["ratio"]:
+                worst[comparison.quantity] = {**comparison.as_record(), "ratio": comparison.max_abs_error / max(comparison.tolerance, 1e-300)}
+        failed = [comparison.describe() for comparison in judged if not comparison.passed]
+        assert not failed, "\n".join(failed)
+
+    record(kind="sweep", backend=backend.name, backend_version=backend.availability.version, examples=examples)
+    try:
+        sweep()
+    finally:
+        record(
+            examples_compared=len(compared),
+            comparisons=[{key: value for key, value in entry.items() if key != "ratio"} for entry in worst.values()],
+        )
