@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,7 +24,12 @@ class Comparison:
     detail: str = ""
 
     def as_record(self) -> dict:
-        return asdict(self)
+        """The comparison as JSON-ready values: non-finite errors become None (JSON has no inf)."""
+        record = asdict(self)
+        for key in ("max_abs_error", "max_rel_error"):
+            if not math.isfinite(record[key]):
+                record[key] = None
+        return record
 
     def describe(self) -> str:
         verdict = "ok" if self.passed else "MISMATCH"

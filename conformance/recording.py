@@ -10,6 +10,7 @@ test arrives as a failed report of its own.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ class ParityRecorder:
         self.config = config
         self.path = Path(path)
         self.records: dict[str, dict] = {}
+        self.started = datetime.now(timezone.utc)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         fields = {}
@@ -71,11 +73,18 @@ class ParityRecorder:
         record["duration_s"] = record.get("duration_s", 0.0) + report.duration
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from .deviations import KNOWN_DEVIATIONS
 
+        finished = datetime.now(timezone.utc)
         document = {
             "schema_version": SCHEMA_VERSION,
+            "run": {
+                "started": self.started.isoformat(timespec="seconds"),
+                "duration_s": (finished - self.started).total_seconds(),
+                "arguments": [str(argument) for argument in self.config.invocation_params.args],
+                "exit_status": int(exitstatus),
+            },
             "environment": describe_environment(),
             "deviations": [deviation.as_record() for deviation in KNOWN_DEVIATIONS],
             "records": sorted(self.records.values(), key=lambda record: record["test"]),
