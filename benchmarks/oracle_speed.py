@@ -1,6 +1,9 @@
 """Time the float64 oracle against torch.nn.LSTM in float64 on the CPU, in one process.
 
-Prints, per shape, the best-of-N wall time of each and the ratio oracle / torch.
+Prints, per shape and pass, the best-of-N wall time of each and the ratio oracle / torch:
+``forward`` is the oracle's forward against a no-grad torch forward; ``backward`` is
+:func:`reference.lstm_backward` (which runs its own forward) against a torch autograd
+forward and ``outputs.backward(grad)`` with ``x.requires_grad``.
 Run: ``python benchmarks/oracle_speed.py [--repeats N]``.
 """
 
@@ -12,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from reference import LSTMSpec, init_params, lstm_forward
+from reference import LSTMSpec, init_params, lstm_backward, lstm_forward
 
 SHAPES = ((200, 64, 256, 256), (1000, 8, 64, 64))  # (T, B, I, H)
 
@@ -28,14 +31,22 @@ def best_time(run: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def torch_lstm_float64(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]:
-    """A no-grad float64 torch.nn.LSTM forward on ``x`` with the oracle's parameters."""
+def torch_module(spec: LSTMSpec, params):
+    """A float64 torch.nn.LSTM holding the oracle's parameters."""
     import torch
 
     from adapters.torch_lstm import canonical_to_torch
 
     module = torch.nn.LSTM(spec.input_size, spec.hidden_size, dtype=torch.float64)
     module.load_state_dict({name: torch.from_numpy(value) for name, value in canonical_to_torch(spec, params).items()})
+    return module
+
+
+def torch_lstm_float64(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]:
+    """A no-grad float64 torch.nn.LSTM forward on ``x`` with the oracle's parameters."""
+    import torch
+
+    module = torch_module(spec, params)
     tensor = torch.from_numpy(x)
 
     def run() -> object:
@@ -45,18 +56,50 @@ def torch_lstm_float64(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], ob
     return run
 
 
+def torch_lstm_float64_backward(spec: LSTMSpec, params, x: np.ndarray, grad_outputs: np.ndarray) -> Callable[[], object]:
+    """A float64 torch.nn.LSTM autograd forward and backward of ``sum(outputs * grad_outputs)``
+    with respect to x and every parameter."""
+    import torch
+
+    module = torch_module(spec, params)
+    tensor = torch.from_numpy(x).requires_grad_()
+    grad = torch.from_numpy(grad_outputs)
+
+    def run() -> object:
+        module.zero_grad(set_to_none=True)
+        tensor.grad = None
+        outputs, _ = module(tensor)
+        outputs.backward(grad)
+        return tensor.grad
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"{'T':>5} {'B':>4} {'I':>4} {'H':>4} {'oracle s':>10} {'torch s':>10} {'ratio':>7}")
+    print(f"{'pass':<8} {'T':>5} {'B':>4} {'I':>4} {'H':>4} {'oracle s':>10} {'torch s':>10} {'ratio':>7}")
     for steps, batch, input_size, hidden in SHAPES:
         spec = LSTMSpec(input_size, hidden)
         params = init_params(spec, seed=0)
-        x = np.random.default_rng(0).standard_normal((steps, batch, input_size))
-        oracle = best_time(lambda: lstm_forward(spec, params, x), args.repeats)
-        torch_time = best_time(torch_lstm_float64(spec, params, x), args.repeats)
-        print(f"{steps:>5} {batch:>4} {input_size:>4} {hidden:>4} {oracle:>10.4f} {torch_time:>10.4f} {oracle / torch_time:>7.2f}")
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((steps, batch, input_size))
+        grad_outputs = rng.standard_normal((steps, batch, hidden))
+        runs = {
+            "forward": (lambda: lstm_forward(spec, params, x), torch_lstm_float64(spec, params, x)),
+            "backward": (
+                lambda: lstm_backward(spec, params, x, grad_outputs),
+                torch_lstm_float64_backward(spec, params, x, grad_outputs),
+            ),
+        }
+        for name, (oracle_run, torch_run) in runs.items():
+            oracle = best_time(oracle_run, args.repeats)
+            torch_time = best_time(torch_run, args.repeats)
+            print(
+                f"{name:<8} {steps:>5} {batch:>4} {input_size:>4} {hidden:>4} "
+                f"{oracle:>10.4f} {torch_time:>10.4f} {oracle / torch_time:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

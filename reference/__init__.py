@@ -1,6 +1,7 @@
 """The float64 NumPy LSTM oracle: specification, canonical parameters, forward pass and counts."""
 
 from .activations import ACTIVATION_NAMES, sigmoid
+from .backward import LSTMGradients, lstm_backward
 from .counts import LAYOUTS, ParameterCount, ParameterTerm, parameter_count
 from .forward import LSTMResult, lstm_forward
 from .inputs import LSTMInputs, validate_inputs
@@ -13,6 +14,7 @@ __all__ = [
     "LAYOUTS",
     "PARAM_NAMES",
     "CellParams",
+    "LSTMGradients",
     "LSTMInputs",
     "LSTMParams",
     "LSTMResult",
@@ -21,6 +23,7 @@ __all__ = [
     "ParameterTerm",
     "cell_param_shapes",
     "init_params",
+    "lstm_backward",
     "lstm_forward",
     "map_params",
     "parameter_count",
