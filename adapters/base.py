@@ -9,7 +9,10 @@ LSTM implementation:
 - ``unsupported(config)``: one reason per feature of a run it cannot do (empty: supported);
 - ``parameter_count(spec)``: trainable parameters as the backend itself reports them;
 - ``canonical_to_backend`` / ``backend_to_canonical``: the parameter mapping both ways;
-- ``run(request)``: the forward pass, returned in the oracle's layout as float64 NumPy.
+- ``run(request)``: the forward pass, returned in the oracle's layout as float64 NumPy;
+- optionally ``gradients(request, upstream)``: the backend's autograd gradients of
+  ``sum(outputs * upstream.outputs) + sum(h_n * upstream.h_n) + sum(c_n * upstream.c_n)``
+  in the canonical layout (:class:`GradientAdapter`).
 
 Subclass :class:`BaseAdapter` and implement the ``_``-prefixed hooks: it validates every
 request (shapes, lengths, dtype, device, support) before any framework code runs.
@@ -24,7 +27,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, validate_inputs, validate_params
+from reference import (
+    LSTMGradients,
+    LSTMInputs,
+    LSTMParams,
+    LSTMResult,
+    LSTMSpec,
+    validate_inputs,
+    validate_params,
+    validate_upstream,
+)
 
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
@@ -45,7 +57,7 @@ class RunConfig:
 
     lengths: per-sequence lengths are given; zero_length: at least one of them is 0;
     initial_states: h0 and c0 are given; dropout: the module's inter-layer dropout
-    probability, run in inference mode.
+    probability, run in inference mode; gradients: the run is asked for gradients too.
     """
 
     spec: LSTMSpec
@@ -56,6 +68,7 @@ class RunConfig:
     zero_length: bool = False
     initial_states: bool = False
     dropout: float = 0.0
+    gradients: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -84,8 +97,8 @@ class RunRequest:
     device: str = "cpu"
     dropout: float = 0.0
 
-    def config(self) -> RunConfig:
-        """The data-free description of this request."""
+    def config(self, gradients: bool = False) -> RunConfig:
+        """The data-free description of this request (asking for gradients too if ``gradients``)."""
         lengths = None if self.lengths is None else np.asarray(self.lengths)
         return RunConfig(
             spec=self.spec,
@@ -96,6 +109,7 @@ class RunRequest:
             zero_length=bool(lengths is not None and lengths.size and (lengths == 0).any()),
             initial_states=self.initial_states is not None,
             dropout=self.dropout,
+            gradients=gradients,
         )
 
 
@@ -117,6 +131,13 @@ class Adapter(Protocol):
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams: ...
 
     def run(self, request: RunRequest) -> LSTMResult: ...
+
+
+@runtime_checkable
+class GradientAdapter(Adapter, Protocol):
+    """An adapter that also computes gradients with the backend's own autograd."""
+
+    def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients: ...
 
 
 class UnsupportedCase(ValueError):
@@ -149,14 +170,32 @@ class BaseAdapter(ABC):
             return Availability(False, reason=f"{self.name}: cannot import ({error})")
         return Availability(True, version=str(version))
 
+    @property
+    def has_gradients(self) -> bool:
+        """Whether the subclass implements ``_gradients``."""
+        return type(self)._gradients is not BaseAdapter._gradients
+
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
-        return tuple(self._unsupported(config))
+        reasons = self._unsupported(config)
+        if config.gradients and not self.has_gradients:
+            reasons.append(f"{self.name} computes no gradients")
+        return tuple(reasons)
 
     def run(self, request: RunRequest) -> LSTMResult:
         inputs, params = self.check(request)
         return self._run(request, inputs, params)
 
-    def check(self, request: RunRequest) -> tuple[LSTMInputs, LSTMParams]:
+    def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
+        """Gradients of sum(outputs * upstream.outputs) + sum(h_n * upstream.h_n) + sum(c_n * upstream.c_n)
+        from the backend's autograd, in the canonical layout (see :class:`reference.LSTMGradients`).
+        ``upstream`` has the shapes of the run's results (outputs in the request's layout)."""
+        inputs, params = self.check(request, gradients=True)
+        grad_outputs, grad_h_n, grad_c_n = validate_upstream(
+            request.spec, inputs, upstream.outputs, upstream.h_n, upstream.c_n, request.batch_first
+        )
+        return self._gradients(request, inputs, params, LSTMResult(grad_outputs, grad_h_n, grad_c_n))
+
+    def check(self, request: RunRequest, gradients: bool = False) -> tuple[LSTMInputs, LSTMParams]:
         """Validate ``request`` fully; raise ValueError/TypeError or :class:`UnsupportedCase`."""
         if not isinstance(request.spec, LSTMSpec):
             raise TypeError(f"spec: expected LSTMSpec, got {type(request.spec).__name__}")
@@ -169,7 +208,7 @@ class BaseAdapter(ABC):
             batch_first=request.batch_first,
         )
         params = validate_params(request.spec, request.params)
-        reasons = self.unsupported(request.config())
+        reasons = self.unsupported(request.config(gradients))
         if reasons:
             raise UnsupportedCase(self.name, reasons)
         return inputs, params
@@ -198,3 +237,9 @@ class BaseAdapter(ABC):
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         """Run the backend; ``inputs`` (time-major float64) and ``params`` are validated.
         Return outputs in the request's layout (batch-first if requested), float64."""
+
+    def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
+        """Optional: forward and backward in the backend. ``upstream`` is validated, float64,
+        its outputs time-major. Return float64 gradients; x in the request's layout, h0 and c0
+        always (the backend runs from zero initial states when none were given)."""
+        raise UnsupportedCase(self.name, (f"{self.name} computes no gradients",))

@@ -22,10 +22,11 @@ sequence's last processed step (the initial state for an empty sequence).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
-from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
@@ -157,7 +158,11 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return legacy_to_canonical(spec, backend_params)
 
-    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+    def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
+        """Run the stacked op calls on packed sequences. Returns (parameters, x, states, top,
+        (h_n, c_n)) as Paddle tensors: x packed [sum(lengths), I], states one (h0, c0) pair per
+        cell (None when the op ran without initial states), top the last layer's packed
+        outputs, h_n and c_n [L*D, B, R] / [L*D, B, H]."""
         paddle = import_paddle()
         use_device(request.device)
         spec, dtype = request.spec, request.dtype
@@ -165,23 +170,23 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
         if lengths.sum() == 0:
             raise UnsupportedCase(self.name, ("every sequence is empty: the op divides by zero (SIGFPE) on 0 rows",))
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        empty = (lengths == 0)[:, None]
+        empty = paddle.to_tensor((lengths == 0)[:, None])
         parameters = self._parameters(spec, canonical_to_legacy(spec, params), dtype)
-        layer_input = paddle.to_tensor(pack(inputs.x, lengths).astype(dtype))
-        h_n, c_n = np.empty_like(inputs.h0), np.empty_like(inputs.c0)
-        with paddle.no_grad():
+        tensor = lambda array: paddle.to_tensor(np.ascontiguousarray(array, dtype=dtype), stop_gradient=not track_gradients)  # noqa: E731
+        x = tensor(pack(inputs.x, lengths))
+        # Gradients with respect to the initial states need them as inputs (zeros when not given).
+        pass_states = inputs.initial_states_given or track_gradients
+        states = [(tensor(inputs.h0[index]), tensor(inputs.c0[index])) if pass_states else None for index in range(spec.num_cells)]
+        final_h, final_c = [], []
+        layer_input = x
+        with paddle.set_grad_enabled(track_gradients):
             for layer in range(spec.num_layers):
                 direction_outputs = []
                 for direction in range(spec.num_directions):
-                    index = spec.cell_index(layer, direction)
-                    prefix = cell_prefix(layer, direction)
+                    index, prefix = spec.cell_index(layer, direction), cell_prefix(layer, direction)
                     projected = paddle.matmul(layer_input, parameters[f"{prefix}.input_projection"])
                     projected.get_tensor().set_lod([offsets.tolist()])
-                    h0, c0 = (
-                        (paddle.to_tensor(inputs.h0[index].astype(dtype)), paddle.to_tensor(inputs.c0[index].astype(dtype)))
-                        if inputs.initial_states_given
-                        else (None, None)
-                    )
+                    h0, c0 = states[index] or (None, None)
                     hidden, cell = paddle._C_ops.lstm(
                         projected,
                         h0,
@@ -190,19 +195,43 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
                         parameters[f"{prefix}.bias"],
                         spec.peepholes,
                         direction == 1,
-                        True,
+                        not track_gradients,
                         spec.gate_activation,
                         spec.cell_activation,
                         spec.candidate_activation,
                     )
                     # The forward direction ends at a sequence's last row, the reverse one at its first;
                     # empty sequences have no row (clamped to stay in range, replaced by the initial state).
-                    final_row = np.minimum(offsets[:-1] if direction else offsets[1:] - 1, offsets[-1] - 1)
-                    h_n[index] = np.where(empty, inputs.h0[index], hidden.numpy()[final_row])
-                    c_n[index] = np.where(empty, inputs.c0[index], cell.numpy()[final_row])
+                    final_row = paddle.to_tensor(np.minimum(offsets[:-1] if direction else offsets[1:] - 1, offsets[-1] - 1))
+                    initial = states[index] or (tensor(inputs.h0[index]), tensor(inputs.c0[index]))
+                    final_h.append(paddle.where(empty, initial[0], paddle.gather(hidden, final_row)))
+                    final_c.append(paddle.where(empty, initial[1], paddle.gather(cell, final_row)))
                     direction_outputs.append(hidden)
                 layer_input = paddle.concat(direction_outputs, axis=1) if spec.bidirectional else direction_outputs[0]
-        outputs = unpack(layer_input.numpy().astype(np.float64), lengths, inputs.steps)
-        if request.batch_first:
-            outputs = outputs.transpose(1, 0, 2).copy()
-        return LSTMResult(outputs, h_n, c_n)
+        return parameters, x, states, layer_input, (paddle.stack(final_h), paddle.stack(final_c))
+
+    def _padded(self, request: RunRequest, inputs: LSTMInputs, packed: np.ndarray) -> np.ndarray:
+        """Packed rows [sum(lengths), F] as float64 in the request's layout, zeros at padded steps."""
+        padded = unpack(packed.astype(np.float64), inputs.lengths_or_full(), inputs.steps)
+        return padded.transpose(1, 0, 2).copy() if request.batch_first else padded
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        *_, top, (h_n, c_n) = self._forward(request, inputs, params, track_gradients=False)
+        return LSTMResult(self._padded(request, inputs, top.numpy()), h_n.numpy().astype(np.float64), c_n.numpy().astype(np.float64))
+
+    def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
+        paddle = import_paddle()
+        parameters, x, states, top, finals = self._forward(request, inputs, params, track_gradients=True)
+        grad_top = pack(upstream.outputs, inputs.lengths_or_full())
+        pairs = zip((top, *finals), (grad_top, upstream.h_n, upstream.c_n))
+        loss = sum((result * paddle.to_tensor(np.ascontiguousarray(grad, dtype=request.dtype))).sum() for result, grad in pairs)
+        loss.backward()
+        grads = {name: parameter.grad.numpy().astype(np.float64) for name, parameter in parameters.items()}
+        gradients = legacy_to_canonical(request.spec, grads)
+        return LSTMGradients(
+            x=self._padded(request, inputs, x.grad.numpy()),
+            h0=np.stack([h0.grad.numpy() for h0, _ in states]).astype(np.float64),
+            c0=np.stack([c0.grad.numpy() for _, c0 in states]).astype(np.float64),
+            # The op's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
+            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) for cell in gradients),
+        )

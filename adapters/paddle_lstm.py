@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import BaseAdapter, RunConfig, RunRequest
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
@@ -106,18 +106,42 @@ class PaddleLSTMAdapter(BaseAdapter):
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return paddle_to_canonical(spec, backend_params)
 
-    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+    def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
+        """Build the layer with ``params`` and run it; returns (layer, x, (h0, c0), (outputs, h_n, c_n))
+        as tensors, x and outputs in the request's layout, inputs and states requiring
+        gradients when ``track_gradients``."""
         paddle = import_paddle()
         use_device(request.device)
         spec, dtype, time_major = request.spec, request.dtype, not request.batch_first
         layer = self._layer(spec, dtype, request.dropout, time_major)
-        layer.eval()
+        # Inference mode for plain runs; training mode (same results: dropout only ever acts
+        # between layers, and the suite asks gradients without it) when gradients are wanted.
+        layer.train() if track_gradients else layer.eval()
         state = layer.state_dict()
         for name, array in canonical_to_paddle(spec, params).items():
             state[name].set_value(array.astype(dtype))
         x = inputs.x if time_major else inputs.x.transpose(1, 0, 2)
+        x = paddle.to_tensor(np.ascontiguousarray(x, dtype=dtype), stop_gradient=not track_gradients)
+        states = tuple(paddle.to_tensor(state.astype(dtype), stop_gradient=not track_gradients) for state in (inputs.h0, inputs.c0))
         lengths = None if inputs.lengths is None else paddle.to_tensor(inputs.lengths)
-        initial = (paddle.to_tensor(inputs.h0.astype(dtype)), paddle.to_tensor(inputs.c0.astype(dtype)))
-        with paddle.no_grad():
-            outputs, (h_n, c_n) = layer(paddle.to_tensor(np.ascontiguousarray(x, dtype=dtype)), initial, lengths)
-        return LSTMResult(*(tensor.numpy().astype(np.float64) for tensor in (outputs, h_n, c_n)))
+        with paddle.set_grad_enabled(track_gradients):
+            outputs, (h_n, c_n) = layer(x, states, lengths)
+        return layer, x, states, (outputs, h_n, c_n)
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        *_, results = self._forward(request, inputs, params, track_gradients=False)
+        return LSTMResult(*(tensor.numpy().astype(np.float64) for tensor in results))
+
+    def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
+        paddle = import_paddle()
+        layer, x, states, results = self._forward(request, inputs, params, track_gradients=True)
+        grad_outputs = upstream.outputs.transpose(1, 0, 2) if request.batch_first else upstream.outputs
+        loss = sum(
+            (result * paddle.to_tensor(np.ascontiguousarray(grad, dtype=request.dtype))).sum()
+            for result, grad in zip(results, (grad_outputs, upstream.h_n, upstream.c_n))
+        )
+        loss.backward()
+        state = layer.state_dict()
+        grads = {name: state[name].grad.numpy().astype(np.float64) for name in canonical_to_paddle(request.spec, params)}
+        x_grad, h0_grad, c0_grad = (tensor.grad.numpy().astype(np.float64) for tensor in (x, *states))
+        return LSTMGradients(x_grad, h0_grad, c0_grad, paddle_to_canonical(request.spec, grads))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import BaseAdapter, RunConfig, RunRequest
 
@@ -23,6 +23,11 @@ TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_h
 def cell_suffix(layer: int, direction: int) -> str:
     """torch's (and paddle's) parameter name suffix for a cell: ``_l{k}`` plus ``_reverse``."""
     return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A torch tensor as a float64 NumPy array on the CPU."""
+    return tensor.detach().cpu().double().numpy()
 
 
 def canonical_to_torch(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
@@ -103,7 +108,10 @@ class TorchLSTMAdapter(BaseAdapter):
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return torch_to_canonical(spec, backend_params)
 
-    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+    def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
+        """Build the module with ``params`` and run it; returns (module, x, (h0, c0), (outputs, h_n, c_n))
+        as tensors, x and outputs in the request's layout, inputs and states leaves requiring
+        gradients when ``track_gradients``."""
         import torch
 
         spec, dtype, device, batch_first = request.spec, getattr(torch, request.dtype), request.device, request.batch_first
@@ -111,8 +119,10 @@ class TorchLSTMAdapter(BaseAdapter):
         module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
         module.eval()
         x = torch.from_numpy(inputs.x.transpose(1, 0, 2) if batch_first else inputs.x).to(device, dtype)
-        states = (torch.from_numpy(inputs.h0).to(device, dtype), torch.from_numpy(inputs.c0).to(device, dtype))
-        with torch.no_grad():
+        states = tuple(torch.from_numpy(state).to(device, dtype) for state in (inputs.h0, inputs.c0))
+        for tensor in (x, *states):
+            tensor.requires_grad_(track_gradients)
+        with torch.set_grad_enabled(track_gradients):
             if inputs.lengths is None:
                 outputs, (h_n, c_n) = module(x, states)
             else:
@@ -123,4 +133,21 @@ class TorchLSTMAdapter(BaseAdapter):
                 outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(
                     packed_outputs, batch_first=batch_first, total_length=inputs.steps
                 )
-        return LSTMResult(*(tensor.cpu().double().numpy() for tensor in (outputs, h_n, c_n)))
+        return module, x, states, (outputs, h_n, c_n)
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        *_, results = self._forward(request, inputs, params, track_gradients=False)
+        return LSTMResult(*(to_numpy(tensor) for tensor in results))
+
+    def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
+        import torch
+
+        module, x, states, results = self._forward(request, inputs, params, track_gradients=True)
+        grad_outputs = upstream.outputs.transpose(1, 0, 2) if request.batch_first else upstream.outputs
+        loss = sum(
+            (result * torch.from_numpy(np.ascontiguousarray(grad)).to(result)).sum()
+            for result, grad in zip(results, (grad_outputs, upstream.h_n, upstream.c_n))
+        )
+        loss.backward()
+        grads = {name: to_numpy(parameter.grad) for name, parameter in module.named_parameters()}
+        return LSTMGradients(to_numpy(x.grad), to_numpy(states[0].grad), to_numpy(states[1].grad), torch_to_canonical(request.spec, grads))

@@ -19,13 +19,14 @@ from adapters.registry import known_adapters, load_adapter
 
 from .cases import FACTORS, Case
 from .covering import covering_rows
-from .deviations import reproducer_cases
+from .deviations import GRADIENT_CHECKS, reproducer_cases
 from .isolation import IsolatedAdapter
 from .seeding import seed_for
 
 COVERED_FACTORS = {name: values for name, values in FACTORS.items() if name != "device"}
-COVERING_STRENGTH = 3
-COVERING_MULTIPLICITY = 2
+# (strength, multiplicity) of the covering designs.
+FORWARD_COVERING = (3, 2)
+GRADIENT_COVERING = (2, 3)
 CUDA_CASES_PER_BACKEND = 8
 
 
@@ -53,23 +54,33 @@ class Backend:
     def availability(self) -> Availability:
         return self.adapter.availability()
 
+    @property
+    def has_gradients(self) -> bool:
+        """Whether the adapter offers the optional ``gradients`` capability."""
+        return getattr(self.adapter, "has_gradients", callable(getattr(self.adapter, "gradients", None)))
+
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
         """The adapter's reasons, asked once per distinct config."""
         if config not in self._support:
-            self._support[config] = tuple(self.adapter.unsupported(config))
+            reasons = tuple(self.adapter.unsupported(config))
+            if config.gradients and not self.has_gradients and not reasons:
+                reasons = (f"{self.name} computes no gradients",)
+            self._support[config] = reasons
         return self._support[config]
 
-    def supports(self, case: Case | None) -> bool:
-        return case is not None and not self.unsupported(case.config())
+    def supports(self, case: Case | None, gradients: bool = False) -> bool:
+        return case is not None and not self.unsupported(case.config(gradients))
 
-    def covering_cases(self) -> list[Case]:
-        """A strength-3 covering design, each combination twice, over the cases this backend supports."""
+    def covering_cases(self, gradients: bool = False) -> list[Case]:
+        """A covering design over the cases this backend supports (with gradients, if asked):
+        forward, every 3-way combination twice; gradients, every 2-way combination three times."""
+        strength, multiplicity = GRADIENT_COVERING if gradients else FORWARD_COVERING
         rows = covering_rows(
             COVERED_FACTORS,
-            lambda row: self.supports(case_or_none(row)),
-            strength=COVERING_STRENGTH,
-            multiplicity=COVERING_MULTIPLICITY,
-            seed=seed_for(f"covering:{self.name}"),
+            lambda row: self.supports(case_or_none(row), gradients),
+            strength=strength,
+            multiplicity=multiplicity,
+            seed=seed_for(f"covering:{self.name}:{'gradients' if gradients else 'forward'}"),
         )
         return [Case(**row) for row in rows]
 
@@ -86,16 +97,27 @@ class BackendPool:
 
     @cached_property
     def case_table(self) -> list[Case]:
-        """Union of the available backends' covering designs, reproducers and CUDA copies, by id."""
+        """The forward table: covering designs, forward reproducers and CUDA copies, by id."""
+        return self._table(gradients=False, checks=("forward",))
+
+    @cached_property
+    def gradient_case_table(self) -> list[Case]:
+        """The gradient table: covering designs with gradients, and gradient reproducers, by id."""
+        return self._table(gradients=True, checks=GRADIENT_CHECKS)
+
+    def _table(self, gradients: bool, checks: tuple[str, ...]) -> list[Case]:
+        """Union of the available backends' covering designs, their reproducers under ``checks``
+        and CUDA copies of a few cases, by id; the oracle's own covering without backends."""
         cases: dict[str, Case] = {}
         available = [backend for backend in self.backends if backend.availability.available]
         for backend in available:
-            covering = backend.covering_cases()
+            covering = backend.covering_cases(gradients)
             cases.update((case.id, case) for case in covering)
             for case in covering[:CUDA_CASES_PER_BACKEND]:
                 cuda_case = replace(case, device="cuda")
                 cases[cuda_case.id] = cuda_case
-            cases.update((case_id, Case.from_id(case_id)) for case_id in reproducer_cases(backend.name, "forward"))
+            for check in checks:
+                cases.update((case_id, Case.from_id(case_id)) for case_id in reproducer_cases(backend.name, check))
         if not available:
             cases.update((case.id, case) for case in self._oracle_covering())
         return list(cases.values())

@@ -170,8 +170,8 @@ class Case:
     def batch(self) -> int:
         return SHAPES[self.shape].batch
 
-    def config(self) -> RunConfig:
-        """What a backend is asked to support for this case."""
+    def config(self, gradients: bool = False) -> RunConfig:
+        """What a backend is asked to support for this case (with gradients, if asked)."""
         return RunConfig(
             spec=self.spec,
             dtype=DTYPE_NAMES[self.dtype],
@@ -180,6 +180,7 @@ class Case:
             lengths=self.lengths != "none",
             zero_length=self.lengths == "mixed0",
             initial_states=self.init == "h0",
+            gradients=gradients,
         )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from adapters.base import Availability, RunConfig, RunRequest
 from adapters.registry import load_adapter
-from reference import LSTMParams, LSTMResult, LSTMSpec
+from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
 
 _HEADER = struct.Struct("<Q")
 # Several backend processes share each core (one per backend per test worker), and
@@ -83,7 +83,8 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
         return
-    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout)))
+    has_gradients = getattr(adapter, "has_gradients", callable(getattr(adapter, "gradients", None)))
+    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout, has_gradients)))
     while True:
         try:
             method, args = receive_message(requests)
@@ -105,9 +106,9 @@ class IsolatedAdapter:
         self._process: subprocess.Popen | None = None
         self._requests: BinaryIO | None = None
         self._replies: BinaryIO | None = None
-        self.name, self.parameter_layout = self._start()
+        self.name, self.parameter_layout, self.has_gradients = self._start()
 
-    def _start(self) -> tuple[str, str]:
+    def _start(self) -> tuple[str, str, bool]:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
         environment = {**SINGLE_THREADED, **os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
@@ -186,6 +187,9 @@ class IsolatedAdapter:
 
     def run(self, request: RunRequest) -> LSTMResult:
         return self._call("run", request)
+
+    def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
+        return self._call("gradients", request, upstream)
 
 
 def main(arguments: list[str]) -> None:

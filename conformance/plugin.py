@@ -10,8 +10,9 @@ Options:
 
 Without --backend or --adapter every registered backend is tested; backends that cannot
 be imported skip with the reason. Tests take the fixtures ``backend_case`` (one per
-backend and case of the table, or of the case ids a ``cases`` marker lists),
-``backend`` (one per backend) and ``record``.
+backend and case of the forward table, or of the case ids a ``cases`` marker lists),
+``backend_gradient_case`` (the same over the gradient table), ``backend`` (one per
+backend) and ``record``.
 """
 
 from __future__ import annotations
@@ -98,12 +99,14 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend_case" in metafunc.fixturenames:
+    tables = {"backend_case": "case_table", "backend_gradient_case": "gradient_case_table"}
+    fixture = next((name for name in tables if name in metafunc.fixturenames), None)
+    if fixture is not None:
         pool = backend_pool(metafunc.config)
         listed = metafunc.definition.get_closest_marker("cases")
-        cases = [Case.from_id(case_id) for case_id in listed.args] if listed else pool.case_table
+        cases = [Case.from_id(case_id) for case_id in listed.args] if listed else getattr(pool, tables[fixture])
         metafunc.parametrize(
-            "backend_case",
+            fixture,
             [
                 pytest.param((backend, case), id=f"{backend.name}-{case.id}", marks=case_marks(case))
                 for backend in pool.backends

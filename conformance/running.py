@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass
 import pytest
 
 from adapters.base import RunRequest, UnsupportedCase
-from reference import LSTMResult, lstm_forward
+from reference import LSTMGradients, LSTMResult, lstm_forward
 
 from .backends import Backend
 from .cases import DTYPE_NAMES, Case, CaseData, make_data
 from .compare import Comparison
-from .deviations import DeviationReproduced, KnownDeviation, find_deviation
+from .deviations import DeviationReproduced, KnownDeviation, find_deviations
 
 
 def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
@@ -43,62 +43,73 @@ def oracle_forward(request: RunRequest) -> LSTMResult:
     )
 
 
-def skip_if_unsupported(backend: Backend, request: RunRequest) -> None:
+def skip_if_unsupported(backend: Backend, request: RunRequest, gradients: bool = False) -> None:
     """Skip the calling test, with the backend's reasons, when it cannot run ``request``."""
     if not backend.availability.available:
         pytest.skip(f"{backend.name} unavailable: {backend.availability.reason}")
-    reasons = backend.unsupported(request.config())
+    reasons = backend.unsupported(request.config(gradients))
     if reasons:
         pytest.skip(f"{backend.name} unsupported: {'; '.join(reasons)}")
 
 
-def expect_deviation(node: pytest.Item, deviation: KnownDeviation | None) -> None:
-    """Turn the test into a strict xfail that accepts only this deviation reproducing."""
-    if deviation is not None:
-        node.add_marker(pytest.mark.xfail(raises=DeviationReproduced, strict=True, reason=deviation.describe()))
+def describe_deviations(deviations: tuple[KnownDeviation, ...]) -> str:
+    return "; ".join(deviation.describe() for deviation in deviations)
 
 
-def run_backend(backend: Backend, request: RunRequest, deviation: KnownDeviation | None) -> LSTMResult:
-    """The backend's result; a run failure is a reproduced deviation when one says it fails."""
+def expect_deviations(node: pytest.Item, deviations: tuple[KnownDeviation, ...]) -> None:
+    """Turn the test into an xfail that accepts only these deviations reproducing: strict
+    unless one of them shows by chance."""
+    if deviations:
+        strict = all(deviation.strict for deviation in deviations)
+        node.add_marker(pytest.mark.xfail(raises=DeviationReproduced, strict=strict, reason=describe_deviations(deviations)))
+
+
+def run_backend(backend: Backend, call, deviations: tuple[KnownDeviation, ...]):
+    """``call()``'s result; a failure is a reproduced deviation when a deviation says the run fails."""
     try:
-        return backend.adapter.run(request)
+        return call()
     except UnsupportedCase as unsupported:
         pytest.skip(f"{backend.name} unsupported: {'; '.join(unsupported.reasons)}")
     except Exception as error:
-        if deviation is not None and "run" in deviation.quantities:
-            raise DeviationReproduced(f"{deviation.describe()}: {type(error).__name__}: {error}") from error
+        if any("run" in deviation.quantities for deviation in deviations):
+            raise DeviationReproduced(f"{describe_deviations(deviations)}: {type(error).__name__}: {error}") from error
         raise
 
 
-def judge(comparisons: list[Comparison], deviation: KnownDeviation | None) -> None:
-    """Fail on any mismatch the deviation does not cover; raise DeviationReproduced when only
-    the deviation's quantities mismatch."""
+def judge(comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...]) -> None:
+    """Fail on any mismatch outside the deviations' quantities; raise DeviationReproduced when
+    the only mismatches are the deviations' quantities."""
+    allowed = set().union(*(deviation.quantities for deviation in deviations))
     failed = [comparison for comparison in comparisons if not comparison.passed]
-    unexpected = [comparison for comparison in failed if deviation is None or comparison.quantity not in deviation.quantities]
+    unexpected = [comparison for comparison in failed if comparison.quantity not in allowed]
     report = "\n".join(comparison.describe() for comparison in comparisons)
     if unexpected:
         raise AssertionError(f"values differ beyond their tolerance:\n{report}")
     if failed:
-        raise DeviationReproduced(f"{deviation.describe()}\n{report}")
+        raise DeviationReproduced(f"{describe_deviations(deviations)}\n{report}")
 
 
 @dataclass(frozen=True)
 class PreparedCase:
-    """A case ready to run on a backend: its data, request and the deviation it may show."""
+    """A case ready to run on a backend: its data, request and the deviations it may show."""
 
     backend: Backend
     case: Case
     data: CaseData
     request: RunRequest
-    deviation: KnownDeviation | None
+    deviations: tuple[KnownDeviation, ...]
 
     def run(self, request: RunRequest | None = None) -> LSTMResult:
         """The backend's result for ``request`` (default: the case's own)."""
-        return run_backend(self.backend, request or self.request, self.deviation)
+        return run_backend(self.backend, lambda: self.backend.adapter.run(request or self.request), self.deviations)
+
+    def gradients(self, upstream: LSTMResult, request: RunRequest | None = None) -> LSTMGradients:
+        """The backend's gradients for ``request`` (default: the case's own) and ``upstream``."""
+        return run_backend(self.backend, lambda: self.backend.adapter.gradients(request or self.request, upstream), self.deviations)
 
 
-def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, record) -> PreparedCase:
-    """Record what is tested, skip what the backend cannot run, and arm the known deviation
+def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, record, gradients: bool = False) -> PreparedCase:
+    """Record what is tested, skip what the backend cannot run, and arm the known deviations
     registered for this backend, check and request."""
     backend, case = backend_case
     data = make_data(case)
@@ -115,14 +126,14 @@ def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, r
         steps=case.steps,
         batch=case.batch,
     )
-    skip_if_unsupported(backend, request)
-    deviation = find_deviation(backend.name, check, request)
-    expect_deviation(node, deviation)
-    record(deviation=deviation.name if deviation else None)
-    return PreparedCase(backend, case, data, request, deviation)
+    skip_if_unsupported(backend, request, gradients)
+    deviations = find_deviations(backend.name, check, request)
+    expect_deviations(node, deviations)
+    record(deviations=[deviation.name for deviation in deviations])
+    return PreparedCase(backend, case, data, request, deviations)
 
 
-def conclude(comparisons: list[Comparison], deviation: KnownDeviation | None, record) -> None:
+def conclude(comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record) -> None:
     """Record the comparisons, then judge them."""
     record(comparisons=[comparison.as_record() for comparison in comparisons])
-    judge(comparisons, deviation)
+    judge(comparisons, deviations)

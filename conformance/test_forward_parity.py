@@ -25,4 +25,4 @@ def test_forward_matches_oracle(backend_case, record, request):
     counts["oracle"] = parameter_count(case.spec, adapter.parameter_layout).total
     record(parameter_count=counts)
     comparisons.append(compare_counts(counts["backend"], counts["oracle"]))
-    conclude(comparisons, prepared.deviation, record)
+    conclude(comparisons, prepared.deviations, record)

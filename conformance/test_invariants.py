@@ -71,7 +71,7 @@ def test_last_valid_output_is_the_final_state(backend_case, record, request):
     comparisons = [identical("forward_last_output", outputs[lengths[rows] - 1, rows, :size], result.h_n[top, rows])]
     if spec.bidirectional:
         comparisons.append(identical("backward_first_output", outputs[0, rows, size:], result.h_n[top + 1, rows]))
-    conclude(comparisons, prepared.deviation, record)
+    conclude(comparisons, prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -79,7 +79,7 @@ def test_padding_content_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "padding", request.node, record)
     first = prepared.run()
     second = prepared.run(with_padding(prepared.request, PADDING_GARBAGE))
-    conclude(same_results(first, second), prepared.deviation, record)
+    conclude(same_results(first, second), prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -88,7 +88,7 @@ def test_nan_padding_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "nan_padding", request.node, record)
     first = prepared.run()
     second = prepared.run(with_padding(prepared.request, np.nan))
-    conclude(same_results(first, second), prepared.deviation, record)
+    conclude(same_results(first, second), prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -121,7 +121,7 @@ def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, req
             compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(expected, name), tolerance(getattr(expected, name)))
             for name in LSTMResult._fields
         ]
-    conclude(comparisons, prepared.deviation, record)
+    conclude(comparisons, prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -133,7 +133,7 @@ def test_dropout_in_inference_mode_changes_nothing(backend_case, record, request
     reasons = prepared.backend.unsupported(with_dropout.config())
     if reasons:
         pytest.skip(f"{prepared.backend.name} unsupported: {'; '.join(reasons)}")
-    conclude(same_results(prepared.run(), prepared.run(with_dropout)), prepared.deviation, record)
+    conclude(same_results(prepared.run(), prepared.run(with_dropout)), prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -162,4 +162,4 @@ def test_two_layers_equal_two_stacked_single_layers(backend_case, record, reques
         identical("h_n", np.concatenate([lower.h_n, upper.h_n]), whole.h_n),
         identical("c_n", np.concatenate([lower.c_n, upper.c_n]), whole.c_n),
     ]
-    conclude(comparisons, prepared.deviation, record)
+    conclude(comparisons, prepared.deviations, record)

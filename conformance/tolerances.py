@@ -57,3 +57,14 @@ def forward_tolerance(spec: LSTMSpec, dtype: str, steps: int, regime_scale: floa
 def regime_scale(regime: str) -> float:
     """S in the module docstring: 1 for the typical regime, weight scale x input std when saturated."""
     return SATURATION_SCALE * SATURATION_INPUT_STD if regime == "sat" else 1.0
+
+
+def gradient_tolerance(
+    spec: LSTMSpec, dtype: str, steps: int, batch: int, regime_scale: float, expected: np.ndarray
+) -> float:
+    """Absolute tolerance for a backend's gradient against the oracle's ``expected``.
+
+    The forward bound, times sqrt(B * T): a parameter gradient sums one product per step
+    and sequence, and the rounding of B * T independent terms grows like its square root.
+    """
+    return forward_tolerance(spec, dtype, steps, regime_scale, expected) * math.sqrt(batch * max(1, steps))

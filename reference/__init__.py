@@ -1,7 +1,7 @@
 """The float64 NumPy LSTM oracle: specification, canonical parameters, forward pass and counts."""
 
 from .activations import ACTIVATION_NAMES, sigmoid
-from .backward import LSTMGradients, lstm_backward
+from .backward import LSTMGradients, lstm_backward, validate_upstream
 from .counts import LAYOUTS, ParameterCount, ParameterTerm, parameter_count
 from .forward import LSTMResult, lstm_forward
 from .inputs import LSTMInputs, validate_inputs
@@ -30,4 +30,5 @@ __all__ = [
     "sigmoid",
     "validate_inputs",
     "validate_params",
+    "validate_upstream",
 ]

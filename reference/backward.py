@@ -35,7 +35,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .forward import DirectionTrace, forward_with_traces, reversal_index, reverse_within_lengths
-from .inputs import float_array, validate_inputs
+from .inputs import LSTMInputs, float_array, validate_inputs
 from .params import CellParams, LSTMParams, validate_params
 from .spec import LSTMSpec
 
@@ -62,6 +62,27 @@ def _grad_array(name: str, value: object, expected: tuple[int, ...], layout: str
     if array.shape != expected:
         raise ValueError(f"{name}: expected shape {expected} {layout}, got {array.shape}")
     return array
+
+
+def validate_upstream(
+    spec: LSTMSpec,
+    inputs: LSTMInputs,
+    grad_outputs: object,
+    grad_h_n: object,
+    grad_c_n: object,
+    batch_first: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upstream gradients as float64: grad_outputs time-major [T, B, D*R] (given [B, T, D*R]
+    when ``batch_first``), grad_h_n [L*D, B, R], grad_c_n [L*D, B, H]; None becomes zeros."""
+    steps, batch, cells = inputs.steps, inputs.batch, spec.num_cells
+    width = spec.num_directions * spec.output_size
+    if batch_first:
+        grad_outputs = _grad_array("grad_outputs", grad_outputs, (batch, steps, width), "[B, T, D*R]").transpose(1, 0, 2)
+    else:
+        grad_outputs = _grad_array("grad_outputs", grad_outputs, (steps, batch, width), "[T, B, D*R]")
+    grad_h_n = _grad_array("grad_h_n", grad_h_n, (cells, batch, spec.output_size), "[L*D, B, R]")
+    grad_c_n = _grad_array("grad_c_n", grad_c_n, (cells, batch, spec.hidden_size), "[L*D, B, H]")
+    return grad_outputs, grad_h_n, grad_c_n
 
 
 def _previous(first: np.ndarray, sequence: np.ndarray) -> np.ndarray:
@@ -245,21 +266,14 @@ def lstm_backward(
     spec.validate()
     inputs = validate_inputs(spec, x, lengths=lengths, initial_states=initial_states, batch_first=batch_first)
     params = validate_params(spec, params)
-    steps, batch, cells = inputs.steps, inputs.batch, spec.num_cells
-    out, hidden = spec.output_size, spec.hidden_size
-    width = spec.num_directions * out
-    if batch_first:
-        grad_outputs = _grad_array("grad_outputs", grad_outputs, (batch, steps, width), "[B, T, D*R]").transpose(1, 0, 2)
-    else:
-        grad_outputs = _grad_array("grad_outputs", grad_outputs, (steps, batch, width), "[T, B, D*R]")
-    grad_h_n = _grad_array("grad_h_n", grad_h_n, (cells, batch, out), "[L*D, B, R]")
-    grad_c_n = _grad_array("grad_c_n", grad_c_n, (cells, batch, hidden), "[L*D, B, H]")
+    grad_outputs, grad_h_n, grad_c_n = validate_upstream(spec, inputs, grad_outputs, grad_h_n, grad_c_n, batch_first)
+    steps, out = inputs.steps, spec.output_size
 
     _, traces = forward_with_traces(spec, params, inputs)
     valid = traces[0].valid
     reverse = reversal_index(inputs.lengths_or_full(), steps)
     grad_h0, grad_c0 = np.empty_like(grad_h_n), np.empty_like(grad_c_n)
-    cell_grads: list[CellParams | None] = [None] * cells
+    cell_grads: list[CellParams | None] = [None] * spec.num_cells
     grad_layer_output = grad_outputs
     for layer in reversed(range(spec.num_layers)):
         direction_grads = []
