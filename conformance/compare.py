@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from reference import LSTMResult
+from .expectations import Expectation
+
 
 
 @dataclass(frozen=True)
@@ -53,36 +55,12 @@ def compare_arrays(quantity: str, actual: np.ndarray, expected: np.ndarray, tole
     return Comparison(quantity, max_abs, max_rel, tolerance, max_abs <= tolerance, detail)
 
 
-def padded_mask(lengths: np.ndarray | None, steps: int, batch_first: bool) -> np.ndarray | None:
-    """Boolean mask of padded output positions in the outputs' layout ([T, B] or [B, T])."""
-    if lengths is None:
-        return None
-    padded = np.arange(steps)[:, None] >= np.asarray(lengths)[None, :]
-    return padded.T if batch_first else padded
-
-
-def compare_forward(
-    actual: LSTMResult,
-    expected: LSTMResult,
-    padded: np.ndarray | None,
-    tolerance_for,
-) -> list[Comparison]:
-    """Outputs at valid steps, outputs at padded steps (must be exactly 0), h_n and c_n.
-
-    ``padded``: from :func:`padded_mask`; ``tolerance_for(expected_array) -> float``.
-    """
-    shapes_match = np.shape(actual.outputs) == np.shape(expected.outputs)
-    if padded is None or not shapes_match:
-        comparisons = [compare_arrays("outputs", actual.outputs, expected.outputs, tolerance_for(expected.outputs))]
-    else:
-        valid_expected = expected.outputs[~padded]
-        comparisons = [
-            compare_arrays("outputs", actual.outputs[~padded], valid_expected, tolerance_for(valid_expected)),
-            compare_arrays("outputs_padded", actual.outputs[padded], expected.outputs[padded], 0.0),
-        ]
-    comparisons.append(compare_arrays("h_n", actual.h_n, expected.h_n, tolerance_for(expected.h_n)))
-    comparisons.append(compare_arrays("c_n", actual.c_n, expected.c_n, tolerance_for(expected.c_n)))
-    return comparisons
+def compare_quantities(actual: Mapping[str, np.ndarray], expectation: Expectation) -> list[Comparison]:
+    """Compare every quantity the expectation holds with the backend's (missing is a mismatch)."""
+    return [
+        compare_arrays(name, actual.get(name, np.full(np.shape(expected), np.nan)), expected, expectation.tolerances[name])
+        for name, expected in expectation.values.items()
+    ]
 
 
 def compare_counts(actual: int, expected: int) -> Comparison:

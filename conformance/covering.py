@@ -17,15 +17,41 @@ from itertools import combinations
 import numpy as np
 
 Row = dict[str, object]
+# Random rows tried per factor value before deciding that no allowed row has it.
+VALUE_TRIES = 200
 
 
-def allowed_values(factors: Mapping[str, Sequence[object]], allowed: Callable[[Row], bool], base: Row) -> dict[str, list]:
-    """Per factor, the values that are allowed when only that factor differs from ``base``
-    (the base value is always kept)."""
-    return {
-        name: [value for value in values if value == base[name] or allowed({**base, name: value})]
-        for name, values in factors.items()
-    }
+def allowed_values(
+    factors: Mapping[str, Sequence[object]], allowed: Callable[[Row], bool], base: Row, rng: np.random.Generator, tries: int
+) -> dict[str, list]:
+    """Per factor, the values some allowed row has: the base row with that value, or else
+    one of ``tries`` random rows with that value."""
+
+    def possible(name: str, value: object) -> bool:
+        if allowed({**base, name: value}):
+            return True
+        for _ in range(tries):
+            row = {other: values[int(rng.integers(len(values)))] for other, values in factors.items()}
+            if allowed({**row, name: value}):
+                return True
+        return False
+
+    return {name: [value for value in values if possible(name, value)] for name, values in factors.items()}
+
+
+def first_allowed_row(
+    factors: Mapping[str, Sequence[object]], allowed: Callable[[Row], bool], rng: np.random.Generator, tries: int
+) -> Row | None:
+    """The row of every factor's first value if allowed, else the first allowed of ``tries``
+    random rows, else None."""
+    first = {name: values[0] for name, values in factors.items()}
+    if allowed(first):
+        return first
+    for _ in range(tries):
+        row = {name: values[int(rng.integers(len(values)))] for name, values in factors.items()}
+        if allowed(row):
+            return row
+    return None
 
 
 def covering_rows(
@@ -39,17 +65,17 @@ def covering_rows(
 ) -> list[Row]:
     """Greedy covering rows over ``factors``: every ``strength``-way combination of values
     found in the pool of ``allowed`` rows appears in at least ``multiplicity`` chosen rows
-    (or in all pool rows holding it, if fewer). Deterministic for a given seed.
-
-    The first value of each factor, taken together, must be an allowed row.
+    (or in all pool rows holding it, if fewer). Deterministic for a given seed. Empty when
+    no allowed row is found.
     """
     names = list(factors)
-    base = {name: values[0] for name, values in factors.items()}
-    if not allowed(base):
-        raise ValueError(f"allowed: the base row of first values must be allowed, got {base}")
-    domains = allowed_values(factors, allowed, base)
     rng = np.random.default_rng(seed)
-    pool, seen = [], set()
+    base = first_allowed_row(factors, allowed, rng, pool_size)
+    if base is None:
+        return []
+    domains = allowed_values(factors, allowed, base, rng, tries=VALUE_TRIES)
+    base_indices = tuple(domains[name].index(base[name]) for name in names)
+    pool, seen = [(base_indices, base)], {base_indices}
     for _ in range(pool_size):
         indices = tuple(int(rng.integers(len(domains[name]))) for name in names)
         if indices in seen:
@@ -58,8 +84,6 @@ def covering_rows(
         row = {name: domains[name][index] for name, index in zip(names, indices)}
         if allowed(row):
             pool.append((indices, row))
-    if not pool:
-        return [base]
     sizes = [len(domains[name]) for name in names]
     groups = list(combinations(range(len(names)), min(strength, len(names))))
     offsets = np.cumsum([0] + [int(np.prod([sizes[f] for f in group])) for group in groups])

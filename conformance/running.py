@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import pytest
 
 from adapters.base import RunRequest, UnsupportedCase
-from reference import LSTMGradients, LSTMResult, lstm_forward
+from reference import LSTMGradients, LSTMResult
 
 from .backends import Backend
 from .cases import DTYPE_NAMES, Case, CaseData, make_data
@@ -29,18 +29,6 @@ def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
     )
     fields.update(overrides)
     return RunRequest(**fields)
-
-
-def oracle_forward(request: RunRequest) -> LSTMResult:
-    """What the oracle computes for a request (in float64, whatever the request's dtype)."""
-    return lstm_forward(
-        request.spec,
-        request.params,
-        request.x,
-        lengths=request.lengths,
-        initial_states=request.initial_states,
-        batch_first=request.batch_first,
-    )
 
 
 def skip_if_unsupported(backend: Backend, request: RunRequest, gradients: bool = False) -> None:

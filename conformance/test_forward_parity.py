@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from reference import parameter_count
 
-from .compare import compare_counts, compare_forward, padded_mask
-from .running import conclude, oracle_forward, prepare
-from .tolerances import forward_tolerance, regime_scale
+from .compare import compare_counts, compare_quantities
+from .expectations import expected_forward, forward_quantities, padded_mask
+from .running import conclude, prepare
+from .tolerances import regime_scale
 
 
 def test_forward_matches_oracle(backend_case, record, request):
     prepared = prepare(backend_case, "forward", request.node, record)
     case, run_request, adapter = prepared.case, prepared.request, prepared.backend.adapter
-    expected = oracle_forward(run_request)
+    expectation = expected_forward(run_request, regime_scale(case.regime))
     actual = prepared.run()
-    scale = regime_scale(case.regime)
-    comparisons = compare_forward(
-        actual,
-        expected,
-        padded_mask(prepared.data.lengths, case.steps, run_request.batch_first),
-        lambda values: forward_tolerance(case.spec, run_request.dtype, case.steps, scale, values),
-    )
+    padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
+    comparisons = compare_quantities(forward_quantities(actual, padded), expectation)
     counts = {"layout": adapter.parameter_layout, "backend": adapter.parameter_count(case.spec)}
     counts["oracle"] = parameter_count(case.spec, adapter.parameter_layout).total
     record(parameter_count=counts)

@@ -12,7 +12,8 @@ from reference import LSTMResult, LSTMSpec
 
 from .compare import Comparison, compare_arrays
 from .running import conclude, prepare
-from .tolerances import forward_tolerance, regime_scale
+from .expectations import expected_forward
+from .tolerances import regime_scale
 
 # A few cases that between them reach every backend's features: lengths with an empty
 # sequence, both directions, several layers, projection, peepholes and activations.
@@ -98,27 +99,22 @@ def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, req
     batched = prepared.run()
     batch_axis = 0 if run_request.batch_first else 1
     # A batch of one may take other kernel paths and summation orders than the full batch,
-    # so the two agree to rounding: the forward tolerance of the dtype, not bit for bit.
-    scale = regime_scale(case.regime)
-
-    def tolerance(values: np.ndarray) -> float:
-        return forward_tolerance(run_request.spec, run_request.dtype, case.steps, scale, values)
-
+    # so the two agree to rounding: the oracle's tolerances for the sample, not bit for bit.
     comparisons = []
     for b in range(case.batch):
-        alone = prepared.run(
-            replace(
-                run_request,
-                x=np.take(run_request.x, [b], axis=batch_axis),
-                lengths=None if run_request.lengths is None else run_request.lengths[b : b + 1],
-                initial_states=None
-                if run_request.initial_states is None
-                else tuple(state[:, b : b + 1] for state in run_request.initial_states),
-            )
+        sample = replace(
+            run_request,
+            x=np.take(run_request.x, [b], axis=batch_axis),
+            lengths=None if run_request.lengths is None else run_request.lengths[b : b + 1],
+            initial_states=None
+            if run_request.initial_states is None
+            else tuple(state[:, b : b + 1] for state in run_request.initial_states),
         )
-        expected = LSTMResult(np.take(batched.outputs, [b], axis=batch_axis), batched.h_n[:, b : b + 1], batched.c_n[:, b : b + 1])
+        tolerances = expected_forward(sample, regime_scale(case.regime)).tolerances
+        alone = prepared.run(sample)
+        in_batch = LSTMResult(np.take(batched.outputs, [b], axis=batch_axis), batched.h_n[:, b : b + 1], batched.c_n[:, b : b + 1])
         comparisons += [
-            compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(expected, name), tolerance(getattr(expected, name)))
+            compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(in_batch, name), tolerances[name])
             for name in LSTMResult._fields
         ]
     conclude(comparisons, prepared.deviations, record)

@@ -22,11 +22,11 @@ from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
 
 from .backends import Backend
 from .cases import BOUNDED, SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, round_to
-from .compare import compare_forward, padded_mask
+from .compare import compare_quantities
 from .deviations import find_deviations
 from .plugin import require_available
-from .running import oracle_forward
-from .tolerances import forward_tolerance, regime_scale
+from .expectations import expected_forward, forward_quantities, padded_mask
+from .tolerances import regime_scale
 
 # Beyond this the exact values overflow float32: such a draw tests overflow, not the LSTM.
 LARGEST_MEANINGFUL = 1e30
@@ -119,21 +119,16 @@ def test_random_specs_match_the_oracle(backend, request, record):
         excused = set().union(*(deviation.quantities for deviation in deviations))
         assume(not backend.unsupported(run_request.config()))
         assume("run" not in excused)
-        expected = oracle_forward(run_request)
-        assume(all(np.abs(value).max() < LARGEST_MEANINGFUL for value in expected if value.size))
+        expectation = expected_forward(run_request, regime_scale(regime))
+        assume(all(np.abs(value).max() < LARGEST_MEANINGFUL for value in expectation.values.values() if value.size))
         note(f"spec={run_request.spec} steps={run_request.x.shape} lengths={run_request.lengths} dtype={run_request.dtype}")
         try:
             actual = backend.adapter.run(run_request)
         except UnsupportedCase:
             reject()
         steps = run_request.x.shape[1 if run_request.batch_first else 0]
-        comparisons = compare_forward(
-            actual,
-            expected,
-            padded_mask(run_request.lengths, steps, run_request.batch_first),
-            lambda values: forward_tolerance(run_request.spec, run_request.dtype, steps, regime_scale(regime), values),
-        )
-        compared.append(run_request.spec)
+        padded = padded_mask(run_request.lengths, steps, run_request.batch_first)
+        comparisons = compare_quantities(forward_quantities(actual, padded), expectation)
         judged = [comparison for comparison in comparisons if comparison.quantity not in excused]
         for comparison in judged:
             previous = worst.get(comparison.quantity)

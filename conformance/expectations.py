@@ -1,0 +1,112 @@
+"""What the oracle expects for a request, quantity by quantity, and within what tolerance.
+
+Quantities are named arrays: ``outputs`` (valid positions), ``outputs_padded`` (padded
+positions, exactly 0), ``h_n``, ``c_n``; for gradients ``grad_x``, ``grad_x_padded``,
+``grad_h0``, ``grad_c0`` and ``grad_<parameter>`` (every cell of that canonical
+parameter together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adapters.base import RunRequest
+from reference import LSTMGradients, LSTMResult, lstm_backward, lstm_forward
+
+from .tolerances import forward_bound, gradient_bound, sensitivity, tolerance
+
+PADDED_SUFFIX = "_padded"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The oracle's values of every quantity and the tolerance each is held to."""
+
+    values: dict[str, np.ndarray]
+    tolerances: dict[str, float]
+
+
+def oracle_forward(request: RunRequest) -> LSTMResult:
+    """What the oracle computes for a request (in float64, whatever the request's dtype)."""
+    return lstm_forward(
+        request.spec,
+        request.params,
+        request.x,
+        lengths=request.lengths,
+        initial_states=request.initial_states,
+        batch_first=request.batch_first,
+    )
+
+
+def oracle_gradients(request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
+    """The oracle's gradients of sum(outputs * upstream.outputs) + sum(h_n * upstream.h_n) + sum(c_n * upstream.c_n)."""
+    return lstm_backward(
+        request.spec,
+        request.params,
+        request.x,
+        *upstream,
+        lengths=request.lengths,
+        initial_states=request.initial_states,
+        batch_first=request.batch_first,
+    )
+
+
+def padded_mask(lengths: np.ndarray | None, steps: int, batch_first: bool) -> np.ndarray | None:
+    """Boolean mask of padded positions in the outputs' layout ([T, B] or [B, T]); None without lengths."""
+    if lengths is None:
+        return None
+    padded = np.arange(steps)[:, None] >= np.asarray(lengths)[None, :]
+    return padded.T if batch_first else padded
+
+
+def split_padding(name: str, values: np.ndarray, padded: np.ndarray | None) -> dict[str, np.ndarray]:
+    """``values`` at valid positions under ``name``, and at padded ones under ``name_padded``
+    (whole under ``name`` when there is no padding or the shapes do not fit, which the
+    comparison then reports)."""
+    if padded is None or np.shape(values)[:2] != padded.shape:
+        return {name: values}
+    return {name: values[~padded], name + PADDED_SUFFIX: values[padded]}
+
+
+def forward_quantities(result: LSTMResult, padded: np.ndarray | None) -> dict[str, np.ndarray]:
+    return {**split_padding("outputs", result.outputs, padded), "h_n": result.h_n, "c_n": result.c_n}
+
+
+def gradient_quantities(gradients: LSTMGradients, padded: np.ndarray | None) -> dict[str, np.ndarray]:
+    quantities = {**split_padding("grad_x", gradients.x, padded), "grad_h0": gradients.h0, "grad_c0": gradients.c0}
+    for name in gradients.params[0].arrays():
+        quantities[f"grad_{name}"] = np.concatenate([getattr(cell, name).ravel() for cell in gradients.params])
+    return quantities
+
+
+def expected_forward(request: RunRequest, scale: float) -> Expectation:
+    """The oracle's forward quantities and their tolerances (``scale``: the regime's S)."""
+    steps = request.x.shape[1 if request.batch_first else 0]
+    padded = padded_mask(request.lengths, steps, request.batch_first)
+    values = forward_quantities(oracle_forward(request), padded)
+    measured = sensitivity(request, lambda moved, _: forward_quantities(oracle_forward(moved), padded))
+    tolerances = {
+        name: 0.0 if name.endswith(PADDED_SUFFIX) else tolerance(forward_bound(request.spec, request.dtype, steps, scale, value), measured[name])
+        for name, value in values.items()
+    }
+    return Expectation(values, tolerances)
+
+
+def expected_gradients(request: RunRequest, upstream: LSTMResult, scale: float) -> Expectation:
+    """The oracle's gradient quantities for ``upstream`` and their tolerances."""
+    batch_axis = 0 if request.batch_first else 1
+    steps, batch = request.x.shape[1 - batch_axis], request.x.shape[batch_axis]
+    padded = padded_mask(request.lengths, steps, request.batch_first)
+    values = gradient_quantities(oracle_gradients(request, upstream), padded)
+    measured = sensitivity(
+        request, lambda moved, grads: gradient_quantities(oracle_gradients(moved, LSTMResult(*grads)), padded), tuple(upstream)
+    )
+    tolerances = {
+        name: 0.0
+        if name.endswith(PADDED_SUFFIX)
+        else tolerance(gradient_bound(request.spec, request.dtype, steps, batch, scale, value), measured[name])
+        for name, value in values.items()
+    }
+    return Expectation(values, tolerances)

@@ -1,0 +1,53 @@
+"""Covering designs contain every t-way combination the allowed rows contain, as often as asked."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations, product
+
+import pytest
+
+from conformance.covering import covering_rows
+
+FACTORS = {"a": (0, 1, 2), "b": ("x", "y"), "c": (True, False), "d": (1, 2, 3, 4), "e": ("p", "q", "r")}
+
+
+def combination_counts(rows, strength):
+    counts = Counter()
+    for row in rows:
+        for group in combinations(sorted(row), strength):
+            counts[tuple((name, row[name]) for name in group)] += 1
+    return counts
+
+
+def every_row(allowed):
+    return [dict(zip(FACTORS, values)) for values in product(*FACTORS.values()) if allowed(dict(zip(FACTORS, values)))]
+
+
+@pytest.mark.parametrize("strength", [2, 3])
+@pytest.mark.parametrize("multiplicity", [1, 2])
+def test_every_allowed_combination_is_covered(strength, multiplicity):
+    allowed = lambda row: not (row["a"] == 2 and row["c"]) and row["d"] != 4  # noqa: E731
+    rows = covering_rows(FACTORS, allowed, strength=strength, multiplicity=multiplicity, seed=1)
+    assert all(allowed(row) for row in rows)
+    assert len({tuple(row.values()) for row in rows}) == len(rows)
+    possible = combination_counts(every_row(allowed), strength)
+    covered = combination_counts(rows, strength)
+    for combination, available in possible.items():
+        assert covered[combination] >= min(available, multiplicity), combination
+    assert not set(covered) - set(possible)
+    assert len(rows) < len(every_row(allowed))
+
+
+def test_deterministic_for_a_seed():
+    allowed = lambda row: True  # noqa: E731
+    assert covering_rows(FACTORS, allowed, seed=5) == covering_rows(FACTORS, allowed, seed=5)
+
+
+def test_a_base_row_that_is_not_allowed_is_replaced():
+    rows = covering_rows(FACTORS, lambda row: row["a"] == 2, strength=2, seed=2)
+    assert rows and all(row["a"] == 2 for row in rows)
+
+
+def test_nothing_allowed_gives_no_rows():
+    assert covering_rows(FACTORS, lambda row: False, seed=3) == []
