@@ -1,0 +1,160 @@
+"""lstm-parity: run the conformance suite and write its reports, rebuild reports, explain counts.
+
+Subcommands:
+  run     run the installed suite through pytest (progress shown), write <out>/parity.json,
+          parity.md and parity.html; exit with pytest's status
+  report  rebuild parity.md and parity.html from an existing parity.json
+  params  print a spec's parameter count under each layout, term by term, and why
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from reference import LAYOUTS, LSTMSpec, parameter_count
+
+from .report.count_explanation import explain_count
+from .report.files import ReportError, load_document, write_pages
+
+# The suite is the directory of this package, wherever it is installed.
+SUITE_DIRECTORY = Path(__file__).resolve().parent
+JSON_NAME = "parity.json"
+ALL_LAYOUTS = "all"
+# The spec fields a parameter count depends on (activations and cell clip do not change it).
+COUNTED_FIELDS = ("input_size", "hidden_size", "num_layers", "bidirectional", "proj_size", "bias", "peepholes")
+# Exit status for a command that cannot do what it was asked (as argparse uses for bad usage).
+USAGE_ERROR = 2
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (so that the command a
+    report shows carries no machine's directories), else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def pytest_command(arguments: argparse.Namespace, json_path: Path) -> list[str]:
+    """The pytest command line that runs the suite for ``run``'s arguments.
+
+    The rootdir is the suite's parent, so test ids read ``conformance/test_...`` as the
+    reproducer commands do; the cache plugin is off so an installed package stays untouched.
+    Paths are relative to the working directory where they can be (the JSON records them).
+    """
+    command = [sys.executable, "-m", "pytest", shown_path(SUITE_DIRECTORY), "--rootdir", shown_path(SUITE_DIRECTORY.parent)]
+    command += ["-p", "no:cacheprovider", "-n", arguments.workers, "--parity-json", shown_path(json_path)]
+    for name in arguments.backend:
+        command += ["--backend", name]
+    for reference in arguments.adapter:
+        command += ["--adapter", reference]
+    return command + arguments.pytest_args
+
+
+def report_written(paths: list[Path]) -> None:
+    print(f"lstm-parity: wrote {', '.join(str(path) for path in paths)}")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Run the suite, then write the pages; pytest's exit status (2 when it wrote no JSON)."""
+    out = Path(arguments.out).resolve()
+    json_path = out / JSON_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.unlink(missing_ok=True)
+    status = subprocess.run(pytest_command(arguments, json_path), check=False).returncode
+    if not json_path.exists():
+        print(f"lstm-parity: pytest exited with status {status} and wrote no {json_path}", file=sys.stderr)
+        return status or USAGE_ERROR
+    report_written([json_path, *write_pages(load_document(json_path), out)])
+    return status
+
+
+def report(arguments: argparse.Namespace) -> int:
+    """Rebuild the pages from a parity JSON; 2 with a message when it cannot be read."""
+    json_path = Path(arguments.json)
+    try:
+        document = load_document(json_path)
+    except ReportError as error:
+        print(f"lstm-parity report: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    report_written(write_pages(document, Path(arguments.out) if arguments.out else json_path.parent))
+    return 0
+
+
+def params(arguments: argparse.Namespace) -> int:
+    """Print the spec's parameter count per layout with its terms and why; 2 for an invalid spec
+    or a layout that cannot express it."""
+    try:
+        spec = LSTMSpec(
+            input_size=arguments.input_size,
+            hidden_size=arguments.hidden_size,
+            num_layers=arguments.num_layers,
+            bidirectional=arguments.bidirectional,
+            proj_size=arguments.proj_size,
+            bias=not arguments.no_bias,
+            peepholes=arguments.peepholes,
+        )
+    except (TypeError, ValueError) as error:
+        print(f"lstm-parity params: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    print("spec: " + ", ".join(f"{field}={getattr(spec, field)}" for field in COUNTED_FIELDS))
+    layouts = list(LAYOUTS) if arguments.layout == ALL_LAYOUTS else [arguments.layout]
+    for layout in layouts:
+        try:
+            count = parameter_count(spec, layout)
+        except ValueError as error:
+            if arguments.layout != ALL_LAYOUTS:
+                print(f"lstm-parity params: {error}", file=sys.stderr)
+                return USAGE_ERROR
+            print(f"\nlayout {layout}: cannot express this spec ({error})")
+            continue
+        print(f"\n{count.describe()}\n{explain_count(count)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params}")
+
+    run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
+    run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
+    run_parser.add_argument("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
+    run_parser.add_argument("--out", default="reports", metavar="DIR", help="where to write the three files (default: reports)")
+    run_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers (default: auto; 0: none)")
+    run_parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="more pytest arguments, after --")
+    run_parser.set_defaults(handler=run)
+
+    report_parser = commands.add_parser("report", help="rebuild parity.md and parity.html from a parity.json")
+    report_parser.add_argument("json", metavar="JSON", help="a parity.json written by a run")
+    report_parser.add_argument("--out", metavar="DIR", help="where to write the pages (default: the JSON's directory)")
+    report_parser.set_defaults(handler=report)
+
+    params_parser = commands.add_parser("params", help="a spec's parameter count per layout, term by term")
+    params_parser.add_argument("--input-size", type=int, required=True, metavar="I")
+    params_parser.add_argument("--hidden-size", type=int, required=True, metavar="H")
+    params_parser.add_argument("--num-layers", type=int, default=1, metavar="L")
+    params_parser.add_argument("--bidirectional", action="store_true")
+    params_parser.add_argument("--proj-size", type=int, default=0, metavar="P")
+    params_parser.add_argument("--no-bias", action="store_true")
+    params_parser.add_argument("--peepholes", action="store_true")
+    params_parser.add_argument(
+        "--layout",
+        choices=[*LAYOUTS, ALL_LAYOUTS],
+        default=ALL_LAYOUTS,
+        help="the layout to count under (default: every layout that can express the spec)",
+    )
+    params_parser.set_defaults(handler=params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: the command line), run the subcommand, return its exit status."""
+    arguments = build_parser().parse_args(argv)
+    return arguments.handler(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

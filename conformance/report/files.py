@@ -1,0 +1,67 @@
+"""Reading a parity JSON file and writing the Markdown and HTML pages built from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .html_page import render_html
+from .markdown_page import render_markdown
+from .schema import SCHEMA_VERSION, parity_schema
+
+MARKDOWN_NAME = "parity.md"
+HTML_NAME = "parity.html"
+
+
+class ReportError(Exception):
+    """A parity file that cannot be read, or is not a document this version understands."""
+
+
+def check_document(document: object, source: str) -> dict:
+    """``document`` when it is a parity document of :data:`SCHEMA_VERSION` whose top level,
+    deviations and records have every required field; ReportError naming ``source`` otherwise.
+    (Full validation against the JSON Schema is the test suite's job: it needs jsonschema,
+    which running does not.)"""
+    if not isinstance(document, dict) or "schema_version" not in document:
+        raise ReportError(f"{source}: not a parity document (no schema_version)")
+    version = document["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise ReportError(
+            f"{source}: schema_version {version!r}, but this version of lstm-parity reads schema_version "
+            f"{SCHEMA_VERSION} only; rerun the suite with this version (lstm-parity run) to get one"
+        )
+    schema = parity_schema()
+    missing = [field for field in schema["required"] if field not in document]
+    if missing:
+        raise ReportError(f"{source}: not a parity document (missing {', '.join(missing)})")
+    for part, definition in (("deviations", "deviation"), ("records", "record")):
+        for index, entry in enumerate(document[part]):
+            missing = [field for field in schema["$defs"][definition]["required"] if field not in entry]
+            if missing:
+                raise ReportError(f"{source}: {part}[{index}] lacks {', '.join(missing)} (written by another version of the format?)")
+    return document
+
+
+def load_document(path: Path) -> dict:
+    """The parity document in the JSON file at ``path``, checked by :func:`check_document`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ReportError(f"{path}: cannot read it ({error.strerror})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path}: not JSON ({error})") from None
+    return check_document(document, str(path))
+
+
+def write_pages(document: dict, directory: Path) -> list[Path]:
+    """Write parity.md and parity.html for ``document`` into ``directory`` (created if need be);
+    return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pages = {directory / MARKDOWN_NAME: render_markdown(document), directory / HTML_NAME: render_html(document)}
+    for path, text in pages.items():
+        path.write_text(text, encoding="utf-8")
+    return list(pages)

@@ -1,0 +1,266 @@
+"""The parity page's content, built from a parity document (see :mod:`.content` for its parts)."""
+
+from __future__ import annotations
+
+import shlex
+
+from .content import Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
+from .environment import PACKAGES
+from .summary import (
+    ALL_CASES,
+    Extreme,
+    backend_names,
+    backend_versions,
+    count_outcomes,
+    failures,
+    feature_matrix,
+    findings,
+    outcomes_by_backend,
+    outcomes_by_kind,
+    parameter_counts,
+    worst_errors,
+    worst_output_error_by_steps,
+)
+
+TITLE = "LSTM parity report"
+# What pytest's exit statuses mean (pytest.ExitCode).
+EXIT_MEANINGS = {
+    0: "every test passed",
+    1: "some tests failed",
+    2: "interrupted",
+    3: "internal error",
+    4: "usage error",
+    5: "no tests collected",
+}
+# A parameter-count table with more rows than this is folded on the HTML page.
+LONG_TABLE_ROWS = 24
+
+
+def run_lines(document: dict) -> tuple[Line, ...]:
+    """When the run started, how long it took, its exit status, command and outcome totals."""
+    run = document["run"]
+    status = run["exit_status"]
+    totals = count_outcomes(document["records"])
+    return (
+        (f"Run started {run['started']}, took {run['duration_s']:.1f} s; pytest exit status {status} "
+         f"({EXIT_MEANINGS.get(status, 'unknown status')}).",),
+        ("Command: ", Span(shlex.join(["pytest", *run["arguments"]]), code=True)),
+        (f"{counted(len(document['records']), 'record')}: {totals['pass']} pass, {totals['fail']} fail, "
+         f"{totals['unsupported']} unsupported, {totals['known_deviation']} known deviation.",),
+    )
+
+
+def package_order(name: str) -> tuple[int, str]:
+    """The environment module's package order first (numpy, torch, paddle...), then by name."""
+    return (PACKAGES.index(name) if name in PACKAGES else len(PACKAGES), name)
+
+
+def environment_section(document: dict) -> Section:
+    """Python, platform, CPU, GPUs and package versions of the run."""
+    environment = document["environment"]
+    cores = environment["cpu_count"]
+    rows: list[tuple[str, str]] = [
+        ("Python", environment["python"]),
+        ("Platform", environment["platform"]),
+        ("CPU", environment["cpu"] + (f" ({cores} cores)" if cores else "")),
+        ("GPU", ", ".join(environment["gpus"]) or "none"),
+    ]
+    rows += [(name, environment["packages"][name]) for name in sorted(environment["packages"], key=package_order)]
+    return Section("Environment", tables=(Table(("", "version or value"), tuple(rows)),))
+
+
+def summary_section(document: dict) -> Section:
+    """Outcome counts per backend (with its version), then per check and backend."""
+    names = backend_names(document)
+    versions = backend_versions(document)
+    by_backend = Table(
+        ("backend", "version", "pass", "fail", "unsupported", "known deviation"),
+        tuple(
+            (Span(name, code=True), versions[name], *(str(value) for value in counts.values()))
+            for name, counts in outcomes_by_backend(document).items()
+        ),
+    )
+    by_check = Table(
+        ("check", *names),
+        tuple(
+            (Span(kind, code=True), *(counts_span(counts[name]) for name in names))
+            for kind, counts in outcomes_by_kind(document).items()
+        ),
+    )
+    return Section(
+        "Summary",
+        notes=(("Outcomes per backend, then per check (cells: pass / fail / unsupported / known deviation).",),),
+        tables=(by_backend, by_check),
+    )
+
+
+def failure_section(document: dict) -> Section:
+    """Every failed test with its reason, or a line saying none failed."""
+    failed = failures(document)
+    if not failed:
+        return Section("Failures", notes=(("No test failed.",),))
+    return Section(
+        "Failures",
+        notes=((f"{counted(len(failed), 'test')} failed; each reruns alone with pytest \"<test id>\".",),),
+        tables=(
+            Table(("test", "reason"), tuple((Span(failure.test, code=True, tone="fail"), failure.reason) for failure in failed)),
+        ),
+    )
+
+
+def feature_section(document: dict) -> Section:
+    """The feature x backend matrix of outcome counts (drawn as a grid on the HTML page)."""
+    names = backend_names(document)
+    matrix = feature_matrix(document)
+    table = Table(
+        ("feature", *names),
+        tuple((feature, *(counts_span(matrix[feature][name]) for name in names)) for feature in matrix),
+    )
+    return Section(
+        "Features",
+        notes=(
+            (f"Outcomes of every check of the case table (forward, gradients, invariants) on cases that use each "
+             f"feature; '{ALL_CASES}' counts them all, the sweep is not included. "
+             "Cells: pass / fail / unsup(ported) / dev (known deviation reproduced).",),
+        ),
+        tables=(table,),
+        figure="feature_grid",
+    )
+
+
+def error_by_steps_table(document: dict) -> Table:
+    """Sequence length x (backend, dtype): the largest max relative error of outputs."""
+    worst = worst_output_error_by_steps(document)
+    columns = sorted({key[1:] for key in worst})
+    rows = tuple(
+        (str(steps), *(format_error(worst[(steps, *column)]) if (steps, *column) in worst else "-" for column in columns))
+        for steps in sorted({key[0] for key in worst})
+    )
+    return Table(("steps", *(f"{backend} {dtype}" for backend, dtype in columns)), rows)
+
+
+def error_plot_section(document: dict) -> Section:
+    """Error against sequence length: a table here, a scatter plot on the HTML page."""
+    return Section(
+        "Error against sequence length",
+        notes=(
+            ("Max relative error of the outputs (max |actual - expected| / max |expected|) of each forward case "
+             "against its number of steps. The table gives the largest per sequence length, leaving out errors "
+             "that belong to a known deviation (the plot marks those).",),
+        ),
+        tables=(error_by_steps_table(document),),
+        figure="error_scatter",
+    )
+
+
+def where(extreme: Extreme) -> Inline:
+    """The case of a worst error, or '-' when the error is 0 (every case reached it)."""
+    return "-" if extreme.value == 0 else Span(extreme.case, code=True)
+
+
+def worst_error_section(document: dict) -> Section:
+    """One table of worst errors per check, each row a backend, dtype and quantity."""
+    errors = worst_errors(document)
+    subsections = []
+    for kind in dict.fromkeys(error.kind for error in errors):
+        rows = tuple(
+            (
+                Span(error.backend, code=True),
+                error.dtype,
+                Span(error.quantity, code=True),
+                str(error.comparisons),
+                format_error(error.max_abs.value),
+                where(error.max_abs),
+                format_error(error.max_rel.value),
+                "same" if error.max_rel.value != 0 and error.max_rel.case == error.max_abs.case else where(error.max_rel),
+            )
+            for error in errors
+            if error.kind == kind
+        )
+        headers = ("backend", "dtype", "quantity", "compared", "max abs error", "case", "max rel error", "case")
+        exact = all(error.max_abs.value == 0 for error in errors if error.kind == kind)
+        notes = (("Every error is exactly 0.",),) if exact else ()
+        subsections.append(Section(kind, notes=notes, tables=(Table(headers, rows, folded=exact),)))
+    return Section(
+        "Worst errors",
+        notes=(
+            ("Per check, backend, dtype and compared quantity: the largest max abs error and max rel error over all "
+             "comparisons, and the case that reached each. Indexed quantities (outputs[2]) count as their family; "
+             "the quantities of a reproduced known deviation are left out (see Findings). The checks after the sweep "
+             "compare a backend with itself; the sweep draws both dtypes ('any').",),
+        ),
+        subsections=tuple(subsections),
+    )
+
+
+def findings_section(document: dict) -> Section:
+    """Every registered known deviation: what it is, how often it showed, its reproducer."""
+    found = findings(document)
+    subsections = tuple(
+        Section(
+            finding.name,
+            notes=(
+                (f"Backend {finding.backend}; checks: {', '.join(finding.checks)}; "
+                 f"deviating quantities: {', '.join(finding.quantities)}.",),
+                (f"Summary: {finding.summary}",),
+                (f"Versions seen: {', '.join(finding.versions_seen)}. "
+                 f"Reproduced by {counted(finding.records_hit, 'record')} of this run"
+                 + ("." if finding.strict else "; it shows by chance, so cases it applies to may also pass."),),
+                ("Reproducer: ", Span(finding.reproducer_command, code=True)),
+            ),
+        )
+        for finding in found
+    )
+    lead = f"{counted(len(found), 'known deviation')} registered." if found else "No known deviation is registered."
+    return Section("Findings", notes=((lead,),), subsections=subsections)
+
+
+def parameter_count_section(document: dict) -> Section:
+    """The distinct specs x backends table of parameter counts against the oracle's."""
+    rows = parameter_counts(document)
+    names = sorted({row.backend for row in rows})
+    layouts = {name: "/".join(sorted({row.layout for row in rows if row.backend == name})) for name in names}
+    cells: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        sign = "=" if row.match else "≠"
+        cells.setdefault((row.spec, row.backend), []).append(f"{row.backend_count} {sign} {row.oracle_count}")
+    mismatched = {(row.spec, row.backend) for row in rows if not row.match}
+    table_rows = tuple(
+        (
+            Span(spec, code=True),
+            *(Span("; ".join(cells.get((spec, name), ["-"])), tone="fail" if (spec, name) in mismatched else "") for name in names),
+        )
+        for spec in dict.fromkeys(row.spec for row in rows)
+    )
+    specs = len(table_rows)
+    return Section(
+        "Parameter counts",
+        notes=(
+            (f"{counted(specs, 'distinct spec')} (the fields that decide a count), "
+             f"{counted(len(mismatched), 'mismatch', 'mismatches')}. Cells: the backend's "
+             "count = the oracle's count under the backend's layout (≠ when they differ); '-' where the backend "
+             "did not run the spec; ",
+             Span("lstm-parity params", code=True),
+             " explains any count term by term.",),
+        ),
+        tables=(Table(("spec", *(f"{name} ({layouts[name]})" for name in names)), table_rows, folded=specs > LONG_TABLE_ROWS),),
+    )
+
+
+def build_page(document: dict) -> Page:
+    """The page for a parity document: run summary, environment, failures, features, errors,
+    findings and parameter counts."""
+    return Page(
+        TITLE,
+        run_lines(document),
+        (
+            summary_section(document),
+            environment_section(document),
+            failure_section(document),
+            feature_section(document),
+            error_plot_section(document),
+            worst_error_section(document),
+            findings_section(document),
+            parameter_count_section(document),
+        ),
+    )

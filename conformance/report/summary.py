@@ -1,0 +1,327 @@
+"""What a parity document says, aggregated: pure functions from the JSON document to tables.
+
+Every function takes the document as loaded from JSON (see ``parity.schema.json``) and
+returns plain values or small frozen dataclasses, sorted so that the same document
+always gives the same result. Nothing here formats text for a page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .features import FEATURES, features_of, is_case_record
+
+OUTCOMES = ("pass", "fail", "unsupported", "known_deviation")
+ALL_CASES = "all cases"
+# Kinds that compare with the oracle come first, in this order, each followed by kinds named
+# after it; other kinds (invariants) follow by name.
+LEADING_KINDS = ("forward", "gradients", "sweep")
+# A record without a dtype (the sweep draws both) is listed under this one.
+ANY_DTYPE = "any"
+# Indexed quantities (``outputs[2]``: the third sample alone) count as their family (``outputs``).
+INDEX_SUFFIX = re.compile(r"\[\d+\]$")
+
+
+def count_outcomes(records: Iterable[dict]) -> dict[str, int]:
+    """How many of ``records`` ended in each outcome, keyed in :data:`OUTCOMES` order."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for record in records:
+        counts[record["outcome"]] += 1
+    return counts
+
+
+def backend_names(document: dict) -> list[str]:
+    """The backends of the document's records, sorted."""
+    return sorted({record["backend"] for record in document["records"]})
+
+
+def backend_versions(document: dict) -> dict[str, str]:
+    """Backend -> the versions its records report, comma-separated ('' when none does)."""
+    versions: dict[str, set[str]] = {name: set() for name in backend_names(document)}
+    for record in document["records"]:
+        if record.get("backend_version"):
+            versions[record["backend"]].add(record["backend_version"])
+    return {name: ", ".join(sorted(found)) for name, found in versions.items()}
+
+
+def outcomes_by_backend(document: dict) -> dict[str, dict[str, int]]:
+    """Backend -> outcome counts over all of its records."""
+    return {
+        name: count_outcomes(record for record in document["records"] if record["backend"] == name)
+        for name in backend_names(document)
+    }
+
+
+def kind_order(kind: str) -> tuple[int, str]:
+    """Sort key of a kind: a leading kind, or one named after it (``gradients_c_n``), by the
+    leading kind's place in :data:`LEADING_KINDS`; any other kind after them; then by name."""
+    for rank, leading in enumerate(LEADING_KINDS):
+        if kind == leading or kind.startswith(f"{leading}_"):
+            return rank, kind
+    return len(LEADING_KINDS), kind
+
+
+def ordered_kinds(kinds: Iterable[str]) -> list[str]:
+    """``kinds`` without repeats, sorted by :func:`kind_order`."""
+    return sorted(set(kinds), key=kind_order)
+
+
+def outcomes_by_kind(document: dict) -> dict[str, dict[str, dict[str, int]]]:
+    """Kind -> backend -> outcome counts (every backend of the document under every kind)."""
+    records = document["records"]
+    return {
+        kind: {
+            name: count_outcomes(record for record in records if record["kind"] == kind and record["backend"] == name)
+            for name in backend_names(document)
+        }
+        for kind in ordered_kinds(record["kind"] for record in records)
+    }
+
+
+def feature_matrix(document: dict) -> dict[str, dict[str, dict[str, int]]]:
+    """Feature -> backend -> outcome counts over the case records whose case has the feature.
+
+    The first row, :data:`ALL_CASES`, counts every case record; rows follow
+    :data:`conformance.report.features.FEATURES`. Every check of a case counts (forward,
+    gradients, invariants): a row says how a backend fared wherever the feature was used.
+    """
+    names = backend_names(document)
+    rows = {row: {name: dict.fromkeys(OUTCOMES, 0) for name in names} for row in (ALL_CASES, *FEATURES)}
+    for record in filter(is_case_record, document["records"]):
+        for row in (ALL_CASES, *features_of(record)):
+            rows[row][record["backend"]][record["outcome"]] += 1
+    return rows
+
+
+def quantity_family(quantity: str) -> str:
+    """``outputs[2]`` -> ``outputs``; other names unchanged."""
+    return INDEX_SUFFIX.sub("", quantity)
+
+
+@dataclass(frozen=True)
+class Extreme:
+    """The largest error of one measure (absolute or relative) and where it was seen.
+
+    ``value`` is None when the error was not finite (NaN or inf in the backend's result,
+    or a shape mismatch), which ranks above every number. ``case`` is the record's case
+    id, or its test id when it has none."""
+
+    value: float | None
+    case: str
+
+    def exceeds(self, other: Extreme) -> bool:
+        """Whether this error is larger than ``other`` (non-finite beats any number; ties do not)."""
+        if other.value is None:
+            return False
+        return self.value is None or self.value > other.value
+
+
+@dataclass(frozen=True)
+class WorstError:
+    """The worst errors of one quantity family for one kind, backend and dtype, over
+    ``comparisons`` compared values."""
+
+    kind: str
+    backend: str
+    dtype: str
+    quantity: str
+    max_abs: Extreme
+    max_rel: Extreme
+    comparisons: int
+
+
+def deviating_quantities(document: dict) -> dict[str, frozenset[str]]:
+    """Known deviation name -> the quantities it registers as deviating."""
+    return {deviation["name"]: frozenset(deviation["quantities"]) for deviation in document["deviations"]}
+
+
+def judged_comparisons(record: dict, deviating: dict[str, frozenset[str]]) -> list[dict]:
+    """The record's comparisons, less those of quantities a reproduced known deviation covers
+    (their errors are the deviation's, reported with it, not the backend's precision)."""
+    comparisons = record.get("comparisons", [])
+    if record["outcome"] != "known_deviation":
+        return comparisons
+    covered = set().union(*(deviating.get(name, frozenset()) for name in record.get("deviations", [])))
+    return [comparison for comparison in comparisons if comparison["quantity"] not in covered]
+
+
+def worst_errors(document: dict) -> list[WorstError]:
+    """The largest max_abs_error and max_rel_error per (kind, backend, dtype, quantity family),
+    over every record's comparisons except a reproduced deviation's own quantities.
+
+    Sorted by kind (:func:`kind_order`), backend, dtype and quantity; ties keep the first
+    record in test order. Quantities are whatever the records compared (``grad_*`` included).
+    """
+    deviating = deviating_quantities(document)
+    found: dict[tuple[str, str, str, str], WorstError] = {}
+    for record in sorted(document["records"], key=lambda record: record["test"]):
+        case = record.get("case_id") or record["test"]
+        for comparison in judged_comparisons(record, deviating):
+            key = (record["kind"], record["backend"], record.get("dtype", ANY_DTYPE), quantity_family(comparison["quantity"]))
+            max_abs = Extreme(comparison["max_abs_error"], case)
+            max_rel = Extreme(comparison["max_rel_error"], case)
+            previous = found.get(key)
+            if previous is not None:
+                max_abs = max_abs if max_abs.exceeds(previous.max_abs) else previous.max_abs
+                max_rel = max_rel if max_rel.exceeds(previous.max_rel) else previous.max_rel
+            found[key] = WorstError(*key, max_abs, max_rel, 1 if previous is None else previous.comparisons + 1)
+    return [found[key] for key in sorted(found, key=lambda key: (kind_order(key[0]), *key[1:]))]
+
+
+def spec_order(spec: dict) -> tuple:
+    """The fields of a spec that decide its parameter count, as a sort key (with bias before without)."""
+    return (
+        spec["input_size"], spec["hidden_size"], spec["num_layers"], spec["bidirectional"], spec["proj_size"],
+        not spec["bias"], spec["peepholes"],
+    )
+
+
+def spec_label(spec: dict) -> str:
+    """The fields of a spec that decide its parameter count, briefly: ``I=6 H=8 L=2 bidir P=3 no-bias peep``."""
+    parts = [f"I={spec['input_size']}", f"H={spec['hidden_size']}", f"L={spec['num_layers']}"]
+    parts += ["bidir"] if spec["bidirectional"] else []
+    parts += [f"P={spec['proj_size']}"] if spec["proj_size"] else []
+    parts += [] if spec["bias"] else ["no-bias"]
+    parts += ["peep"] if spec["peepholes"] else []
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """One distinct spec on one backend: its layout, the count the backend reported and the oracle's."""
+
+    spec: str
+    backend: str
+    layout: str
+    backend_count: int
+    oracle_count: int
+
+    @property
+    def match(self) -> bool:
+        return self.backend_count == self.oracle_count
+
+
+def parameter_counts(document: dict) -> list[CountRow]:
+    """Distinct (spec, backend, layout, counts) over the records with a ``parameter_count``,
+    sorted by :func:`spec_order`, then backend. Specs that differ only in what does
+    not change a count (activations, cell clip) share a row unless their counts differ."""
+    rows: dict[tuple, CountRow] = {}
+    for record in document["records"]:
+        counts = record.get("parameter_count")
+        if counts is None:
+            continue
+        spec = record["spec"]
+        row = CountRow(spec_label(spec), record["backend"], counts["layout"], counts["backend"], counts["oracle"])
+        rows[(spec_order(spec), row.backend, row.layout, row.backend_count)] = row
+    return [rows[key] for key in sorted(rows)]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A registered known deviation and what this run saw of it. ``strict``: it shows in every
+    case it applies to (False: by chance, so such cases may pass)."""
+
+    name: str
+    backend: str
+    checks: tuple[str, ...]
+    summary: str
+    quantities: tuple[str, ...]
+    versions_seen: tuple[str, ...]
+    strict: bool
+    records_hit: int
+    reproducer_command: str
+
+
+def findings(document: dict) -> list[Finding]:
+    """Every deviation of the document, by backend and name, with how many records reproduced it
+    (outcome known_deviation with the deviation armed) and the command that runs its reproducer."""
+    hits = Counter(
+        name
+        for record in document["records"]
+        if record["outcome"] == "known_deviation"
+        for name in record.get("deviations", [])
+    )
+    return [
+        Finding(
+            name=deviation["name"],
+            backend=deviation["backend"],
+            checks=tuple(deviation["checks"]),
+            summary=deviation["summary"],
+            quantities=tuple(deviation["quantities"]),
+            versions_seen=tuple(deviation["versions_seen"]),
+            strict=deviation["strict"],
+            records_hit=hits[deviation["name"]],
+            reproducer_command=f'pytest "{deviation["reproducer_test"]}"',
+        )
+        for deviation in sorted(document["deviations"], key=lambda deviation: (deviation["backend"], deviation["name"]))
+    ]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed record: its test id and the failure's exception line."""
+
+    test: str
+    reason: str
+
+
+def failures(document: dict) -> list[Failure]:
+    """The records whose outcome is fail, by test id."""
+    failed = [Failure(record["test"], record["reason"]) for record in document["records"] if record["outcome"] == "fail"]
+    return sorted(failed, key=lambda failure: failure.test)
+
+
+@dataclass(frozen=True)
+class ErrorPoint:
+    """One forward record for the error plot: its sequence length and the max relative error
+    of its outputs (None when not finite); ``deviating`` when that error is a reproduced
+    known deviation's."""
+
+    backend: str
+    dtype: str
+    steps: int
+    rel_error: float | None
+    outcome: str
+    deviating: bool
+    test: str
+
+
+def error_points(document: dict) -> list[ErrorPoint]:
+    """One point per forward record that compared ``outputs``, in test order."""
+    deviating = deviating_quantities(document)
+    points = []
+    for record in document["records"]:
+        if record["kind"] != "forward" or "steps" not in record:
+            continue
+        judged = {comparison["quantity"] for comparison in judged_comparisons(record, deviating)}
+        for comparison in record.get("comparisons", []):
+            if comparison["quantity"] == "outputs":
+                points.append(
+                    ErrorPoint(
+                        backend=record["backend"],
+                        dtype=record["dtype"],
+                        steps=record["steps"],
+                        rel_error=comparison["max_rel_error"],
+                        outcome=record["outcome"],
+                        deviating="outputs" not in judged,
+                        test=record["test"],
+                    )
+                )
+    return sorted(points, key=lambda point: point.test)
+
+
+def worst_output_error_by_steps(document: dict) -> dict[tuple[int, str, str], float | None]:
+    """(steps, backend, dtype) -> the largest max relative error of outputs over the forward
+    records of that sequence length (None when one was not finite), deviating errors left out."""
+    worst: dict[tuple[int, str, str], Extreme] = {}
+    for point in error_points(document):
+        if point.deviating:
+            continue
+        key = (point.steps, point.backend, point.dtype)
+        candidate = Extreme(point.rel_error, point.test)
+        if key not in worst or candidate.exceeds(worst[key]):
+            worst[key] = candidate
+    return {key: worst[key].value for key in sorted(worst)}

@@ -1,0 +1,379 @@
+"""Parity reports: the JSON's schema, the aggregation, and the Markdown and HTML pages built from it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from dataclasses import asdict
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from conformance.cases import DTYPE_NAMES, Case
+from conformance.report.files import load_document, write_pages
+from conformance.report.html_page import render_html
+from conformance.report.markdown_page import render_markdown
+from conformance.report.schema import SCHEMA_VERSION, parity_schema
+from conformance.report.summary import feature_matrix, findings, ordered_kinds, parameter_counts, worst_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = ROOT / "reports"
+HOSTILE = '<script>alert(1)</script> " onmouseover="x & | `tick` ``` \nsecond line'
+FORWARD_TEST = "conformance/test_forward_parity.py::test_forward_matches_oracle"
+PLAIN_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-std-f64-base-typ-cpu"
+BIDIR_CASE = "L2-bidir-bm-mixed-h0-P3-bias-nopeep-std-f32-base-sat-cpu"
+PEEPHOLE_CASE = "L1-fwd-tm-none-zero-P0-bias-peep-std-f64-base-typ-cpu"
+LONG_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-std-f32-long-typ-cpu"
+
+
+def comparison(quantity: str, max_abs: float | None, max_rel: float | None, passed: bool = True, detail: str = "") -> dict:
+    return {
+        "quantity": quantity, "max_abs_error": max_abs, "max_rel_error": max_rel, "tolerance": 1e-12, "passed": passed, "detail": detail
+    }
+
+
+def case_record(backend: str, case_id: str, outcome: str = "pass", kind: str = "forward", **fields) -> dict:
+    """A record as the suite writes one for ``case_id`` on ``backend``; ``fields`` replace any field."""
+    case = Case.from_id(case_id)
+    record = {
+        "test": f"{FORWARD_TEST}[{backend}-{case_id}]",
+        "kind": kind,
+        "outcome": outcome,
+        "reason": "",
+        "duration_s": 0.01,
+        "backend": backend,
+        "backend_version": "1.0",
+        "case_id": case_id,
+        "case": asdict(case),
+        "spec": asdict(case.spec),
+        "dtype": DTYPE_NAMES[case.dtype],
+        "device": case.device,
+        "steps": case.steps,
+        "batch": case.batch,
+        "deviations": [],
+    }
+    return {**record, **fields}
+
+
+def synthetic_document(name: str = "torch", text: str = "plain text") -> dict:
+    """A small valid document: backend ``name`` (also its version) and ``paddle``; ``text`` in
+    every free-text field (reasons, details, summaries, environment, arguments)."""
+    deviation = {
+        "name": "dev-padded",
+        "backend": "paddle",
+        "checks": ["forward"],
+        "summary": text,
+        "quantities": ["outputs_padded"],
+        "reproducer": BIDIR_CASE,
+        "reproducer_test": f"{FORWARD_TEST}[paddle-{BIDIR_CASE}]",
+        "versions_seen": ["3.3.1", text],
+        "strict": True,
+    }
+    records = [
+        case_record(
+            name,
+            PLAIN_CASE,
+            backend_version=name,
+            comparisons=[comparison("outputs", 1e-15, 2e-15), comparison("parameter_count", 0.0, 0.0)],
+            parameter_count={"layout": "two_biases", "backend": 264, "oracle": 264},
+        ),
+        case_record(name, LONG_CASE, comparisons=[comparison("outputs", 1e-6, 2e-6)]),
+        case_record(
+            name,
+            BIDIR_CASE,
+            outcome="fail",
+            reason=text,
+            comparisons=[comparison("outputs", None, None, passed=False, detail=text), comparison("h_n", 3e-3, 4e-3, passed=False)],
+        ),
+        case_record(
+            "paddle",
+            BIDIR_CASE,
+            outcome="known_deviation",
+            reason=text,
+            deviations=["dev-padded"],
+            comparisons=[comparison("outputs", 5e-7, 6e-7), comparison("outputs_padded", 3.0, 1.5, passed=False)],
+            parameter_count={"layout": "two_biases", "backend": 1300, "oracle": 1296},
+        ),
+        case_record("paddle", PEEPHOLE_CASE, outcome="unsupported", reason=text),
+        case_record(
+            name,
+            PLAIN_CASE,
+            kind="gradients",
+            test=f"conformance/test_gradients.py::test_gradients[{name}-{PLAIN_CASE}]",
+            comparisons=[comparison("grad_x", 1e-14, 1e-13), comparison("grad_w_ih", 2e-14, 3e-13)],
+        ),
+        case_record(
+            name,
+            PLAIN_CASE,
+            kind="sample_alone",
+            test=f"conformance/test_invariants.py::test_sample_alone[{name}-{PLAIN_CASE}]",
+            comparisons=[comparison("outputs[0]", 1e-16, 1e-16), comparison("outputs[1]", 4e-16, 5e-16)],
+        ),
+        {
+            "test": f"conformance/test_sweep.py::test_random_specs_match_the_oracle[{name}]",
+            "kind": "sweep",
+            "outcome": "pass",
+            "reason": "",
+            "duration_s": 0.5,
+            "backend": name,
+            "backend_version": name,
+            "examples": 10,
+            "examples_compared": 9,
+            "comparisons": [comparison("outputs", 1e-16, 2e-16)],
+        },
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {"started": "2026-01-01T00:00:00+00:00", "duration_s": 1.5, "arguments": ["conformance/", text], "exit_status": 1},
+        "environment": {
+            "python": "3.11.7",
+            "platform": text,
+            "packages": {"numpy": "2.0", "torch": text},
+            "cpu": text,
+            "cpu_count": 2,
+            "gpus": [text],
+        },
+        "deviations": [deviation],
+        "records": sorted(records, key=lambda record: record["test"]),
+    }
+
+
+def run_forward_parity(directory: Path, adapter: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run the forward parity tests on ``adapter`` from the repository root; the process and its JSON."""
+    report = directory / "parity.json"
+    command = [sys.executable, "-m", "pytest", "conformance/test_forward_parity.py", "-q", "-p", "no:cacheprovider"]
+    process = subprocess.run(
+        [*command, "--adapter", adapter, "--parity-json", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    return process, report
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory) -> dict:
+    process, report = run_forward_parity(tmp_path_factory.mktemp("example"), "adapters.example:ExampleAdapter")
+    assert process.returncode == 0, process.stdout[-2000:]
+    return json.loads(report.read_text())
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    Draft202012Validator.check_schema(parity_schema())
+    return Draft202012Validator(parity_schema())
+
+
+class TagChecker(HTMLParser):
+    """Collects what makes HTML ill-formed or unsafe: end tags that close nothing open, tags
+    left open, event-handler attributes, and the values of href and src."""
+
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problems: list[str] = []
+        self.references: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.check_attributes(tag, attrs)
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.check_attributes(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.open[-1:] or 'nothing'}")
+        else:
+            self.open.pop()
+
+    def check_attributes(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"<{tag}> has event handler {name}")
+            if name in ("href", "src", "xlink:href"):
+                self.references.append(value or "")
+
+
+def check_html(page: str) -> TagChecker:
+    checker = TagChecker()
+    checker.feed(page)
+    checker.close()
+    assert checker.problems == []
+    assert checker.open == []
+    return checker
+
+
+def markdown_tables(page: str) -> list[list[str]]:
+    """The page's tables, each as its lines (consecutive lines starting with '|')."""
+    tables, current = [], []
+    for line in page.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def outside_code_spans(markdown: str) -> str:
+    """``markdown`` without its code spans (whose content a renderer shows verbatim, never as
+    markup); a backtick escaped by a backslash opens none."""
+    return re.sub(r"(?<![`\\])(`+)(?!`).*?(?<!`)\1(?!`)", "", markdown)
+
+
+def cell_count(row: str) -> int:
+    """Cells of a Markdown table row: separators are pipes not escaped by a backslash."""
+    return len(re.split(r"(?<!\\)\|", row)) - 2
+
+
+def test_a_real_run_writes_a_document_the_schema_accepts(example_run, validator):
+    assert example_run["records"], "the run recorded nothing"
+    assert sorted(error.message for error in validator.iter_errors(example_run)) == []
+
+
+def test_the_schema_rejects_broken_documents(example_run, validator):
+    wrong_outcome = copy.deepcopy(example_run)
+    wrong_outcome["records"][0]["outcome"] = "maybe"
+    no_run = {key: value for key, value in example_run.items() if key != "run"}
+    unknown_field = {**copy.deepcopy(example_run), "surprise": 1}
+    text_error = copy.deepcopy(example_run)
+    text_error["records"][0].setdefault("comparisons", [comparison("outputs", 0.0, 0.0)])[0]["max_abs_error"] = "small"
+    for broken in (wrong_outcome, no_run, unknown_field, text_error):
+        assert not validator.is_valid(broken)
+
+
+def test_the_synthetic_documents_are_valid(validator):
+    for document in (synthetic_document(), synthetic_document(HOSTILE, HOSTILE)):
+        assert sorted(error.message for error in validator.iter_errors(document)) == []
+
+
+def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
+    process, report = run_forward_parity(tmp_path, "tests.support.wrong_adapter:WrongGateOrderAdapter")
+    assert process.returncode == 1, process.stdout[-2000:]
+    document = load_document(report)
+    failed = sorted(record["test"] for record in document["records"] if record["outcome"] == "fail")
+    ran = [record for record in document["records"] if record["outcome"] != "unsupported"]
+    assert failed and len(failed) == len(ran), "every case the backend runs must fail"
+    markdown_path, html_path = write_pages(document, tmp_path / "pages")
+    markdown, page = markdown_path.read_text(), html_path.read_text()
+    unsupported = len(document["records"]) - len(failed)
+    assert f"| `wrong-gate-order` | {document['records'][0]['backend_version']} | 0 | {len(failed)} | {unsupported} | 0 |" in markdown
+    assert f"pytest exit status 1 (some tests failed)" in markdown
+    assert f"{len(failed)} tests failed" in markdown and f"{len(failed)} tests failed" in page
+    for test in failed:
+        assert f"| `{test}` | AssertionError: values differ beyond their tolerance:<br>outputs: max abs error" in markdown
+        assert f'<td class="fail"><code>{test}</code></td>' in page
+    assert "No test failed" not in markdown
+    check_html(page)
+
+
+def test_aggregation_counts_features_per_backend():
+    matrix = feature_matrix(synthetic_document())
+    assert matrix["all cases"]["torch"] == {"pass": 4, "fail": 1, "unsupported": 0, "known_deviation": 0}
+    assert matrix["all cases"]["paddle"] == {"pass": 0, "fail": 0, "unsupported": 1, "known_deviation": 1}
+    assert matrix["bidirectional"]["torch"] == {"pass": 0, "fail": 1, "unsupported": 0, "known_deviation": 0}
+    assert matrix["peepholes"]["paddle"]["unsupported"] == 1
+    assert matrix["float32"]["paddle"]["known_deviation"] == 1
+    assert matrix["float64"]["torch"]["pass"] == 3
+    assert matrix["float32"]["torch"] == {"pass": 1, "fail": 1, "unsupported": 0, "known_deviation": 0}
+    assert matrix["saturation regime"]["torch"]["fail"] == 1
+    assert matrix["no bias"]["torch"] == {"pass": 0, "fail": 0, "unsupported": 0, "known_deviation": 0}
+
+
+def test_worst_errors_rank_non_finite_first_leave_out_deviations_and_list_any_quantity():
+    errors = {(error.kind, error.backend, error.dtype, error.quantity): error for error in worst_errors(synthetic_document())}
+    failed_outputs = errors[("forward", "torch", "float32", "outputs")]
+    assert failed_outputs.max_abs.value is None and failed_outputs.max_abs.case == BIDIR_CASE
+    assert ("forward", "paddle", "float32", "outputs_padded") not in errors
+    assert errors[("forward", "paddle", "float32", "outputs")].max_rel.value == 6e-7
+    assert errors[("gradients", "torch", "float64", "grad_w_ih")].max_rel.value == 3e-13
+    assert errors[("gradients", "torch", "float64", "grad_x")].max_abs.value == 1e-14
+    family = errors[("sample_alone", "torch", "float64", "outputs")]
+    assert (family.max_abs.value, family.comparisons) == (4e-16, 2)
+    assert errors[("sweep", "torch", "any", "outputs")].max_abs.case.endswith("test_random_specs_match_the_oracle[torch]")
+    assert [kind for kind in dict.fromkeys(key[0] for key in errors)] == ["forward", "gradients", "sweep", "sample_alone"]
+
+
+def test_checks_that_compare_with_the_oracle_come_first_with_their_variants():
+    kinds = ["stacking", "sweep", "gradients_c_n", "forward", "padding", "gradients", "forward"]
+    assert ordered_kinds(kinds) == ["forward", "gradients", "gradients_c_n", "sweep", "padding", "stacking"]
+
+
+def test_parameter_counts_and_findings():
+    document = synthetic_document()
+    rows = {(row.spec, row.backend): row for row in parameter_counts(document)}
+    assert rows[("I=4 H=6 L=1", "torch")].match
+    mismatch = rows[("I=4 H=6 L=2 bidir P=3", "paddle")]
+    assert (mismatch.backend_count, mismatch.oracle_count, mismatch.match) == (1300, 1296, False)
+    [finding] = findings(document)
+    assert finding.records_hit == 1
+    assert finding.reproducer_command == f'pytest "{FORWARD_TEST}[paddle-{BIDIR_CASE}]"'
+    markdown = render_markdown(document)
+    assert "| `I=4 H=6 L=2 bidir P=3` | 1300 ≠ 1296 | - |" in markdown
+    assert f'Reproducer: `pytest "{FORWARD_TEST}[paddle-{BIDIR_CASE}]"`' in markdown
+    assert "Reproduced by 1 record of this run." in markdown
+
+
+def test_markdown_shows_gradient_quantities_as_rows_of_their_own_check():
+    markdown = render_markdown(synthetic_document())
+    gradients = markdown.split("### gradients")[1].split("###")[0]
+    assert "| `torch` | float64 | `grad_w_ih` | 1 | 2.00e-14 |" in gradients
+    assert "| `torch` | float64 | `grad_x` | 1 | 1.00e-14 |" in gradients
+
+
+def test_markdown_is_deterministic_and_independent_of_record_order():
+    document = synthetic_document()
+    shuffled = {**document, "records": list(reversed(document["records"]))}
+    assert render_markdown(document) == render_markdown(copy.deepcopy(document)) == render_markdown(shuffled)
+    assert render_html(document) == render_html(shuffled)
+
+
+def test_markdown_escapes_hostile_text_and_keeps_tables_whole():
+    markdown = render_markdown(synthetic_document(HOSTILE, HOSTILE))
+    assert not re.search(r"(?<!\\)<script", outside_code_spans(markdown)), "a '<' outside code spans must be escaped"
+    assert "\\<script\\>alert(1)\\</script\\> \" onmouseover=\"x \\& \\| \\`tick\\` \\`\\`\\` <br>second line" in markdown
+    assert "````" in markdown, "a code span holding ``` needs a longer fence"
+    assert "second line" in markdown and "\nsecond line" not in markdown
+    tables = markdown_tables(markdown)
+    assert len(tables) >= 8
+    for table in tables:
+        assert all(line.endswith("|") for line in table)
+        assert {cell_count(line) for line in table} == {cell_count(table[0])}, table
+
+
+def test_html_escapes_hostile_text_everywhere_and_stays_well_formed():
+    page = render_html(synthetic_document(HOSTILE, HOSTILE))
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&quot; onmouseover=&quot;x &amp; | `tick`" in page
+    assert 'onmouseover="x' not in page
+    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt;" in page, "SVG tooltips must be escaped too"
+    checker = check_html(page)
+    assert checker.tags.count("table") == page.count("</table>") > 0
+    assert checker.tags.count("svg") == 2
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_html_is_self_contained(example_run, hostile):
+    page = render_html(synthetic_document(HOSTILE, HOSTILE) if hostile else example_run)
+    checker = check_html(page)
+    assert all(reference.startswith("#") for reference in checker.references), checker.references
+    assert "link" not in checker.tags and "script" not in checker.tags and "img" not in checker.tags
+    assert not re.search(r"url\s*\(", page)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.IGNORECASE)
+
+
+def test_committed_markdown_is_regenerated_from_the_committed_json():
+    if not (REPORTS / "parity.json").exists():
+        pytest.skip("reports/parity.json is not committed yet: `lstm-parity run` at the repository root writes it")
+    document = load_document(REPORTS / "parity.json")
+    assert render_markdown(document) == (REPORTS / "parity.md").read_text(encoding="utf-8")
