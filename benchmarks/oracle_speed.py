@@ -3,7 +3,10 @@
 Prints, per shape and pass, the best-of-N wall time of each and the ratio oracle / torch:
 ``forward`` is the oracle's forward against a no-grad torch forward; ``backward`` is
 :func:`reference.lstm_backward` (which runs its own forward) against a torch autograd
-forward and ``outputs.backward(grad)`` with ``x.requires_grad``.
+forward and ``outputs.backward(grad)`` with ``x.requires_grad``; ``gemms`` is only the
+matrix products the oracle's forward cannot avoid (the input projection and one
+recurrent product per step, through NumPy's BLAS) against the whole torch forward: the
+floor under any NumPy forward on this machine.
 Run: ``python benchmarks/oracle_speed.py [--repeats N]``.
 """
 
@@ -75,6 +78,23 @@ def torch_lstm_float64_backward(spec: LSTMSpec, params, x: np.ndarray, grad_outp
     return run
 
 
+def forward_gemms(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]:
+    """The oracle forward's matrix products alone: [T*B, I] x [I, 4H], then T times [B, H] x [H, 4H]."""
+    cell = params[0]
+    inputs = x.reshape(-1, spec.input_size)
+    w_ih_t, w_hh_t = cell.w_ih.T, np.ascontiguousarray(cell.w_hh.T)
+    state = np.zeros((x.shape[1], spec.hidden_size))
+    product = np.empty((x.shape[1], 4 * spec.hidden_size))
+
+    def run() -> object:
+        projected = inputs @ w_ih_t
+        for _ in range(x.shape[0]):
+            np.matmul(state, w_hh_t, out=product)
+        return projected
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
@@ -88,6 +108,7 @@ def main() -> None:
         grad_outputs = rng.standard_normal((steps, batch, hidden))
         runs = {
             "forward": (lambda: lstm_forward(spec, params, x), torch_lstm_float64(spec, params, x)),
+            "gemms": (forward_gemms(spec, params, x), torch_lstm_float64(spec, params, x)),
             "backward": (
                 lambda: lstm_backward(spec, params, x, grad_outputs),
                 torch_lstm_float64_backward(spec, params, x, grad_outputs),

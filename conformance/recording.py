@@ -50,6 +50,20 @@ def failure_message(report: pytest.TestReport) -> str:
     return message[:2000]
 
 
+def format_document(document: dict) -> str:
+    """The document as JSON with sorted keys: indented, except that each record takes one
+    compact line (thousands of records stay small and diff line by line)."""
+    parts = []
+    for key in sorted(document):
+        if key == "records":
+            records = ",\n".join(json.dumps(record, sort_keys=True, separators=(",", ":")) for record in document[key])
+            value = f"[\n{records}\n]"
+        else:
+            value = json.dumps(document[key], indent=1, sort_keys=True)
+        parts.append(f"{json.dumps(key)}: {value}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 class ParityRecorder:
     """Collects one record per recorded test in the controlling process; writes JSON at the end."""
 
@@ -94,4 +108,4 @@ class ParityRecorder:
             "records": sorted(self.records.values(), key=lambda record: record["test"]),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        self.path.write_text(format_document(document), encoding="utf-8")

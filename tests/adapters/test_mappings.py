@@ -18,13 +18,14 @@ SPECS = {
 SINGLE_BIAS = {"paddle-legacy", "adapters.example:ExampleAdapter"}
 
 
-def cases():
-    for reference, specs in SPECS.items():
-        for spec in specs:
-            yield pytest.param(reference, spec, id=f"{reference}-L{spec.num_layers}-D{spec.num_directions}-P{spec.proj_size}")
+CASES = [
+    pytest.param(reference, spec, id=f"{reference}-L{spec.num_layers}-D{spec.num_directions}-P{spec.proj_size}")
+    for reference, specs in SPECS.items()
+    for spec in specs
+]
 
 
-@pytest.mark.parametrize(("reference", "spec"), cases())
+@pytest.mark.parametrize(("reference", "spec"), CASES)
 def test_canonical_to_backend_and_back(reference, spec):
     adapter = load_adapter(reference)
     params = init_params(spec, seed=1)
@@ -39,7 +40,7 @@ def test_canonical_to_backend_and_back(reference, spec):
             np.testing.assert_array_equal(returned[name], original[name], err_msg=f"cell {index} {name}")
 
 
-@pytest.mark.parametrize(("reference", "spec"), cases())
+@pytest.mark.parametrize(("reference", "spec"), CASES)
 def test_backend_to_canonical_and_back(reference, spec):
     adapter = load_adapter(reference)
     backend = adapter.canonical_to_backend(spec, init_params(spec, seed=2))
