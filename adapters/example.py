@@ -55,8 +55,7 @@ class ExampleAdapter(BaseAdapter):
             "projection": spec.proj_size > 0,
             "no bias": not spec.bias,
             "peepholes": spec.peepholes,
-            "non-default activations": (spec.gate_activation, spec.candidate_activation, spec.cell_activation)
-            != ("sigmoid", "tanh", "tanh"),
+            "non-default activations": not spec.has_default_activations,
             "cell clipping": spec.cell_clip is not None,
             "per-sequence lengths": config.lengths,
             "a device other than the CPU": config.device != "cpu",

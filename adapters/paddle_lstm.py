@@ -72,7 +72,7 @@ class PaddleLSTMAdapter(BaseAdapter):
         reasons = []
         if spec.peepholes:
             reasons.append("paddle.nn.LSTM has no peephole connections")
-        if (spec.gate_activation, spec.candidate_activation, spec.cell_activation) != ("sigmoid", "tanh", "tanh"):
+        if not spec.has_default_activations:
             reasons.append("paddle.nn.LSTM has fixed activations sigmoid/tanh/tanh")
         if spec.cell_clip is not None:
             reasons.append("paddle.nn.LSTM has no cell clipping")

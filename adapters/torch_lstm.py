@@ -69,8 +69,7 @@ class TorchLSTMAdapter(BaseAdapter):
         reasons = []
         if spec.peepholes:
             reasons.append("torch.nn.LSTM has no peephole connections")
-        activations = (spec.gate_activation, spec.candidate_activation, spec.cell_activation)
-        if activations != ("sigmoid", "tanh", "tanh"):
+        if not spec.has_default_activations:
             reasons.append("torch.nn.LSTM has fixed activations sigmoid/tanh/tanh")
         if spec.cell_clip is not None:
             reasons.append("torch.nn.LSTM has no cell clipping")

@@ -124,10 +124,22 @@ def require_available(backend: Backend) -> None:
         pytest.skip(f"{backend.name} unavailable: {backend.availability.reason}")
 
 
+def backend_of(item: pytest.Item) -> Backend | None:
+    """The backend a parametrized test runs on, if any."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in ("backend_case", "backend_gradient_case"):
+        if name in params:
+            return params[name][0]
+    return params.get("backend")
+
+
 @pytest.fixture
 def record(request: pytest.FixtureRequest):
-    """``record(**fields)`` attaches a parity record to this test's report (merged per call)."""
-    fields: dict = {}
+    """``record(**fields)`` attaches a parity record to this test's report (merged per call).
+    The record starts with the test's name as its kind and its backend, so a test whose
+    process dies still has a complete record."""
+    backend = backend_of(request.node)
+    fields: dict = {"kind": request.node.originalname, "backend": backend.name if backend else "oracle"}
     request.node.user_properties.append((RECORD_KEY, fields))
 
     def add(**values) -> None:

@@ -74,12 +74,10 @@ class ParityRecorder:
         self.started = datetime.now(timezone.utc)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        fields = {}
-        for key, value in report.user_properties:
-            if key == RECORD_KEY:
-                fields.update(value)
-        if not fields and report.nodeid not in self.records:
+        recorded = [value for key, value in report.user_properties if key == RECORD_KEY]
+        if not recorded and report.nodeid not in self.records:
             return
+        fields = {key: value for entry in recorded for key, value in entry.items()}
         record = self.records.setdefault(report.nodeid, {"test": report.nodeid, "outcome": "pass", "reason": ""})
         record.update(fields)
         outcome = outcome_of(report)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from .activations import ACTIVATION_NAMES
 
+# (gate, candidate, cell) activations of the classic LSTM.
+DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
+
 
 def _require_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -85,6 +88,11 @@ class LSTMSpec:
                 raise TypeError(f"cell_clip: expected None or a positive float, got {type(clip).__name__} {clip!r}")
             if not (math.isfinite(clip) and clip > 0):
                 raise ValueError(f"cell_clip: expected None or a finite float > 0, got {clip!r}")
+
+    @property
+    def has_default_activations(self) -> bool:
+        """Gate sigmoid, candidate tanh, cell tanh: the only activations most frameworks offer."""
+        return (self.gate_activation, self.candidate_activation, self.cell_activation) == DEFAULT_ACTIVATIONS
 
     @property
     def num_directions(self) -> int:

@@ -7,13 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
+
+from conformance.report.schema import parity_schema
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_suite(tmp_path: Path, name: str, *arguments: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
-    """Run the forward parity tests with ``arguments``; return the process and records by test id."""
+def run_suite(
+    tmp_path: Path, name: str, *arguments: str, tests: tuple[str, ...] = ("conformance/test_forward_parity.py",)
+) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    """Run ``tests`` (default: the forward parity tests) with ``arguments``; return the process
+    and the records by test id."""
     report = tmp_path / f"{name}.json"
-    command = [sys.executable, "-m", "pytest", "conformance/test_forward_parity.py", "-q", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider"]
     process = subprocess.run(
         [*command, *arguments, "--parity-json", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
@@ -46,3 +53,26 @@ def test_xdist_gives_the_same_results_as_a_serial_run(tmp_path):
     assert {test: record["comparisons"] for test, record in serial.items() if "comparisons" in record} == {
         test: record["comparisons"] for test, record in parallel.items() if "comparisons" in record
     }
+
+
+def test_records_survive_a_worker_that_crashes(tmp_path):
+    """Without isolation a segfault takes a pytest-xdist worker down; xdist reports that test
+    as failed and starts another worker. Every record still reaches the report."""
+    crashing = ("--adapter", "tests.support.adapters:CrashingAdapter")
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance/test_forward_parity.py", "--collect-only", "-q", *crashing],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    ids = [line for line in listing.stdout.splitlines() if "::" in line]
+    crash = next(test for test in ids if "-f64-base-" in test)
+    passing = [test for test in ids if "-B1-" in test][:6]
+    process, records = run_suite(tmp_path, "worker-crash", *crashing, "--no-isolation", "-n", "2", tests=(*passing, crash))
+    assert process.returncode == 1
+    assert set(records) == {crash, *passing}
+    assert records[crash]["outcome"] == "fail" and "crashed" in records[crash]["reason"]
+    assert records[crash]["backend"] == "crashing-example"
+    jsonschema.Draft202012Validator(parity_schema()).validate(json.loads((tmp_path / "worker-crash.json").read_text()))
+    assert all(records[test]["outcome"] in ("pass", "unsupported") for test in passing)
