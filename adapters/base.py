@@ -140,6 +140,12 @@ class GradientAdapter(Adapter, Protocol):
     def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients: ...
 
 
+def offers_gradients(adapter: object) -> bool:
+    """Whether ``adapter`` has the optional gradient capability (``has_gradients`` where it
+    says, else whether it has a ``gradients`` method)."""
+    return bool(getattr(adapter, "has_gradients", callable(getattr(adapter, "gradients", None))))
+
+
 class UnsupportedCase(ValueError):
     """A request asks for something the backend cannot do; ``reasons`` says what."""
 

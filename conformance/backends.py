@@ -1,12 +1,13 @@
 """The backends a run tests, and the case table built from what they support.
 
 A :class:`BackendPool` holds one adapter per selected backend, each in its own child
-process unless isolation is off. The case table is the union of one strength-3
-covering design per available backend, each drawn only from the cases that backend
-supports (so a backend without peepholes still gets every 3-way combination of the
-features it has), plus each backend's known-deviation reproducers and a CUDA copy of
-a few cases. Every backend runs every case of the table; the cases it does not
-support skip with the backend's reason.
+process unless isolation is off. The forward case table is the union of one
+strength-3 covering design per available backend, each drawn only from the cases that
+backend supports (so a backend without peepholes still gets every 3-way combination of
+the features it has), plus each backend's known-deviation reproducers and a CUDA copy
+of a few cases; the gradient table is built the same way, at strength 2, from the cases
+each backend can compute gradients for. Every backend runs every case of a table; the
+cases it does not support skip with the backend's reason.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from adapters.base import Adapter, Availability, RunConfig
+from adapters.base import Adapter, Availability, RunConfig, offers_gradients
 from adapters.registry import known_adapters, load_adapter
+from reference import LSTMSpec
 
 from .cases import FACTORS, Case
 from .covering import covering_rows
@@ -45,6 +47,7 @@ class Backend:
     reference: str
     adapter: Adapter
     _support: dict[RunConfig, tuple[str, ...]] = field(default_factory=dict)
+    _counts: dict[LSTMSpec, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -54,19 +57,21 @@ class Backend:
     def availability(self) -> Availability:
         return self.adapter.availability()
 
-    @property
-    def has_gradients(self) -> bool:
-        """Whether the adapter offers the optional ``gradients`` capability."""
-        return getattr(self.adapter, "has_gradients", callable(getattr(self.adapter, "gradients", None)))
-
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
-        """The adapter's reasons, asked once per distinct config."""
+        """The adapter's reasons, asked once per distinct config (adapters outside
+        BaseAdapter may not know that they have no gradients)."""
         if config not in self._support:
             reasons = tuple(self.adapter.unsupported(config))
-            if config.gradients and not self.has_gradients and not reasons:
+            if config.gradients and not reasons and not offers_gradients(self.adapter):
                 reasons = (f"{self.name} computes no gradients",)
             self._support[config] = reasons
         return self._support[config]
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        """The adapter's count, asked once per spec."""
+        if spec not in self._counts:
+            self._counts[spec] = self.adapter.parameter_count(spec)
+        return self._counts[spec]
 
     def supports(self, case: Case | None, gradients: bool = False) -> bool:
         return case is not None and not self.unsupported(case.config(gradients))

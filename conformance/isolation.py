@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from adapters.base import Availability, RunConfig, RunRequest
+from adapters.base import Availability, RunConfig, RunRequest, offers_gradients
 from adapters.registry import load_adapter
 from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
 
@@ -83,8 +83,7 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
         return
-    has_gradients = getattr(adapter, "has_gradients", callable(getattr(adapter, "gradients", None)))
-    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout, has_gradients)))
+    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout, offers_gradients(adapter))))
     while True:
         try:
             method, args = receive_message(requests)

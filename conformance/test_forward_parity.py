@@ -12,13 +12,13 @@ from .tolerances import regime_scale
 
 def test_forward_matches_oracle(backend_case, record, request):
     prepared = prepare(backend_case, "forward", request.node, record)
-    case, run_request, adapter = prepared.case, prepared.request, prepared.backend.adapter
+    case, run_request, backend = prepared.case, prepared.request, prepared.backend
     expectation = expected_forward(run_request, regime_scale(case.regime))
     actual = prepared.run()
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
     comparisons = compare_quantities(forward_quantities(actual, padded), expectation)
-    counts = {"layout": adapter.parameter_layout, "backend": adapter.parameter_count(case.spec)}
-    counts["oracle"] = parameter_count(case.spec, adapter.parameter_layout).total
+    layout = backend.adapter.parameter_layout
+    counts = {"layout": layout, "backend": backend.parameter_count(case.spec), "oracle": parameter_count(case.spec, layout).total}
     record(parameter_count=counts)
     comparisons.append(compare_counts(counts["backend"], counts["oracle"]))
     conclude(comparisons, prepared.deviations, record)
