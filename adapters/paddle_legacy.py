@@ -172,7 +172,10 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         empty = paddle.to_tensor((lengths == 0)[:, None])
         parameters = self._parameters(spec, canonical_to_legacy(spec, params), dtype)
-        tensor = lambda array: paddle.to_tensor(np.ascontiguousarray(array, dtype=dtype), stop_gradient=not track_gradients)  # noqa: E731
+
+        def tensor(array: np.ndarray):
+            return paddle.to_tensor(np.ascontiguousarray(array, dtype=dtype), stop_gradient=not track_gradients)
+
         x = tensor(pack(inputs.x, lengths))
         # Gradients with respect to the initial states need them as inputs (zeros when not given).
         pass_states = inputs.initial_states_given or track_gradients
