@@ -72,6 +72,18 @@ FACTORS: dict[str, tuple] = {
     "device": ("cpu", "cuda"),
 }
 
+# Cases the invariant checks run on. Between them they reach every backend's features:
+# lengths with an empty sequence, both directions, several layers, projection,
+# peepholes and activations.
+INVARIANT_CASES = (
+    "L1-fwd-tm-mixed-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
+    "L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
+    "L2-bidir-tm-mixed-h0-P0-bias-nopeep-std-f64-base-typ-cpu",
+    "L2-bidir-bm-mixed-h0-P5-bias-nopeep-std-f32-H13-typ-cpu",
+    "L3-bidir-tm-mixed0-h0-P0-bias-peep-alt1-f64-H13-typ-cpu",
+    "L2-fwd-bm-none-h0-P0-bias-nopeep-std-f32-long-sat-cpu",
+    "L1-fwd-tm-none-h0-P0-bias-nopeep-std-f32-base-typ-cpu",
+)
 # The saturation regime: parameters uniform(-k, k) with k = SATURATION_SCALE / sqrt(H) and
 # inputs ~ N(0, SATURATION_INPUT_STD^2) put typical gate pre-activations well beyond |13|,
 # where float32 sigmoid and tanh round to their limits.

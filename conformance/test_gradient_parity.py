@@ -13,13 +13,12 @@ import pytest
 
 from reference import LSTMResult
 
-from .cases import round_to
+from .cases import INVARIANT_CASES, round_to
 from .compare import compare_arrays, compare_quantities
 from .deviations import find_deviations
 from .expectations import expected_gradients, gradient_quantities, padded_mask
 from .running import PreparedCase, conclude, prepare
 from .seeding import seed_for
-from .test_invariants import INVARIANT_CASES
 from .tolerances import regime_scale
 
 PADDED_UPSTREAM_NOISE = 3.0

@@ -12,20 +12,10 @@ from reference import LSTMResult, LSTMSpec
 
 from .compare import Comparison, compare_arrays
 from .running import conclude, prepare
+from .cases import INVARIANT_CASES
 from .expectations import expected_forward
 from .tolerances import regime_scale
 
-# A few cases that between them reach every backend's features: lengths with an empty
-# sequence, both directions, several layers, projection, peepholes and activations.
-INVARIANT_CASES = (
-    "L1-fwd-tm-mixed-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
-    "L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
-    "L2-bidir-tm-mixed-h0-P0-bias-nopeep-std-f64-base-typ-cpu",
-    "L2-bidir-bm-mixed-h0-P5-bias-nopeep-std-f32-H13-typ-cpu",
-    "L3-bidir-tm-mixed0-h0-P0-bias-peep-alt1-f64-H13-typ-cpu",
-    "L2-fwd-bm-none-h0-P0-bias-nopeep-std-f32-long-sat-cpu",
-    "L1-fwd-tm-none-h0-P0-bias-nopeep-std-f32-base-typ-cpu",
-)
 # Garbage written into padded positions: large enough to overflow any gate that reads it.
 PADDING_GARBAGE = 1e30
 
