@@ -23,8 +23,9 @@ from .report.files import ReportError, load_document, write_pages
 SUITE_DIRECTORY = Path(__file__).resolve().parent
 JSON_NAME = "parity.json"
 ALL_LAYOUTS = "all"
-# The spec fields a parameter count depends on (activations and cell clip do not change it).
-COUNTED_FIELDS = ("input_size", "hidden_size", "num_layers", "bidirectional", "proj_size", "bias", "peepholes")
+# The spec fields a parameter count depends on (activations and clips do not change it; the
+# coupled input-forget gate keeps the forget gate's tensors in every layout that has it).
+COUNTED_FIELDS = ("input_size", "hidden_size", "num_layers", "bidirectional", "reverse", "proj_size", "bias", "peepholes", "input_forget")
 # Exit status for a command that cannot do what it was asked (as argparse uses for bad usage).
 USAGE_ERROR = 2
 
@@ -93,9 +94,11 @@ def params(arguments: argparse.Namespace) -> int:
             hidden_size=arguments.hidden_size,
             num_layers=arguments.num_layers,
             bidirectional=arguments.bidirectional,
+            reverse=arguments.reverse,
             proj_size=arguments.proj_size,
             bias=not arguments.no_bias,
             peepholes=arguments.peepholes,
+            input_forget=arguments.input_forget,
         )
     except (TypeError, ValueError) as error:
         print(f"lstm-parity params: {error}", file=sys.stderr)
@@ -137,9 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     params_parser.add_argument("--hidden-size", type=int, required=True, metavar="H")
     params_parser.add_argument("--num-layers", type=int, default=1, metavar="L")
     params_parser.add_argument("--bidirectional", action="store_true")
+    params_parser.add_argument("--reverse", action="store_true", help="one direction, over each sequence reversed")
     params_parser.add_argument("--proj-size", type=int, default=0, metavar="P")
     params_parser.add_argument("--no-bias", action="store_true")
     params_parser.add_argument("--peepholes", action="store_true")
+    params_parser.add_argument("--input-forget", action="store_true", help="coupled input-forget gate, f = 1 - i")
     params_parser.add_argument(
         "--layout",
         choices=[*LAYOUTS, ALL_LAYOUTS],

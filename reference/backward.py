@@ -18,12 +18,13 @@ Conventions:
   unchanged; nothing else flows through them. A sequence of length 0 therefore gets
   grad h0 = grad h_n and grad c0 = grad c_n. Values of x or of grad_outputs at padded
   steps never affect a gradient, not even NaN.
-- Cell clip: the clip's derivative is 1 where ``|c| < cell_clip`` and 0 where
-  ``|c| >= cell_clip``, so it is 0 exactly on the boundary too. ``|c| >= cell_clip``
-  holds before clipping exactly when it holds after, so the clipped cell the trace
-  keeps is all this needs.
-- Activation kinks (relu at 0): the derivative there is 0, see
-  :data:`reference.activations.ACTIVATIONS`.
+- Clips (cell, activation and projection clip): a clip's derivative is 1 where
+  ``|v| < clip`` and 0 where ``|v| >= clip``, so it is 0 exactly on the boundary too.
+  ``|v| >= clip`` holds before clipping exactly when it holds after, so the clipped
+  values the trace keeps are all this needs.
+- Activation kinks (relu at 0...): see :mod:`reference.activations`.
+- ``input_forget``: f = 1 - i, so the input gate also receives the forget gate's
+  share with its sign flipped, and the forget gate's own parameters get 0.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .activations import ACTIVATIONS
 from .forward import DirectionTrace, forward_with_traces, reversal_index, reverse_within_lengths
 from .inputs import LSTMInputs, float_array, validate_inputs
 from .params import CellParams, LSTMParams, validate_params
@@ -98,26 +98,43 @@ def _without_padding(trace: DirectionTrace) -> DirectionTrace:
         trace,
         x=np.where(valid, trace.x, 0.0),
         gates=np.where(valid[:, None], trace.gates, 0.0),
+        pre_gates=None if trace.pre_gates is None else np.where(valid[:, None], trace.pre_gates, 0.0),
         cell_acts=np.where(valid, trace.cell_acts, 0.0),
         cell_outputs=np.where(valid, trace.cell_outputs, 0.0),
     )
 
 
 def _activation_derivatives(spec: LSTMSpec, trace: DirectionTrace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The derivative of each activation at every step, from the activated values it produced.
+    """The derivative of each activation at every step, from the values it was given and
+    produced, times the activation clip's derivative.
 
     Returns [T, 3, B, H] for the gates i, f, o, [T, B, H] for the candidate g and
     [T, B, H] for the cell activation, all 0 at padded steps.
     """
-    gates = ACTIVATIONS[spec.gate_activation].grad_from_output(trace.gates[:, :3])
-    candidate = ACTIVATIONS[spec.candidate_activation].grad_from_output(trace.gates[:, 3])
-    cell = ACTIVATIONS[spec.cell_activation].grad_from_output(trace.cell_acts)
+    pre = trace.pre_gates
+    gates = spec.activation("gate_activation").derivative(None if pre is None else pre[:, :3], trace.gates[:, :3])
+    candidate = spec.activation("candidate_activation").derivative(None if pre is None else pre[:, 3], trace.gates[:, 3])
+    cell = spec.activation("cell_activation").derivative(trace.cells, trace.cell_acts)
+    if spec.activation_clip is not None:
+        inside = np.abs(pre) < spec.activation_clip
+        gates = gates * inside[:, :3]
+        candidate = candidate * inside[:, 3]
     if trace.valid is not None:
         valid = trace.valid[:, :, None]
-        gates *= valid[:, None]
-        candidate *= valid
-        cell *= valid
+        gates = gates * valid[:, None]
+        candidate = candidate * valid
+        cell = cell * valid
     return gates, candidate, cell
+
+
+def _clipped(values: np.ndarray, clip: float | None, valid: np.ndarray | None) -> np.ndarray | None:
+    """Where a clip held ``values`` [T, B, n] at its bound (at valid steps), None without the clip."""
+    if clip is None:
+        return None
+    clipped = np.abs(values) >= clip
+    if valid is not None:
+        clipped &= valid[:, :, None]
+    return clipped
 
 
 def _reverse_steps(
@@ -138,18 +155,18 @@ def _reverse_steps(
         dz_i = dc * g * act_gate'(i);  dz_f = dc * c_prev * act_gate'(f);  dz_g = dc * i * act_cand'(g)
         dc_prev = dc * f [+ dz_i * w_ic + dz_f * w_fc];  dh_prev = dz @ w_hh
 
+    With ``input_forget`` (f = 1 - i) dz_f is 0 and dz_i gains ``- dc * c_prev * act_gate'(i)``.
+    A clipped projection passes no gradient to W_hr (o * act_cell(c)) where it clipped.
+
     grad_states [T, B, R] holds the gradient of each h_t as an output and is overwritten
-    with its total gradient. Returns dz [T, B, 4, H] (canonical gate order i, f, g, o) and
+    with its total gradient (before the projection clip). Returns dz [T, B, 4, H] (canonical gate order i, f, g, o) and
     the gradients of h0 [B, R] and c0 [B, H].
     """
     steps, batch, _ = trace.x.shape
     hidden, valid = spec.hidden_size, trace.valid
     gate_grads, cand_grads, cell_grads = _activation_derivatives(spec, trace)
-    clipped = None
-    if spec.cell_clip is not None:
-        clipped = np.abs(trace.cells) >= spec.cell_clip
-        if valid is not None:
-            clipped &= valid[:, :, None]
+    clipped = _clipped(trace.cells, spec.cell_clip, valid)
+    proj_clipped = _clipped(trace.states, spec.proj_clip, valid)
 
     grad_gates = np.empty((steps, batch, 4, hidden))
     dh_next, dc_next = grad_h.copy(), grad_c.copy()
@@ -162,6 +179,8 @@ def _reverse_steps(
         dz_i, dz_f, dz_g, dz_o = grad_gates[t].transpose(1, 0, 2)
         dh = grad_states[t]
         dh += dh_next
+        if proj_clipped is not None:
+            np.copyto(dh, 0.0, where=proj_clipped[t])
         if cell.w_hr is not None:
             np.matmul(dh, cell.w_hr, out=dy)
         else:
@@ -178,7 +197,11 @@ def _reverse_steps(
         np.multiply(dc, g, out=dz_i)
         dz_i *= di
         np.multiply(dc, c_prev, out=dz_f)
-        dz_f *= df
+        if spec.input_forget:
+            dz_i -= np.multiply(dz_f, di, out=scratch)
+            dz_f.fill(0.0)
+        else:
+            dz_f *= df
         np.multiply(dc, i, out=dz_g)
         dz_g *= cand_grads[t]
         np.multiply(dc, f, out=dc_next)
@@ -281,13 +304,14 @@ def lstm_backward(
             index = spec.cell_index(layer, direction)
             grad_states = grad_layer_output[:, :, direction * out : (direction + 1) * out]
             # A fresh array (the step loop accumulates into it), 0 where the output is the constant 0.
-            grad_states = reverse_within_lengths(grad_states, reverse) if direction else grad_states.copy()
+            reversed_ = spec.runs_reversed(direction)
+            grad_states = reverse_within_lengths(grad_states, reverse) if reversed_ else grad_states.copy()
             if valid is not None:
                 grad_states[~valid] = 0.0
             grad_x, grad_h0[index], grad_c0[index], cell_grads[index] = backward_direction(
                 spec, params[index], traces[index], grad_states, grad_h_n[index], grad_c_n[index]
             )
-            direction_grads.append(reverse_within_lengths(grad_x, reverse) if direction else grad_x)
+            direction_grads.append(reverse_within_lengths(grad_x, reverse) if reversed_ else grad_x)
         grad_layer_output = direction_grads[0] + direction_grads[1] if spec.bidirectional else direction_grads[0]
     grad_x = grad_layer_output.transpose(1, 0, 2).copy() if batch_first else grad_layer_output
     return LSTMGradients(grad_x, grad_h0, grad_c0, tuple(cell_grads))

@@ -7,7 +7,10 @@ A layout says which tensors a framework keeps per (layer, direction) cell:
   projection; no peepholes;
 - ``single_bias``: Paddle's legacy ``lstm`` op as ``dynamic_lstm`` built it: an input
   projection [I_k, 4H], the recurrent weight [H, 4H] and one bias row [1, 4H], or
-  [1, 7H] with the three peephole vectors appended; no projection, and always a bias.
+  [1, 7H] with the three peephole vectors appended; no projection, and always a bias;
+- ``onnx``: the ONNX ``LSTM`` operator, per direction of a (one-layer) node: ``W`` [4H, I_k],
+  ``R`` [4H, H], ``B`` [8H] (both biases, optional) and ``P`` [3H] (peepholes, optional);
+  no projection. With ``input_forget`` every layout keeps the forget gate's tensors.
 """
 
 from __future__ import annotations
@@ -74,10 +77,23 @@ def _single_bias_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]
     }
 
 
+def _onnx_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    if spec.proj_size:
+        raise ValueError(f"spec.proj_size: the onnx layout (ONNX LSTM operator) has no projection, got {spec.proj_size}")
+    hidden = spec.hidden_size
+    terms = {"W": (4 * hidden, spec.layer_input_size(layer)), "R": (4 * hidden, hidden)}
+    if spec.bias:
+        terms["B"] = (8 * hidden,)
+    if spec.peepholes:
+        terms["P"] = (3 * hidden,)
+    return terms
+
+
 LAYOUTS: dict[str, Callable[[LSTMSpec, int], dict[str, tuple[int, ...]]]] = {
     "canonical": cell_param_shapes,
     "two_biases": _two_bias_terms,
     "single_bias": _single_bias_terms,
+    "onnx": _onnx_terms,
 }
 
 

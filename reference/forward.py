@@ -7,9 +7,10 @@ buffer ends up holding the activated gates of every step, and the cell buffer ev
 cell state, which is what backpropagation through time needs.
 
 Sequences with lengths: a sequence's state stops changing after its last valid step
-and its outputs at padded steps are exactly 0. The backward direction of each
-sequence starts at its own last valid step: it runs the forward step loop over the
-sequence reversed within its length (padded steps stay where they are).
+and its outputs at padded steps are exactly 0. A reversed direction (the second one of
+a bidirectional LSTM, or the only one with ``spec.reverse``) starts each sequence at its
+own last valid step: it runs the forward step loop over the sequence reversed within
+its length (padded steps stay where they are).
 
 Dropout between layers is the identity here: the oracle has inference semantics.
 """
@@ -21,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .activations import ACTIVATIONS
 from .inputs import LSTMInputs, validate_inputs
 from .params import CellParams, LSTMParams, validate_params
 from .spec import LSTMSpec
@@ -54,7 +54,9 @@ class DirectionTrace:
     within its length); :func:`reverse_within_lengths` maps it back.
 
     x: [T, B, I_k] input as processed; gates: [T, 4, B, H] activated gates in the
-    internal order i, f, o, g; cells: [T, B, H] c_t; cell_acts: [T, B, H] act_cell(c_t);
+    internal order i, f, o, g; pre_gates: [T, 4, B, H] their inputs (after the activation
+    clip), kept only when an activation's derivative needs its input or the activations
+    are clipped, else None; cells: [T, B, H] c_t; cell_acts: [T, B, H] act_cell(c_t);
     cell_outputs: [T, B, H] o * act_cell(c_t) (before projection; the same array as
     states without projection); states: [T, B, R] h_t, holding at padded steps the state
     carried from the last valid step; h0: [B, R]; c0: [B, H]; valid: [T, B] bool, or
@@ -64,6 +66,7 @@ class DirectionTrace:
 
     x: np.ndarray
     gates: np.ndarray
+    pre_gates: np.ndarray | None
     cells: np.ndarray
     cell_acts: np.ndarray
     cell_outputs: np.ndarray
@@ -85,6 +88,13 @@ def reverse_within_lengths(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(values, index.reshape(index.shape + (1,) * (values.ndim - 2)), axis=0)
 
 
+def keeps_pre_activations(spec: LSTMSpec) -> bool:
+    """Whether the backward pass needs the gates' inputs: an activation's derivative
+    needs them, or the activation clip's mask does."""
+    roles = (spec.activation("gate_activation"), spec.activation("candidate_activation"))
+    return spec.activation_clip is not None or any(activation.needs_input for activation in roles)
+
+
 def run_direction(
     spec: LSTMSpec,
     cell: CellParams,
@@ -102,9 +112,10 @@ def run_direction(
     """
     steps, batch, _ = x.shape
     hidden = spec.hidden_size
-    gate_act = ACTIVATIONS[spec.gate_activation].apply_
-    cand_act = ACTIVATIONS[spec.candidate_activation].apply_
-    cell_act = ACTIVATIONS[spec.cell_activation].apply_
+    gate_act = spec.activation("gate_activation").apply_
+    cand_act = spec.activation("candidate_activation").apply_
+    cell_act = spec.activation("cell_activation").apply_
+    clip, cell_clip, proj_clip = spec.activation_clip, spec.cell_clip, spec.proj_clip
 
     projected = x.reshape(steps * batch, -1) @ internal_gate_order(cell.w_ih, hidden).T
     if spec.bias:
@@ -115,6 +126,7 @@ def run_direction(
 
     slots = steps if keep_trace else 1
     gates = np.empty((slots, 4, batch, hidden))
+    pre_gates = np.empty((slots, 4, batch, hidden)) if keep_trace and keeps_pre_activations(spec) else None
     cell_acts = np.empty((slots, batch, hidden))
     cells = np.empty((steps, batch, hidden))
     if w_hr_t is None:
@@ -123,6 +135,8 @@ def run_direction(
         states, cell_outputs = np.empty((steps, batch, spec.output_size)), np.empty((slots, batch, hidden))
     recurrent = np.empty((batch, 4 * hidden))
     scratch = np.empty((batch, hidden))
+    # Without peepholes o is activated with i and f; with them, after the new c exists.
+    early = 2 if spec.peepholes else 3
     h_prev, c_prev = h0, c0
     for t in range(steps):
         slot = t if keep_trace else 0
@@ -134,27 +148,40 @@ def run_direction(
         if spec.peepholes:
             i += np.multiply(cell.w_ic, c_prev, out=scratch)
             f += np.multiply(cell.w_fc, c_prev, out=scratch)
-            gate_act(z[:2], out=z[:2])
-        else:
-            gate_act(z[:3], out=z[:3])
+        if clip is not None and spec.peepholes:
+            np.clip(z[:2], -clip, clip, out=z[:2])
+            np.clip(g, -clip, clip, out=g)
+        elif clip is not None:
+            np.clip(z, -clip, clip, out=z)
+        if pre_gates is not None:
+            np.copyto(pre_gates[slot], z)
+        gate_act(z[:early], out=z[:early])
         cand_act(g, out=g)
+        if spec.input_forget:
+            np.subtract(1.0, i, out=f)
         c = np.multiply(f, c_prev, out=cells[t])
         c += np.multiply(i, g, out=scratch)
-        if spec.cell_clip is not None:
-            np.clip(c, -spec.cell_clip, spec.cell_clip, out=c)
+        if cell_clip is not None:
+            np.clip(c, -cell_clip, cell_clip, out=c)
         if spec.peepholes:
             o += np.multiply(cell.w_oc, c, out=scratch)
+            if clip is not None:
+                np.clip(o, -clip, clip, out=o)
+            if pre_gates is not None:
+                np.copyto(pre_gates[slot, 2], o)
             gate_act(o, out=o)
         cell_output = np.multiply(o, cell_act(c, out=cell_acts[slot]), out=cell_outputs[t if w_hr_t is None else slot])
         h = states[t]
         if w_hr_t is not None:
             np.matmul(cell_output, w_hr_t, out=h)
+            if proj_clip is not None:
+                np.clip(h, -proj_clip, proj_clip, out=h)
         if valid is not None and not valid[t].all():
             padded = ~valid[t][:, None]
             np.copyto(c, c_prev, where=padded)
             np.copyto(h, h_prev, where=padded)
         h_prev, c_prev = h, c
-    return DirectionTrace(x, gates, cells, cell_acts, cell_outputs, states, h0, c0, valid)
+    return DirectionTrace(x, gates, pre_gates, cells, cell_acts, cell_outputs, states, h0, c0, valid)
 
 
 def forward_with_traces(
@@ -173,12 +200,13 @@ def forward_with_traces(
         direction_outputs = []
         for direction in range(spec.num_directions):
             index = spec.cell_index(layer, direction)
-            x = layer_input if direction == 0 else reverse_within_lengths(layer_input, reverse)
+            reversed_ = spec.runs_reversed(direction)
+            x = reverse_within_lengths(layer_input, reverse) if reversed_ else layer_input
             trace = run_direction(spec, params[index], x, inputs.h0[index], inputs.c0[index], valid, keep_trace)
             traces.append(trace)
             h_n[index], c_n[index] = trace.states[-1], trace.cells[-1]
             out = trace.states if valid is None else np.where(valid[:, :, None], trace.states, 0.0)
-            direction_outputs.append(out if direction == 0 else reverse_within_lengths(out, reverse))
+            direction_outputs.append(reverse_within_lengths(out, reverse) if reversed_ else out)
         layer_input = np.concatenate(direction_outputs, axis=2) if spec.bidirectional else direction_outputs[0]
     return LSTMResult(layer_input, h_n, c_n), traces
 
@@ -198,7 +226,8 @@ def lstm_forward(
     initial_states: (h0 [L*D, B, R], c0 [L*D, B, H]) or None for zeros.
     Returns outputs [T, B, D*R] ([B, T, D*R] with ``batch_first``; exactly 0 at padded
     steps), h_n [L*D, B, R] and c_n [L*D, B, H] (each sequence's state after its last
-    valid step; forward cells at even, backward cells at odd indices).
+    valid step; forward cells at even, backward cells at odd indices; with
+    ``spec.reverse`` the one cell of each layer, at index ``layer``, runs reversed).
     """
     if not isinstance(spec, LSTMSpec):
         raise TypeError(f"spec: expected LSTMSpec, got {type(spec).__name__}")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .activations import ACTIVATION_NAMES
+from .activations import BoundActivation, bind_activation
 
 # (gate, candidate, cell) activations of the classic LSTM.
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "tanh")
+ACTIVATION_ROLES = ("gate_activation", "candidate_activation", "cell_activation")
+# Every feature beyond the classic LSTM (sigmoid/tanh/tanh, bias, forward or bidirectional,
+# optional projection): what an adapter must either implement or name as unsupported.
+VARIANT_FEATURES = ("reverse", "peepholes", "activations", "cell_clip", "activation_clip", "input_forget", "proj_clip")
 
 
 def _require_int(name: str, value: object, minimum: int) -> None:
@@ -23,9 +27,13 @@ def _require_bool(name: str, value: object) -> None:
         raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
 
 
-def _require_activation(name: str, value: object) -> None:
-    if value not in ACTIVATION_NAMES:
-        raise ValueError(f"{name}: expected one of {', '.join(ACTIVATION_NAMES)}, got {value!r}")
+def _require_clip(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected None or a positive float, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected None or a finite float > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -38,17 +46,32 @@ class LSTMSpec:
 
     One step of one layer and direction, with gate activation ``act_gate`` (default
     sigmoid), candidate activation ``act_cand`` (default tanh) and cell activation
-    ``act_cell`` (default tanh)::
+    ``act_cell`` (default tanh), ``clip_a`` clipping to [-activation_clip, activation_clip]
+    (the identity when ``activation_clip`` is None), likewise ``clip_c`` and ``clip_p``::
 
-        i = act_gate(W_ii x + b_ii + W_hi h + b_hi [+ w_ic * c_prev])
-        f = act_gate(W_if x + b_if + W_hf h + b_hf [+ w_fc * c_prev])
-        g = act_cand(W_ig x + b_ig + W_hg h + b_hg)
-        c = f * c_prev + i * g            then clipped to [-cell_clip, cell_clip] if set
-        o = act_gate(W_io x + b_io + W_ho h + b_ho [+ w_oc * c])   (peephole sees the new c)
-        h = W_hr (o * act_cell(c))        (without projection: h = o * act_cell(c))
+        i = act_gate(clip_a(W_ii x + b_ii + W_hi h + b_hi [+ w_ic * c_prev]))
+        f = act_gate(clip_a(W_if x + b_if + W_hf h + b_hf [+ w_fc * c_prev]))   or 1 - i with input_forget
+        g = act_cand(clip_a(W_ig x + b_ig + W_hg h + b_hg))
+        c = clip_c(f * c_prev + i * g)
+        o = act_gate(clip_a(W_io x + b_io + W_ho h + b_ho [+ w_oc * c]))   (peephole sees the new c)
+        h = clip_p(W_hr (o * act_cell(c)))   (without projection: h = o * act_cell(c))
 
-    The bracketed peephole terms exist only when ``peepholes`` is true; the output
-    gate's peephole reads the *new* cell state, as Paddle's legacy ``lstm`` kernel does.
+    - The bracketed peephole terms exist only when ``peepholes`` is true; the output gate's
+      peephole reads the *new* cell state, as Paddle's legacy ``lstm`` kernel and ONNX do.
+    - ``activation_clip`` (ONNX ``clip``) bounds the inputs of the gate and candidate
+      activations, peephole terms included; the cell activation's input is not clipped
+      (ONNX Runtime's CPU kernel applies it to i, f, c and o, and feeds the unclipped
+      cell state to h). ``cell_clip`` (TensorFlow) bounds the cell state, ``proj_clip``
+      (TensorFlow) the projected state.
+    - ``input_forget`` (ONNX ``input_forget``, also called CIFG) couples the forget gate to
+      the input gate, f = 1 - i: the forget gate's weights, biases and peephole stay in
+      the layout but are not used (their gradients are 0).
+    - Activations are named as in :mod:`reference.activations`, with parameters:
+      ``"hard_sigmoid(alpha=0.25, beta=0.4)"``.
+    - ``reverse`` runs the one direction over each sequence reversed within its length
+      (ONNX ``direction="reverse"``, Keras ``go_backwards``, the legacy op's
+      ``is_reverse``), outputs back in time order; it cannot be combined with
+      ``bidirectional``, whose second direction is exactly that.
     """
 
     input_size: int
@@ -62,6 +85,10 @@ class LSTMSpec:
     cell_activation: str = "tanh"
     candidate_activation: str = "tanh"
     cell_clip: float | None = None
+    activation_clip: float | None = None
+    input_forget: bool = False
+    proj_clip: float | None = None
+    reverse: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -78,21 +105,50 @@ class LSTMSpec:
                 f"proj_size: expected 0 (no projection) or 0 < proj_size < hidden_size={self.hidden_size}, "
                 f"got {self.proj_size}"
             )
-        for name in ("bidirectional", "bias", "peepholes"):
+        for name in ("bidirectional", "reverse", "bias", "peepholes", "input_forget"):
             _require_bool(name, getattr(self, name))
-        for name in ("gate_activation", "cell_activation", "candidate_activation"):
-            _require_activation(name, getattr(self, name))
-        if self.cell_clip is not None:
-            clip = self.cell_clip
-            if isinstance(clip, bool) or not isinstance(clip, (int, float)):
-                raise TypeError(f"cell_clip: expected None or a positive float, got {type(clip).__name__} {clip!r}")
-            if not (math.isfinite(clip) and clip > 0):
-                raise ValueError(f"cell_clip: expected None or a finite float > 0, got {clip!r}")
+        if self.reverse and self.bidirectional:
+            raise ValueError("reverse: expected False with bidirectional=True (its second direction already runs reversed), got True")
+        for role in ACTIVATION_ROLES:
+            bind_activation(getattr(self, role), role)
+        for name in ("cell_clip", "activation_clip", "proj_clip"):
+            _require_clip(name, getattr(self, name))
+        if self.proj_clip is not None and not self.proj_size:
+            raise ValueError(f"proj_clip: expected None without projection (proj_size=0), got {self.proj_clip!r}")
 
     @property
     def has_default_activations(self) -> bool:
         """Gate sigmoid, candidate tanh, cell tanh: the only activations most frameworks offer."""
-        return (self.gate_activation, self.candidate_activation, self.cell_activation) == DEFAULT_ACTIVATIONS
+        return tuple(getattr(self, role) for role in ACTIVATION_ROLES) == DEFAULT_ACTIVATIONS
+
+    def activation(self, role: str) -> BoundActivation:
+        """The activation of a role (``gate_activation``, ``candidate_activation`` or
+        ``cell_activation``) with its parameters."""
+        if role not in ACTIVATION_ROLES:
+            raise ValueError(f"role: expected one of {', '.join(ACTIVATION_ROLES)}, got {role!r}")
+        return bind_activation(getattr(self, role), role)
+
+    def variant_features(self) -> tuple[str, ...]:
+        """The :data:`VARIANT_FEATURES` this spec uses, in that order."""
+        used = {
+            "reverse": self.reverse,
+            "peepholes": self.peepholes,
+            "activations": not self.has_default_activations,
+            "cell_clip": self.cell_clip is not None,
+            "activation_clip": self.activation_clip is not None,
+            "input_forget": self.input_forget,
+            "proj_clip": self.proj_clip is not None,
+        }
+        return tuple(feature for feature in VARIANT_FEATURES if used[feature])
+
+    @property
+    def direction(self) -> str:
+        """``forward``, ``reverse`` or ``bidirectional``."""
+        return "bidirectional" if self.bidirectional else "reverse" if self.reverse else "forward"
+
+    def runs_reversed(self, direction: int) -> bool:
+        """Whether cell direction ``direction`` (0 or 1) runs over the reversed sequences."""
+        return direction == 1 or self.reverse
 
     @property
     def num_directions(self) -> int:

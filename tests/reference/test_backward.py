@@ -24,9 +24,9 @@ from reference.forward import DirectionTrace, forward_with_traces, internal_gate
 # keeps a margin of ~70x over that; a wrong gradient is off by O(1e-2) or more.
 STEP = 1e-6
 TOLERANCE = 1e-7
-# relu and the cell clip have kinks. The seeded data keeps every relu input and every
-# pre-clip |c| at least this far from its kink, while a step of h moves them by ~h, so the
-# differences never straddle a kink; `kink_margin` checks that, case by case.
+# Piecewise activations and the clips have kinks. The seeded data keeps every activation
+# input and every clipped value at least this far from a kink, while a step of h moves
+# them by ~h, so the differences never straddle a kink; `kink_margin` checks that, case by case.
 KINK_MARGIN = 1e-4
 
 
@@ -75,6 +75,32 @@ CASES = [
     Case("cell-clip", _spec(cell_clip=0.5), scale=3.0),
     Case("cell-clip-peepholes-lengths", _spec(cell_clip=0.5, peepholes=True), batch=4, lengths=MIXED_LENGTHS, initial_states=True, scale=3.0),
     Case("batch-first", _spec(bidirectional=True), batch=4, lengths=MIXED_LENGTHS, batch_first=True),
+    Case("reverse", _spec(reverse=True), batch=4, lengths=MIXED_LENGTHS, initial_states=True),
+    Case("reverse-layers-2-projection", _spec(reverse=True, num_layers=2, proj_size=2), batch=4, lengths=MIXED_LENGTHS),
+    Case("input-forget", _spec(input_forget=True), initial_states=True),
+    Case("input-forget-peepholes-lengths", _spec(input_forget=True, peepholes=True), batch=4, lengths=MIXED_LENGTHS, initial_states=True),
+    Case("activation-clip", _spec(activation_clip=0.6), initial_states=True, scale=2.0),
+    Case("activation-clip-peepholes", _spec(activation_clip=0.6, peepholes=True), initial_states=True, scale=2.0),
+    Case("proj-clip", _spec(proj_size=2, proj_clip=0.08), batch=4, lengths=MIXED_LENGTHS, initial_states=True, scale=2.0),
+    # ONNX's activations with parameters away from their defaults, then Keras's and JAX's.
+    Case("acts-onnx-1", _acts("hard_sigmoid(alpha=0.3, beta=0.45)", "scaled_tanh(alpha=1.3, beta=0.7)", "softsign"), initial_states=True),
+    Case("acts-onnx-2", _acts("affine(alpha=0.4, beta=0.3)", "leaky_relu(alpha=0.15)", "elu(alpha=0.6)"), initial_states=True),
+    Case("acts-onnx-3", _acts("sigmoid", "softplus", "thresholded_relu(alpha=0.05)", peepholes=True), initial_states=True),
+    Case("acts-keras-1", _acts("hard_sigmoid_relu6", "gelu", "silu"), initial_states=True, scale=2.0),
+    Case("acts-keras-2", _acts("sigmoid", "hard_silu", "relu6"), initial_states=True, scale=2.0),
+    Case("acts-keras-3", _acts("sigmoid", "gelu_tanh", "selu"), initial_states=True),
+    Case("acts-keras-4", _acts("sigmoid", "exponential", "tanh"), initial_states=True),
+    Case(
+        "family",
+        _acts(
+            "hard_sigmoid(alpha=0.3, beta=0.45)", "elu(alpha=0.6)", "softsign", num_layers=2, reverse=True, proj_size=2,
+            peepholes=True, input_forget=True, activation_clip=0.9, cell_clip=0.3, proj_clip=0.08,
+        ),
+        batch=4,
+        lengths=MIXED_LENGTHS,
+        initial_states=True,
+        scale=2.0,
+    ),
     Case(
         "everything",
         _acts("tanh", "relu", "tanh", num_layers=2, bidirectional=True, proj_size=2, peepholes=True, cell_clip=0.7),
@@ -190,9 +216,15 @@ def assert_gradients_match(problem: Problem, analytic: dict[str, np.ndarray]) ->
 
 
 def kink_margin(problem: Problem) -> float:
-    """The smallest distance, over valid steps, of a relu input from 0 or of a pre-clip |c| from the clip."""
+    """The smallest distance, over valid steps, of an activation's input from one of its
+    kinks, or of a clipped value (gate input, cell, projected state) from its clip."""
     spec = problem.case.spec
+    clip = spec.activation_clip
     distances = [np.inf]
+
+    def near(values: np.ndarray, points, valid: np.ndarray) -> None:
+        distances.extend(float(np.abs(values[valid] - point).min()) for point in points if values[valid].size)
+
     for cell, trace in zip(problem.params, problem.traces()):
         valid = np.ones(trace.cells.shape[:2], bool) if trace.valid is None else trace.valid
         h_prev = np.concatenate((trace.h0[None], trace.states[:-1]))
@@ -204,31 +236,63 @@ def kink_margin(problem: Problem) -> float:
         z_i, z_f, z_o, z_g = np.split(z, 4, axis=2)
         if spec.peepholes:
             z_i, z_f, z_o = z_i + cell.w_ic * c_prev, z_f + cell.w_fc * c_prev, z_o + cell.w_oc * trace.cells
-        relu_inputs = {"gate_activation": (z_i, z_f, z_o), "candidate_activation": (z_g,), "cell_activation": (trace.cells,)}
-        for role, values in relu_inputs.items():
-            if getattr(spec, role) == "relu":
-                distances += [np.abs(value[valid]).min() for value in values]
+        gate_inputs = (z_i, z_o) if spec.input_forget else (z_i, z_f, z_o)
+        if clip is not None:
+            for value in (*gate_inputs, z_g):
+                near(np.abs(value), (clip,), valid)
+            gate_inputs, z_g = tuple(np.clip(value, -clip, clip) for value in gate_inputs), np.clip(z_g, -clip, clip)
+        inputs = {"gate_activation": gate_inputs, "candidate_activation": (z_g,), "cell_activation": (trace.cells,)}
+        for role, values in inputs.items():
+            for value in values:
+                near(value, spec.activation(role).kinks(), valid)
         if spec.cell_clip is not None:
             i, f, _, g = trace.gates.transpose(1, 0, 2, 3)
-            distances.append(np.abs(np.abs(f * c_prev + i * g)[valid] - spec.cell_clip).min())
+            near(np.abs(f * c_prev + i * g), (spec.cell_clip,), valid)
+        if spec.proj_clip is not None:
+            near(np.abs(trace.cell_outputs @ cell.w_hr.T), (spec.proj_clip,), valid)
     return float(min(distances))
 
 
-def clipped_fraction(problem: Problem) -> float:
-    """The fraction of valid cell entries the clip was active on."""
-    clip = problem.case.spec.cell_clip
-    clipped = [(np.abs(t.cells) == clip)[t.valid if t.valid is not None else ...] for t in problem.traces()]
-    return float(np.mean(np.concatenate([c.ravel() for c in clipped])))
+def clipped_fraction(values: list[np.ndarray], clip: float) -> float:
+    """The fraction of ``values`` (entries at valid steps) a clip held at its bound."""
+    flat = np.concatenate([value.ravel() for value in values])
+    return float(np.mean(np.abs(flat) == clip))
+
+
+def clip_usage(problem: Problem) -> dict[str, float]:
+    """Per clip the spec sets, the fraction of valid entries it was active on."""
+    spec = problem.case.spec
+    traces = problem.traces()
+
+    def at_valid(trace: DirectionTrace, values: np.ndarray) -> np.ndarray:
+        return values if trace.valid is None else values[trace.valid]
+
+    usage = {}
+    if spec.cell_clip is not None:
+        usage["cell_clip"] = clipped_fraction([at_valid(t, t.cells) for t in traces], spec.cell_clip)
+    if spec.proj_clip is not None:
+        usage["proj_clip"] = clipped_fraction([at_valid(t, t.states) for t in traces], spec.proj_clip)
+    if spec.activation_clip is not None:
+        pre = [at_valid(t, t.pre_gates.transpose(0, 2, 1, 3)) for t in traces]
+        usage["activation_clip"] = clipped_fraction(pre, spec.activation_clip)
+    return usage
+
+
+def expected_zero_gradients(spec: LSTMSpec) -> set[str]:
+    """Parameters whose gradient is 0 by construction: the forget peephole under input_forget."""
+    return {"w_fc"} if spec.input_forget else set()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_gradients_match_finite_differences(case: Case) -> None:
     problem = make_problem(case)
     assert kink_margin(problem) > KINK_MARGIN, "the seeded data is too close to a kink for finite differences"
-    if case.spec.cell_clip is not None:
-        assert 0.1 < clipped_fraction(problem) < 0.9, "the clip case should clip some entries and not others"
+    for clip, fraction in clip_usage(problem).items():
+        assert 0.05 < fraction < 0.95, f"the {clip} case should clip some entries and not others, clipped {fraction:.2f}"
     analytic = analytic_by_name(problem, problem.backward())
-    assert all(np.any(grad) for grad in analytic.values()), "a gradient that is all 0 would make the check vacuous"
+    zero = expected_zero_gradients(case.spec)
+    checked = {name: grad for name, grad in analytic.items() if name.rpartition(".")[2] not in zero}
+    assert all(np.any(grad) for grad in checked.values()), "a gradient that is all 0 would make the check vacuous"
     assert_gradients_match(problem, analytic)
 
 

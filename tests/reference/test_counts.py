@@ -48,6 +48,14 @@ def test_single_bias_layout_of_the_legacy_op(peepholes, bias_row):
     assert {term.shape for term in count.terms if term.name == "bias"} == {(1, bias_row)}
 
 
+@pytest.mark.parametrize(("bias", "peepholes"), [(True, False), (False, True)], ids=["bias", "peepholes-no-bias"])
+def test_onnx_layout_of_the_lstm_operator(bias, peepholes):
+    spec = LSTMSpec(input_size=5, hidden_size=7, num_layers=2, reverse=True, bias=bias, peepholes=peepholes, input_forget=True)
+    count = parameter_count(spec, "onnx")
+    per_layer = [28 * 5 + 28 * 7, 28 * 7 + 28 * 7]
+    assert count.total == sum(per_layer) + 2 * (56 * bias + 21 * peepholes)
+
+
 def test_canonical_layout_counts_peepholes():
     spec = LSTMSpec(input_size=5, hidden_size=7, peepholes=True)
     assert parameter_count(spec, "canonical").total == 28 * 5 + 28 * 7 + 2 * 28 + 3 * 7
@@ -59,9 +67,10 @@ def test_canonical_layout_counts_peepholes():
         (LSTMSpec(5, 7, peepholes=True), "two_biases", "spec.peepholes: the two_biases layout (torch/paddle nn.LSTM) has no peephole weights"),
         (LSTMSpec(5, 7, proj_size=3), "single_bias", "spec.proj_size: the single_bias layout (legacy lstm op) has no projection, got 3"),
         (LSTMSpec(5, 7, bias=False), "single_bias", "spec.bias: the single_bias layout (legacy lstm op) always has a bias row, got False"),
-        (LSTMSpec(5, 7), "keras", "layout: expected one of canonical, two_biases, single_bias, got 'keras'"),
+        (LSTMSpec(5, 7, proj_size=3), "onnx", "spec.proj_size: the onnx layout (ONNX LSTM operator) has no projection, got 3"),
+        (LSTMSpec(5, 7), "keras", "layout: expected one of canonical, two_biases, single_bias, onnx, got 'keras'"),
     ],
-    ids=["peepholes-two-biases", "projection-single-bias", "no-bias-single-bias", "unknown-layout"],
+    ids=["peepholes-two-biases", "projection-single-bias", "no-bias-single-bias", "projection-onnx", "unknown-layout"],
 )
 def test_layouts_reject_what_they_cannot_express(spec, layout, message):
     with pytest.raises(ValueError, match=re.escape(message)):

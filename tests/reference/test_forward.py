@@ -161,6 +161,66 @@ def test_backward_direction_is_forward_on_each_sequence_reversed_within_its_leng
         np.testing.assert_array_equal(result.outputs[length:, b], 0.0)
 
 
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_reverse_only_is_the_forward_direction_on_each_sequence_reversed_within_its_length(num_layers):
+    spec = LSTMSpec(input_size=2, hidden_size=3, num_layers=num_layers, proj_size=2, reverse=True)
+    params, x, (h0, c0) = random_case(spec, steps=6, batch=4, seed=3)
+    lengths = np.array([6, 1, 0, 4])
+    result = lstm_forward(spec, params, x, lengths=lengths, initial_states=(h0, c0))
+    assert result.h_n.shape == (num_layers, 4, 2)  # one cell per layer, at index `layer`
+    forward_only = LSTMSpec(input_size=2, hidden_size=3, num_layers=num_layers, proj_size=2)
+    for b, length in enumerate(lengths):
+        if length:
+            alone = lstm_forward(forward_only, params, x[:length, b : b + 1][::-1], initial_states=(h0[:, b : b + 1], c0[:, b : b + 1]))
+            np.testing.assert_allclose(result.outputs[:length, b], alone.outputs[::-1, 0], **CLOSE)
+            np.testing.assert_allclose(result.h_n[:, b], alone.h_n[:, 0], **CLOSE)
+            np.testing.assert_allclose(result.c_n[:, b], alone.c_n[:, 0], **CLOSE)
+        else:
+            np.testing.assert_array_equal(result.h_n[:, b], h0[:, b])
+        np.testing.assert_array_equal(result.outputs[length:, b], 0.0)
+
+
+def test_input_forget_couples_the_forget_gate_to_the_input_gate():
+    # Identity gates make i = z_i; the forget gate's own pre-activation (9.0) must not matter.
+    spec = LSTMSpec(input_size=1, hidden_size=1, input_forget=True, gate_activation="identity")
+    params = one_cell(spec, b_ih=[0.3, 9.0, 0.8, 0.6])
+    c0 = 0.5
+    result = lstm_forward(spec, params, np.zeros((1, 1, 1)), initial_states=(np.zeros((1, 1, 1)), np.full((1, 1, 1), c0)))
+    i, g, o = 0.3, math.tanh(0.8), 0.6
+    c = (1.0 - i) * c0 + i * g
+    np.testing.assert_allclose(result.c_n.ravel(), [c], **CLOSE)
+    np.testing.assert_allclose(result.h_n.ravel(), [o * math.tanh(c)], **CLOSE)
+
+
+def test_activation_clip_bounds_gate_and_candidate_inputs_but_not_the_cell_activation():
+    # Pre-activations 3.0, -2.0, 0.4 (g), 5.0 with clip 1.5; peepholes add 2 * c_prev to i.
+    spec = LSTMSpec(input_size=1, hidden_size=1, activation_clip=1.5, peepholes=True, gate_activation="identity", candidate_activation="identity")
+    params = one_cell(spec, b_ih=[-1.0, -2.0, 0.4, 5.0], w_ic=[2.0], w_oc=[-10.0])
+    c0 = 1.25
+    result = lstm_forward(spec, params, np.zeros((1, 1, 1)), initial_states=(np.zeros((1, 1, 1)), np.full((1, 1, 1), c0)))
+    i = 1.5  # -1 + 2 * 1.25 = 1.5: exactly at the clip
+    f = -1.5  # -2 clipped
+    g = 0.4  # inside
+    c = f * c0 + i * g  # -1.275: the cell itself is not clipped (|c| > 0 is fine)
+    o = max(-1.5, min(1.5, 5.0 - 10.0 * c))  # the peephole sees the new c, then the clip: 1.5
+    np.testing.assert_allclose(result.c_n.ravel(), [c], **CLOSE)
+    np.testing.assert_allclose(result.h_n.ravel(), [o * math.tanh(c)], **CLOSE)
+
+
+def test_proj_clip_bounds_the_projected_state_that_recurs():
+    spec = LSTMSpec(input_size=1, hidden_size=2, proj_size=1, proj_clip=0.1)
+    params = one_cell(spec, b_ih=[5.0] * 8, w_hr=[[1.0, 0.5]], w_hh=np.ones((8, 1)))
+    result = lstm_forward(spec, params, np.zeros((2, 1, 1)))
+    # Step 1: i, f, o ~ 1, g ~ tanh(5), so the projection is ~ 1.5 * 0.76 * 0.99: clipped to 0.1.
+    np.testing.assert_array_equal(result.outputs[:, 0, 0], [0.1, 0.1])
+    i = o = sig(5.0 + 0.1)
+    g = math.tanh(5.0 + 0.1)
+    c1 = sig(5.0) * math.tanh(5.0)
+    c2 = sig(5.1) * c1 + i * g
+    np.testing.assert_allclose(result.c_n.ravel(), [c2, c2], **CLOSE)
+    assert 1.5 * o * math.tanh(c2) > 0.1
+
+
 def test_reversal_index_reverses_within_lengths_and_is_an_involution():
     index = reversal_index(np.array([3, 0, 1]), steps=4)
     np.testing.assert_array_equal(index[:, 0], [2, 1, 0, 3])
