@@ -40,6 +40,22 @@ from reference import (
 
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
+# What each of reference.spec.VARIANT_FEATURES is called in an unsupported reason.
+FEATURE_NAMES = {
+    "reverse": "reverse-only direction",
+    "peepholes": "peephole connections",
+    "activations": "activations other than sigmoid/tanh/tanh",
+    "cell_clip": "cell clipping",
+    "activation_clip": "activation clipping",
+    "input_forget": "coupled input-forget gate",
+    "proj_clip": "projection clipping",
+}
+
+
+def missing_features(spec: LSTMSpec, backend: str, supported: tuple[str, ...] = ()) -> list[str]:
+    """One reason per variant feature ``spec`` uses that is not in ``supported``
+    (see :meth:`reference.LSTMSpec.variant_features`): "<backend> has no <feature>"."""
+    return [f"{backend} has no {FEATURE_NAMES[feature]}" for feature in spec.variant_features() if feature not in supported]
 
 
 @dataclass(frozen=True)

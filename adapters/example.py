@@ -16,7 +16,7 @@ import numpy as np
 
 from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 
 
 def keras_style_lstm(x, kernel, recurrent_kernel, bias, h0, c0):
@@ -54,13 +54,11 @@ class ExampleAdapter(BaseAdapter):
             "bidirectional": spec.bidirectional,
             "projection": spec.proj_size > 0,
             "no bias": not spec.bias,
-            "peepholes": spec.peepholes,
-            "non-default activations": not spec.has_default_activations,
-            "cell clipping": spec.cell_clip is not None,
             "per-sequence lengths": config.lengths,
             "a device other than the CPU": config.device != "cpu",
         }
-        return [f"the example backend has no {feature}" for feature, asked in wanted.items() if asked]
+        reasons = [f"the example backend has no {feature}" for feature, asked in wanted.items() if asked]
+        return reasons + missing_features(spec, "the example backend")
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         hidden = spec.hidden_size

@@ -28,7 +28,7 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase
+from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase, missing_features
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
 
 # Canonical gate block (i, f, g, o) for each legacy block (g, i, f, o).
@@ -48,8 +48,8 @@ def _from_legacy_gates(array: np.ndarray, hidden: int) -> np.ndarray:
     return array.reshape(4, hidden, *array.shape[1:])[inverse].reshape(array.shape)
 
 
-def cell_prefix(layer: int, direction: int) -> str:
-    return f"layer{layer}.{'backward' if direction else 'forward'}"
+def cell_prefix(spec: LSTMSpec, layer: int, direction: int) -> str:
+    return f"layer{layer}.{'backward' if spec.runs_reversed(direction) else 'forward'}"
 
 
 def canonical_to_legacy(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
@@ -62,7 +62,7 @@ def canonical_to_legacy(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndar
             bias = _to_legacy_gates(cell.b_ih + cell.b_hh, hidden)
             if spec.peepholes:
                 bias = np.concatenate([bias, cell.w_ic, cell.w_fc, cell.w_oc])
-            prefix = cell_prefix(layer, direction)
+            prefix = cell_prefix(spec, layer, direction)
             arrays[f"{prefix}.input_projection"] = _to_legacy_gates(cell.w_ih, hidden).T
             arrays[f"{prefix}.weight"] = _to_legacy_gates(cell.w_hh, hidden).T
             arrays[f"{prefix}.bias"] = bias[None, :]
@@ -75,7 +75,7 @@ def legacy_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LST
     cells = []
     for layer in range(spec.num_layers):
         for direction in range(spec.num_directions):
-            prefix = cell_prefix(layer, direction)
+            prefix = cell_prefix(spec, layer, direction)
             bias = np.asarray(arrays[f"{prefix}.bias"])[0]
             peepholes = {}
             if spec.peepholes:
@@ -125,8 +125,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             reasons.append("the legacy lstm op has no projection")
         if not spec.bias:
             reasons.append("the legacy lstm op always takes a bias row (its Bias input is required)")
-        if spec.cell_clip is not None:
-            reasons.append("the legacy lstm op has no cell clipping")
+        reasons += missing_features(spec, "the legacy lstm op", supported=("reverse", "peepholes", "activations"))
         if config.dropout:
             reasons.append("the legacy lstm op has no dropout between layers")
         for role in ("gate_activation", "cell_activation", "candidate_activation"):
@@ -186,7 +185,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             for layer in range(spec.num_layers):
                 direction_outputs = []
                 for direction in range(spec.num_directions):
-                    index, prefix = spec.cell_index(layer, direction), cell_prefix(layer, direction)
+                    index, prefix = spec.cell_index(layer, direction), cell_prefix(spec, layer, direction)
                     projected = paddle.matmul(layer_input, parameters[f"{prefix}.input_projection"])
                     projected.get_tensor().set_lod([offsets.tolist()])
                     h0, c0 = states[index] or (None, None)
@@ -197,7 +196,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
                         parameters[f"{prefix}.weight"],
                         parameters[f"{prefix}.bias"],
                         spec.peepholes,
-                        direction == 1,
+                        spec.runs_reversed(direction),
                         not track_gradients,
                         spec.gate_activation,
                         spec.cell_activation,
@@ -205,7 +204,8 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
                     )
                     # The forward direction ends at a sequence's last row, the reverse one at its first;
                     # empty sequences have no row (clamped to stay in range, replaced by the initial state).
-                    final_row = paddle.to_tensor(np.minimum(offsets[:-1] if direction else offsets[1:] - 1, offsets[-1] - 1))
+                    first_rows, last_rows = offsets[:-1], offsets[1:] - 1
+                    final_row = paddle.to_tensor(np.minimum(first_rows if spec.runs_reversed(direction) else last_rows, offsets[-1] - 1))
                     initial = states[index] or (tensor(inputs.h0[index]), tensor(inputs.c0[index]))
                     final_h.append(paddle.where(empty, initial[0], paddle.gather(hidden, final_row)))
                     final_c.append(paddle.where(empty, initial[1], paddle.gather(cell, final_row)))

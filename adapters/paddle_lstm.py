@@ -16,7 +16,7 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
 
 PADDLE_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_ho"}
@@ -69,14 +69,7 @@ class PaddleLSTMAdapter(BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = []
-        if spec.peepholes:
-            reasons.append("paddle.nn.LSTM has no peephole connections")
-        if not spec.has_default_activations:
-            reasons.append("paddle.nn.LSTM has fixed activations sigmoid/tanh/tanh")
-        if spec.cell_clip is not None:
-            reasons.append("paddle.nn.LSTM has no cell clipping")
-        return reasons + device_reasons(config)
+        return missing_features(spec, "paddle.nn.LSTM") + device_reasons(config)
 
     def _layer(self, spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, time_major: bool = True):
         paddle = import_paddle()

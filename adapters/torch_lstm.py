@@ -15,7 +15,7 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 
 TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
 
@@ -66,13 +66,7 @@ class TorchLSTMAdapter(BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = []
-        if spec.peepholes:
-            reasons.append("torch.nn.LSTM has no peephole connections")
-        if not spec.has_default_activations:
-            reasons.append("torch.nn.LSTM has fixed activations sigmoid/tanh/tanh")
-        if spec.cell_clip is not None:
-            reasons.append("torch.nn.LSTM has no cell clipping")
+        reasons = missing_features(spec, "torch.nn.LSTM")
         if config.zero_length:
             reasons.append("pack_padded_sequence rejects sequences of length 0")
         if config.device == "cuda":

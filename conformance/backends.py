@@ -12,14 +12,14 @@ cases it does not support skip with the backend's reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 from adapters.base import Adapter, Availability, RunConfig, offers_gradients
 from adapters.registry import known_adapters, load_adapter
 from reference import LSTMSpec
 
-from .cases import FACTORS, Case
+from .cases import DTYPE_NAMES, FACTORS, RELAXATIONS, Case
 from .covering import covering_rows
 from .deviations import GRADIENT_CHECKS, reproducer_cases
 from .isolation import IsolatedAdapter
@@ -75,6 +75,23 @@ class Backend:
 
     def supports(self, case: Case | None, gradients: bool = False) -> bool:
         return case is not None and not self.unsupported(case.config(gradients))
+
+    def nearest_supported(self, case: Case, gradients: bool = False) -> Case | None:
+        """``case`` if the backend supports it, else the first supported case on the way of
+        making it simpler (:data:`conformance.cases.RELAXATIONS`), in any dtype; None if
+        even the plainest is not supported."""
+        steps, current = [case], case
+        for factor, value in RELAXATIONS:
+            relaxed = case_or_none({**asdict(current), factor: value})
+            if relaxed is not None:
+                current = relaxed
+                steps.append(current)
+        for step in steps:
+            for dtype in dict.fromkeys((step.dtype, *DTYPE_NAMES)):
+                candidate = replace(step, dtype=dtype)
+                if self.supports(candidate, gradients):
+                    return candidate
+        return None
 
     def covering_cases(self, gradients: bool = False) -> list[Case]:
         """A covering design over the cases this backend supports (with gradients, if asked):

@@ -13,6 +13,7 @@ import numpy as np
 
 from adapters.base import RunConfig
 from reference import LSTMParams, LSTMSpec, init_params, map_params
+from reference.activations import bind_activation
 
 from .seeding import seed_for
 
@@ -46,25 +47,52 @@ SHAPES = {
 
 # (gate, cell, candidate) activations: std is every framework's default; alt1-alt3 put
 # each of sigmoid, tanh, relu and identity in each role once across the four sets.
+# onnx1-onnx3 cover ONNX's activations with parameters away from their defaults (a backend
+# that ignores a parameter fails), onnxdef the ones whose ONNX defaults are easy to get
+# wrong, at those defaults. keras1-keras6 cover Keras 3's and JAX's activations with
+# Keras's constraint (one `activation` for candidate and cell), exp the exponential.
 ACTIVATION_SETS = {
     "std": ("sigmoid", "tanh", "tanh"),
     "alt1": ("tanh", "relu", "identity"),
     "alt2": ("relu", "identity", "sigmoid"),
     "alt3": ("identity", "sigmoid", "relu"),
+    "onnx1": ("hard_sigmoid(alpha=0.3, beta=0.45)", "softsign", "scaled_tanh(alpha=1.3, beta=0.7)"),
+    "onnx2": ("affine(alpha=0.4, beta=0.3)", "elu(alpha=0.6)", "leaky_relu(alpha=0.15)"),
+    "onnx3": ("sigmoid", "thresholded_relu(alpha=0.05)", "softplus"),
+    "onnxdef": ("hard_sigmoid", "scaled_tanh", "affine"),
+    "keras1": ("hard_sigmoid_relu6", "silu", "silu"),
+    "keras2": ("hard_sigmoid_relu6", "gelu", "gelu"),
+    "keras3": ("sigmoid", "gelu_tanh", "gelu_tanh"),
+    "keras4": ("sigmoid", "selu", "selu"),
+    "keras5": ("sigmoid", "hard_silu", "hard_silu"),
+    "keras6": ("sigmoid", "relu6", "relu6"),
+    "exp": ("sigmoid", "tanh", "exponential"),
 }
-BOUNDED = ("sigmoid", "tanh")
+# The cell variants: peepholes and the coupled input-forget gate, alone and together.
+CELL_VARIANTS = {"nopeep": (False, False), "peep": (True, False), "cifg": (False, True), "peepcifg": (True, True)}
+# The clips, each chosen so that in the typical regime it holds a share of the values it
+# bounds at its bound and leaves the rest (measured on the base shape: gate inputs have
+# a spread of about 0.7, cells about 0.3, projected states about 0.1).
+CLIPS = {"noclip": {}, "aclip": {"activation_clip": 0.5}, "cclip": {"cell_clip": 0.2}, "pclip": {"proj_clip": 0.05}}
+
+
+def is_bounded(activation: str) -> bool:
+    """Whether an activation's outputs stay bounded whatever its input (see reference.activations)."""
+    return bind_activation(activation).activation.bounded
+
 
 DTYPE_NAMES = {"f32": "float32", "f64": "float64"}
 
 FACTORS: dict[str, tuple] = {
     "layers": (1, 2, 3),
-    "direction": ("fwd", "bidir"),
+    "direction": ("fwd", "bidir", "rev"),
     "layout": ("tm", "bm"),
     "lengths": ("none", "full", "mixed", "mixed0"),
     "init": ("zero", "h0"),
     "proj": ("P0", "P"),
     "bias": ("bias", "nobias"),
-    "cell": ("nopeep", "peep"),
+    "cell": tuple(CELL_VARIANTS),
+    "clip": tuple(CLIPS),
     "acts": tuple(ACTIVATION_SETS),
     "dtype": tuple(DTYPE_NAMES),
     "shape": tuple(SHAPES),
@@ -73,16 +101,36 @@ FACTORS: dict[str, tuple] = {
 }
 
 # Cases the invariant checks run on. Between them they reach every backend's features:
-# lengths with an empty sequence, both directions, several layers, projection,
-# peepholes and activations.
+# lengths with an empty sequence, all three directions, several layers, projection,
+# peepholes, the coupled gate, clips and activations. Each backend runs the nearest case
+# it supports to each of them (see :data:`RELAXATIONS`).
 INVARIANT_CASES = (
-    "L1-fwd-tm-mixed-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
-    "L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
-    "L2-bidir-tm-mixed-h0-P0-bias-nopeep-std-f64-base-typ-cpu",
-    "L2-bidir-bm-mixed-h0-P5-bias-nopeep-std-f32-H13-typ-cpu",
-    "L3-bidir-tm-mixed0-h0-P0-bias-peep-alt1-f64-H13-typ-cpu",
-    "L2-fwd-bm-none-h0-P0-bias-nopeep-std-f32-long-sat-cpu",
-    "L1-fwd-tm-none-h0-P0-bias-nopeep-std-f32-base-typ-cpu",
+    "L2-rev-tm-mixed0-h0-P0-bias-peepcifg-aclip-onnx1-f32-H13-typ-cpu",
+    "L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+    "L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
+    "L2-bidir-tm-mixed-h0-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+    "L2-bidir-bm-mixed-h0-P5-bias-nopeep-noclip-std-f32-H13-typ-cpu",
+    "L3-bidir-tm-mixed0-h0-P0-bias-peep-noclip-alt1-f64-H13-typ-cpu",
+    "L2-fwd-bm-none-h0-P0-bias-nopeep-noclip-std-f32-long-sat-cpu",
+    "L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+)
+# How a case is made simpler, step after step, to find the nearest one a backend supports:
+# each step sets one factor to its plainest value, and keeps the steps before it.
+RELAXATIONS = (
+    ("clip", "noclip"),
+    ("cell", "nopeep"),
+    ("acts", "std"),
+    ("proj", "P"),
+    ("proj", "P0"),
+    ("direction", "bidir"),
+    ("direction", "fwd"),
+    ("lengths", "mixed"),
+    ("init", "zero"),
+    ("layers", 1),
+    ("layout", "tm"),
+    ("bias", "bias"),
+    ("shape", "base"),
+    ("regime", "typ"),
 )
 # The saturation regime: parameters uniform(-k, k) with k = SATURATION_SCALE / sqrt(H) and
 # inputs ~ N(0, SATURATION_INPUT_STD^2) put typical gate pre-activations well beyond |13|,
@@ -108,6 +156,7 @@ class Case:
     proj: str = "P0"
     bias: str = "bias"
     cell: str = "nopeep"
+    clip: str = "noclip"
     acts: str = "std"
     dtype: str = "f64"
     shape: str = "base"
@@ -130,16 +179,18 @@ class Case:
             return f"shape {shape.name} (H={shape.hidden_size}) leaves no room for 0 < P < H"
         if self.lengths == "mixed0" and shape.batch < 2:
             return "mixed0 needs two sequences: one empty and one not"
-        if self.regime == "sat" and not set(ACTIVATION_SETS[self.acts]) <= set(BOUNDED):
-            return "relu or identity under saturating input grows values layer after layer: an overflow test, not an LSTM one"
+        if self.regime == "sat" and not all(is_bounded(activation) for activation in ACTIVATION_SETS[self.acts]):
+            return "an unbounded activation under saturating input grows values layer after layer: an overflow test, not an LSTM one"
+        if self.clip == "pclip" and self.proj == "P0":
+            return "a projection clip needs a projection"
         return ""
 
     @property
     def id(self) -> str:
-        """E.g. ``L2-bidir-bm-mixed-h0-P3-bias-nopeep-std-f32-H13-sat-cpu``."""
+        """E.g. ``L2-bidir-bm-mixed-h0-P3-bias-nopeep-noclip-std-f32-H13-sat-cpu``."""
         proj = f"P{SHAPES[self.shape].proj_size}" if self.proj == "P" else "P0"
         values = [f"L{self.layers}", self.direction, self.layout, self.lengths, self.init, proj]
-        values += [self.bias, self.cell, self.acts, self.dtype, self.shape, self.regime, self.device]
+        values += [self.bias, self.cell, self.clip, self.acts, self.dtype, self.shape, self.regime, self.device]
         return "-".join(values)
 
     @classmethod
@@ -161,17 +212,21 @@ class Case:
     def spec(self) -> LSTMSpec:
         shape = SHAPES[self.shape]
         gate, cell, candidate = ACTIVATION_SETS[self.acts]
+        peepholes, input_forget = CELL_VARIANTS[self.cell]
         return LSTMSpec(
             input_size=shape.input_size,
             hidden_size=shape.hidden_size,
             num_layers=self.layers,
             bidirectional=self.direction == "bidir",
+            reverse=self.direction == "rev",
             proj_size=shape.proj_size if self.proj == "P" else 0,
             bias=self.bias == "bias",
-            peepholes=self.cell == "peep",
+            peepholes=peepholes,
+            input_forget=input_forget,
             gate_activation=gate,
             cell_activation=cell,
             candidate_activation=candidate,
+            **CLIPS[self.clip],
         )
 
     @property
@@ -242,7 +297,7 @@ def parameter_scale(case: Case) -> float:
     """The init scale: the frameworks' default, larger to saturate, smaller for unbounded gates."""
     if case.regime == "sat":
         return SATURATION_SCALE
-    return 1.0 if ACTIVATION_SETS[case.acts][0] in BOUNDED else UNBOUNDED_GATE_SCALE
+    return 1.0 if is_bounded(ACTIVATION_SETS[case.acts][0]) else UNBOUNDED_GATE_SCALE
 
 
 def make_data(case: Case) -> CaseData:

@@ -130,7 +130,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         summary="with proj_size > 0 and sequence_length, outputs at padded steps are not 0 but values computed from the padding",
         quantities=frozenset({"outputs_padded"}),
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
-        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -141,7 +141,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "the process (one forward layer: SIGSEGV in RnnKernel) or raises IndexError while building the layer",
         quantities=frozenset({"run"}),
         applies=lambda request: not request.spec.bias and request.spec.proj_size == 0,
-        reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -152,7 +152,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "at padded steps (the same path as paddle-projection-padded-outputs)",
         quantities=frozenset({"outputs"}),
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
-        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -163,7 +163,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "padding is masked by multiplication, and 0 * NaN is NaN",
         quantities=frozenset({"outputs", "h_n", "c_n"}),
         applies=has_padding,
-        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -174,7 +174,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "(and its derivative there is sigmoid'(13)): visible against float64 precision, hidden below float32's",
         quantities=frozenset({"outputs", "h_n", "c_n"}) | GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and sigmoid_input_above(request, 13.0),
-        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-std-f64-base-sat-cpu",
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-sat-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -185,7 +185,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "every gradient of a loss on c_n comes out 0",
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: True,
-        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -197,7 +197,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "zero the spurious terms only the uninitialised values remain, so whether it shows is chance",
         quantities=frozenset({"grad_h0", "grad_c0", "grad_w_hh"}),
         applies=has_empty_sequence,
-        reproducer="L1-fwd-tm-mixed0-zero-P0-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-mixed0-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
         strict=False,
     ),
@@ -209,7 +209,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "every gradient is off by about its own size; float64 and other sizes are right",
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float32" and request.spec.hidden_size % 8 == 0,
-        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-std-f32-H16-typ-cpu",
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-H16-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -225,7 +225,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         and request.spec.bias
         and request.initial_states is not None
         and has_partial_sequence(request),
-        reproducer="L1-bidir-tm-mixed-h0-P0-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-bidir-tm-mixed-h0-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
     KnownDeviation(
@@ -236,7 +236,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "(paddle-projection-padded-outputs), so a loss that touches them changes every gradient",
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
-        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-std-f64-base-typ-cpu",
+        reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
     ),
 )

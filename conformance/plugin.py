@@ -98,20 +98,26 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
     return [getattr(pytest.mark, name) for name, on in flags.items() if on]
 
 
+def listed_cases(backend: Backend, case_ids: tuple[str, ...]) -> list[Case]:
+    """The cases a ``cases`` marker lists, each replaced by the nearest one the backend
+    supports (as listed when the backend is unavailable; dropped when it supports none)."""
+    cases = [Case.from_id(case_id) for case_id in case_ids]
+    if backend.availability.available:
+        cases = [backend.nearest_supported(case) for case in cases]
+    return list({case.id: case for case in cases if case is not None}.values())
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     tables = {"backend_case": "case_table", "backend_gradient_case": "gradient_case_table"}
     fixture = next((name for name in tables if name in metafunc.fixturenames), None)
     if fixture is not None:
         pool = backend_pool(metafunc.config)
         listed = metafunc.definition.get_closest_marker("cases")
-        cases = [Case.from_id(case_id) for case_id in listed.args] if listed else getattr(pool, tables[fixture])
+        cases = getattr(pool, tables[fixture])
+        pairs = [(backend, case) for backend in pool.backends for case in (listed_cases(backend, listed.args) if listed else cases)]
         metafunc.parametrize(
             fixture,
-            [
-                pytest.param((backend, case), id=f"{backend.name}-{case.id}", marks=case_marks(case))
-                for backend in pool.backends
-                for case in cases
-            ],
+            [pytest.param((backend, case), id=f"{backend.name}-{case.id}", marks=case_marks(case)) for backend, case in pairs],
         )
     elif "backend" in metafunc.fixturenames:
         pool = backend_pool(metafunc.config)

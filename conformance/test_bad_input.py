@@ -46,7 +46,7 @@ BAD_REQUESTS = {
     "activation": (
         replace(GOOD, spec=with_spec_field("gate_activation", "linear")),
         ValueError,
-        "gate_activation: expected one of sigmoid, tanh, relu, identity, got 'linear'",
+        "gate_activation: expected one of sigmoid, tanh, relu, identity, affine, leaky_relu, thresholded_relu, scaled_tanh, hard_sigmoid, elu, softsign, softplus, hard_sigmoid_relu6, hard_silu, relu6, silu, gelu, gelu_tanh, selu, exponential (optionally with (key=value) parameters), got 'linear'",
     ),
 }
 # The oracle takes no dtype, device or dropout: those only concern backends.

@@ -51,7 +51,7 @@ def with_padding(request: RunRequest, value: float) -> RunRequest:
 
 @pytest.mark.cases(*INVARIANT_CASES)
 def test_last_valid_output_is_the_final_state(backend_case, record, request):
-    """Forward cells end at each sequence's last valid output, backward cells at its first."""
+    """Forward cells end at each sequence's last valid output, reversed cells at its first."""
     prepared = prepare(backend_case, "final_state_is_last_output", request.node, record)
     run_request, spec = prepared.request, prepared.request.spec
     result = prepared.run()
@@ -59,9 +59,13 @@ def test_last_valid_output_is_the_final_state(backend_case, record, request):
     lengths = lengths_of(run_request)
     rows = np.flatnonzero(lengths > 0)
     top, size = (spec.num_layers - 1) * spec.num_directions, spec.output_size
-    comparisons = [identical("forward_last_output", outputs[lengths[rows] - 1, rows, :size], result.h_n[top, rows])]
-    if spec.bidirectional:
-        comparisons.append(identical("backward_first_output", outputs[0, rows, size:], result.h_n[top + 1, rows]))
+    comparisons = []
+    for direction in range(spec.num_directions):
+        features = slice(direction * size, (direction + 1) * size)
+        if spec.runs_reversed(direction):
+            comparisons.append(identical("reversed_first_output", outputs[0, rows, features], result.h_n[top + direction, rows]))
+        else:
+            comparisons.append(identical("forward_last_output", outputs[lengths[rows] - 1, rows, features], result.h_n[top + direction, rows]))
     conclude(comparisons, prepared.deviations, record)
 
 

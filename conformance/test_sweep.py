@@ -17,11 +17,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, reject, settings
 from hypothesis import strategies as st
 
-from adapters.base import RunConfig, RunRequest, UnsupportedCase
+from adapters.base import DTYPES, RunConfig, RunRequest, UnsupportedCase
 from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
+from reference.activations import ACTIVATIONS, activation_text
+from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 
 from .backends import Backend
-from .cases import BOUNDED, SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, round_to
+from .cases import SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, is_bounded, round_to
 from .compare import compare_quantities
 from .deviations import find_deviations
 from .plugin import require_available
@@ -32,52 +34,78 @@ from .tolerances import regime_scale
 LARGEST_MEANINGFUL = 1e30
 
 
-def capabilities(backend: Backend) -> dict[str, bool]:
-    """Which features the backend supports, each asked on an otherwise plain config."""
-    base = RunConfig(LSTMSpec(3, 4))
+def capabilities(backend: Backend) -> tuple[dict[str, bool], dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """Which features the backend supports, each asked on an otherwise plain config in a
+    dtype it takes; which activations it takes in each role; and its dtypes. A backend
+    that takes no dtype on the plain config supports nothing here."""
+    dtypes = tuple(dtype for dtype in DTYPES if not backend.unsupported(RunConfig(LSTMSpec(3, 4), dtype=dtype)))
+    base = RunConfig(LSTMSpec(3, 4), dtype=dtypes[0] if dtypes else DTYPES[0])
+
+    def supports(config: RunConfig) -> bool:
+        return bool(dtypes) and not backend.unsupported(config)
+
+    def with_spec(**fields) -> RunConfig:
+        return replace(base, spec=LSTMSpec(3, 4, **fields))
+
     variants = {
-        "layers": replace(base, spec=LSTMSpec(3, 4, num_layers=2)),
-        "bidirectional": replace(base, spec=LSTMSpec(3, 4, bidirectional=True)),
-        "projection": replace(base, spec=LSTMSpec(3, 4, proj_size=2)),
-        "no_bias": replace(base, spec=LSTMSpec(3, 4, bias=False)),
-        "peepholes": replace(base, spec=LSTMSpec(3, 4, peepholes=True)),
-        "activations": replace(base, spec=LSTMSpec(3, 4, gate_activation="tanh", cell_activation="relu", candidate_activation="identity")),
+        "layers": with_spec(num_layers=2),
+        "bidirectional": with_spec(bidirectional=True),
+        "reverse": with_spec(reverse=True),
+        "projection": with_spec(proj_size=2),
+        "no_bias": with_spec(bias=False),
+        "peepholes": with_spec(peepholes=True),
+        "input_forget": with_spec(input_forget=True),
+        "activation_clip": with_spec(activation_clip=1.0),
+        "cell_clip": with_spec(cell_clip=1.0),
+        "proj_clip": with_spec(proj_size=2, proj_clip=1.0),
         "lengths": replace(base, lengths=True),
         "zero_length": replace(base, lengths=True, zero_length=True),
         "initial_states": replace(base, initial_states=True),
         "batch_first": replace(base, batch_first=True),
-        "float32": replace(base, dtype="float32"),
     }
-    return {feature: not backend.unsupported(config) for feature, config in variants.items()}
+    able = {feature: supports(config) for feature, config in variants.items()}
+    activations = {role: tuple(name for name in ACTIVATION_NAMES if supports(with_spec(**{role: name}))) for role in ACTIVATION_ROLES}
+    return able, activations, dtypes
 
 
 @st.composite
-def sweep_requests(draw, able: dict[str, bool]) -> tuple[RunRequest, str]:
-    """A request drawn from the features ``able`` allows, and its regime (typ or sat)."""
+def activation_texts(draw, names: tuple[str, ...]) -> str:
+    """One of ``names``, its parameters drawn in [0.1, 1] (away from most defaults)."""
+    name = draw(st.sampled_from(names))
+    params = {key: draw(st.floats(0.1, 1.0)) for key in ACTIVATIONS[name].defaults}
+    return activation_text(name, **params)
+
+
+@st.composite
+def sweep_requests(draw, able: dict[str, bool], activations: dict[str, tuple[str, ...]], dtypes: tuple[str, ...]) -> tuple[RunRequest, str]:
+    """A request drawn from the features, activations and dtypes the backend takes, and its regime (typ or sat)."""
     hidden = draw(st.integers(1, 12))
-    activations = (
-        tuple(draw(st.sampled_from(ACTIVATION_NAMES)) for _ in range(3)) if able["activations"] and draw(st.booleans()) else ("sigmoid", "tanh", "tanh")
-    )
+    roles = {role: draw(activation_texts(names)) if len(names) > 1 and draw(st.booleans()) else default for (role, names), default in zip(activations.items(), DEFAULT_ACTIVATIONS)}
+    direction = draw(st.sampled_from([name for name in ("forward", "bidirectional", "reverse") if name == "forward" or able[name]]))
+    proj_size = draw(st.integers(1, hidden - 1)) if able["projection"] and hidden > 1 and draw(st.booleans()) else 0
     spec = LSTMSpec(
         input_size=draw(st.integers(1, 10)),
         hidden_size=hidden,
         num_layers=draw(st.integers(1, 3)) if able["layers"] else 1,
-        bidirectional=able["bidirectional"] and draw(st.booleans()),
-        proj_size=draw(st.integers(1, hidden - 1)) if able["projection"] and hidden > 1 and draw(st.booleans()) else 0,
+        bidirectional=direction == "bidirectional",
+        reverse=direction == "reverse",
+        proj_size=proj_size,
         bias=not (able["no_bias"] and draw(st.booleans())),
         peepholes=able["peepholes"] and draw(st.booleans()),
-        gate_activation=activations[0],
-        cell_activation=activations[1],
-        candidate_activation=activations[2],
+        input_forget=able["input_forget"] and draw(st.booleans()),
+        activation_clip=draw(st.floats(0.2, 3.0)) if able["activation_clip"] and draw(st.booleans()) else None,
+        cell_clip=draw(st.floats(0.1, 2.0)) if able["cell_clip"] and draw(st.booleans()) else None,
+        proj_clip=draw(st.floats(0.02, 1.0)) if able["proj_clip"] and proj_size and draw(st.booleans()) else None,
+        **roles,
     )
     steps, batch = draw(st.integers(1, 12)), draw(st.integers(1, 5))
     lengths = None
     if able["lengths"] and draw(st.booleans()):
         lengths = np.array(draw(st.lists(st.integers(0 if able["zero_length"] else 1, steps), min_size=batch, max_size=batch)))
-    saturated = set(activations) <= set(BOUNDED) and draw(st.booleans())
-    dtype = "float32" if able["float32"] and draw(st.booleans()) else "float64"
+    saturated = all(is_bounded(activation) for activation in roles.values()) and draw(st.booleans())
+    dtype = draw(st.sampled_from(dtypes))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    scale = SATURATION_SCALE if saturated else 1.0 if activations[0] in BOUNDED else UNBOUNDED_GATE_SCALE
+    scale = SATURATION_SCALE if saturated else 1.0 if is_bounded(roles["gate_activation"]) else UNBOUNDED_GATE_SCALE
     x = round_to(dtype, rng.standard_normal((steps, batch, spec.input_size)) * (SATURATION_INPUT_STD if saturated else 1.0))
     initial_states = None
     if able["initial_states"] and draw(st.booleans()):
@@ -100,7 +128,9 @@ def sweep_requests(draw, able: dict[str, bool]) -> tuple[RunRequest, str]:
 
 def test_random_specs_match_the_oracle(backend, request, record):
     require_available(backend)
-    able = capabilities(backend)
+    able, activations, dtypes = capabilities(backend)
+    if not dtypes:
+        pytest.skip(f"{backend.name} takes neither float32 nor float64 on a plain one-layer LSTM")
     examples = request.config.getoption("--sweep-examples")
     worst: dict[str, dict] = {}
     compared = []
@@ -112,7 +142,7 @@ def test_random_specs_match_the_oracle(backend, request, record):
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
-    @given(sweep_requests(able))
+    @given(sweep_requests(able, activations, dtypes))
     def sweep(drawn: tuple[RunRequest, str]) -> None:
         run_request, regime = drawn
         deviations = find_deviations(backend.name, "forward", run_request)
@@ -134,6 +164,7 @@ def test_random_specs_match_the_oracle(backend, request, record):
             previous = worst.get(comparison.quantity)
             if previous is None or comparison.max_abs_error / max(comparison.tolerance, 1e-300) > previous["ratio"]:
                 worst[comparison.quantity] = {**comparison.as_record(), "ratio": comparison.max_abs_error / max(comparison.tolerance, 1e-300)}
+        compared.append(run_request.spec)
         failed = [comparison.describe() for comparison in judged if not comparison.passed]
         assert not failed, "\n".join(failed)
 

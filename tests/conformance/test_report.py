@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 HOSTILE = '<script>alert(1)</script> " onmouseover="x & | `tick` ``` \nsecond line'
 FORWARD_TEST = "conformance/test_forward_parity.py::test_forward_matches_oracle"
-PLAIN_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-std-f64-base-typ-cpu"
-BIDIR_CASE = "L2-bidir-bm-mixed-h0-P3-bias-nopeep-std-f32-base-sat-cpu"
-PEEPHOLE_CASE = "L1-fwd-tm-none-zero-P0-bias-peep-std-f64-base-typ-cpu"
-LONG_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-std-f32-long-typ-cpu"
+PLAIN_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu"
+BIDIR_CASE = "L2-bidir-bm-mixed-h0-P3-bias-nopeep-noclip-std-f32-base-sat-cpu"
+PEEPHOLE_CASE = "L1-fwd-tm-none-zero-P0-bias-peep-noclip-std-f64-base-typ-cpu"
+LONG_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-long-typ-cpu"
 
 
 def comparison(quantity: str, max_abs: float | None, max_rel: float | None, passed: bool = True, detail: str = "") -> dict:
