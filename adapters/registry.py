@@ -1,6 +1,6 @@
 """Finding adapters by name: built-in ones, installed plug-ins, and ``module:attribute`` strings.
 
-- built-in names: ``torch``, ``paddle``, ``paddle-legacy``;
+- built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -21,6 +21,7 @@ BUILTIN_ADAPTERS = {
     "torch": "adapters.torch_lstm:TorchLSTMAdapter",
     "paddle": "adapters.paddle_lstm:PaddleLSTMAdapter",
     "paddle-legacy": "adapters.paddle_legacy:PaddleLegacyLSTMAdapter",
+    "onnxruntime": "adapters.onnxruntime_lstm:OnnxRuntimeLSTMAdapter",
 }
 
 

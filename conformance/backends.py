@@ -1,13 +1,12 @@
 """The backends a run tests, and the case table built from what they support.
 
 A :class:`BackendPool` holds one adapter per selected backend, each in its own child
-process unless isolation is off. The forward case table is the union of one
-strength-3 covering design per available backend, each drawn only from the cases that
-backend supports (so a backend without peepholes still gets every 3-way combination of
-the features it has), plus each backend's known-deviation reproducers and a CUDA copy
-of a few cases; the gradient table is built the same way, at strength 2, from the cases
-each backend can compute gradients for. Every backend runs every case of a table; the
-cases it does not support skip with the backend's reason.
+process unless isolation is off. Each backend runs its own forward table: a strength-3
+covering design drawn only from the cases that backend supports (so a backend without
+peepholes still gets every 3-way combination of the features it has), plus its
+known-deviation reproducers and a CUDA copy of a few cases; its gradient table is built
+the same way, at strength 2, from the cases it can compute gradients for. A case id
+always spells the whole case, so any case reruns alone on any backend.
 """
 
 from __future__ import annotations
@@ -118,30 +117,31 @@ class BackendPool:
         return IsolatedAdapter(reference) if self.isolate else load_adapter(reference)
 
     @cached_property
-    def case_table(self) -> list[Case]:
-        """The forward table: covering designs, forward reproducers and CUDA copies, by id."""
-        return self._table(gradients=False, checks=("forward",))
+    def case_tables(self) -> dict[str, list[Case]]:
+        """Per backend, its forward table: its covering design, forward reproducers and CUDA copies."""
+        return {backend.name: self._table(backend, gradients=False, checks=("forward",)) for backend in self.backends}
 
     @cached_property
-    def gradient_case_table(self) -> list[Case]:
-        """The gradient table: covering designs with gradients, and gradient reproducers, by id."""
-        return self._table(gradients=True, checks=GRADIENT_CHECKS)
+    def gradient_case_tables(self) -> dict[str, list[Case]]:
+        """Per backend, its gradient table: its covering design with gradients and gradient reproducers."""
+        return {backend.name: self._table(backend, gradients=True, checks=GRADIENT_CHECKS) for backend in self.backends}
 
-    def _table(self, gradients: bool, checks: tuple[str, ...]) -> list[Case]:
-        """Union of the available backends' covering designs, their reproducers under ``checks``
-        and CUDA copies of a few cases, by id; the oracle's own covering without backends."""
+    def _table(self, backend: Backend, gradients: bool, checks: tuple[str, ...]) -> list[Case]:
+        """The backend's covering design, CUDA copies of a few of its cases and its reproducers
+        under ``checks``, by id. An unavailable backend gets its reproducers and the first
+        case of the oracle's covering: each skips once with the reason."""
         cases: dict[str, Case] = {}
-        available = [backend for backend in self.backends if backend.availability.available]
-        for backend in available:
+        if backend.availability.available:
             covering = backend.covering_cases(gradients)
             cases.update((case.id, case) for case in covering)
             for case in covering[:CUDA_CASES_PER_BACKEND]:
                 cuda_case = replace(case, device="cuda")
                 cases[cuda_case.id] = cuda_case
-            for check in checks:
-                cases.update((case_id, Case.from_id(case_id)) for case_id in reproducer_cases(backend.name, check))
-        if not available:
-            cases.update((case.id, case) for case in self._oracle_covering())
+        else:
+            first = self._oracle_covering()[0]
+            cases[first.id] = first
+        for check in checks:
+            cases.update((case_id, Case.from_id(case_id)) for case_id in reproducer_cases(backend.name, check))
         return list(cases.values())
 
     @staticmethod

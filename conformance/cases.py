@@ -59,7 +59,7 @@ ACTIVATION_SETS = {
     "onnx1": ("hard_sigmoid(alpha=0.3, beta=0.45)", "softsign", "scaled_tanh(alpha=1.3, beta=0.7)"),
     "onnx2": ("affine(alpha=0.4, beta=0.3)", "elu(alpha=0.6)", "leaky_relu(alpha=0.15)"),
     "onnx3": ("sigmoid", "thresholded_relu(alpha=0.05)", "softplus"),
-    "onnxdef": ("hard_sigmoid", "scaled_tanh", "affine"),
+    "onnxdef": ("hard_sigmoid", "thresholded_relu", "affine"),
     "keras1": ("hard_sigmoid_relu6", "silu", "silu"),
     "keras2": ("hard_sigmoid_relu6", "gelu", "gelu"),
     "keras3": ("sigmoid", "gelu_tanh", "gelu_tanh"),
@@ -181,6 +181,8 @@ class Case:
             return "mixed0 needs two sequences: one empty and one not"
         if self.regime == "sat" and not all(is_bounded(activation) for activation in ACTIVATION_SETS[self.acts]):
             return "an unbounded activation under saturating input grows values layer after layer: an overflow test, not an LSTM one"
+        if CELL_VARIANTS[self.cell][1] and not is_bounded(ACTIVATION_SETS[self.acts][0]):
+            return "a coupled forget gate 1 - i under an unbounded gate activation exceeds 1 whenever i < 0: the cell grows geometrically"
         if self.clip == "pclip" and self.proj == "P0":
             return "a projection clip needs a projection"
         return ""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters.base import RunRequest
+from adapters.onnxruntime_lstm import activation_attributes
 from reference import PARAM_NAMES, sigmoid, validate_inputs, validate_params
 from reference.forward import forward_with_traces
 
@@ -112,6 +113,13 @@ def sigmoid_input_above(request: RunRequest, limit: float) -> bool:
         if any((values[valid] > threshold).any() for values in outputs):
             return True
     return False
+
+
+def omits_onnx_parameters_of(request: RunRequest, names: tuple[str, ...]) -> bool:
+    """The ONNX model for the request writes no activation_alpha/beta and uses one of ``names``."""
+    spec = request.spec
+    roles = ("gate_activation", "candidate_activation", "cell_activation")
+    return "activation_alpha" not in activation_attributes(spec) and any(spec.activation(role).name in names for role in roles)
 
 
 def has_padding(request: RunRequest) -> bool:
@@ -238,6 +246,30 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
         versions_seen=("3.3.1",),
+    ),
+    KnownDeviation(
+        name="onnxruntime-empty-sequence-final-state",
+        backend="onnxruntime",
+        checks=("forward",),
+        summary="for a sequence of length 0 in sequence_lens, Y_h and Y_c are 0 instead of initial_h and initial_c "
+        "(the kernel fills them with zeros when a sequence length is 0), so a stacked model also feeds zeros, "
+        "not the initial state, to nothing else but the final states",
+        quantities=frozenset({"h_n", "c_n"}),
+        applies=lambda request: request.initial_states is not None and has_empty_sequence(request),
+        reproducer="L1-fwd-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        versions_seen=("1.31.1",),
+    ),
+    KnownDeviation(
+        name="onnxruntime-activation-parameter-defaults",
+        backend="onnxruntime",
+        checks=("forward",),
+        summary="without activation_alpha/activation_beta, Affine runs with alpha = beta = 0 and ThresholdedRelu with "
+        "alpha = 0, not the ONNX operators' defaults (Affine alpha 1, beta 0; ThresholdedRelu alpha 1) that the "
+        "LSTM specification says apply",
+        quantities=frozenset({"outputs", "h_n", "c_n"}),
+        applies=lambda request: omits_onnx_parameters_of(request, ("affine", "thresholded_relu")),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-onnxdef-f32-base-typ-cpu",
+        versions_seen=("1.31.1",),
     ),
 )
 

@@ -108,13 +108,17 @@ def listed_cases(backend: Backend, case_ids: tuple[str, ...]) -> list[Case]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    tables = {"backend_case": "case_table", "backend_gradient_case": "gradient_case_table"}
+    tables = {"backend_case": "case_tables", "backend_gradient_case": "gradient_case_tables"}
     fixture = next((name for name in tables if name in metafunc.fixturenames), None)
     if fixture is not None:
         pool = backend_pool(metafunc.config)
         listed = metafunc.definition.get_closest_marker("cases")
-        cases = getattr(pool, tables[fixture])
-        pairs = [(backend, case) for backend in pool.backends for case in (listed_cases(backend, listed.args) if listed else cases)]
+        tables_by_backend = getattr(pool, tables[fixture])
+        pairs = [
+            (backend, case)
+            for backend in pool.backends
+            for case in (listed_cases(backend, listed.args) if listed else tables_by_backend[backend.name])
+        ]
         metafunc.parametrize(
             fixture,
             [pytest.param((backend, case), id=f"{backend.name}-{case.id}", marks=case_marks(case)) for backend, case in pairs],

@@ -1,0 +1,238 @@
+"""Adapter for the ONNX ``LSTM`` operator, run by ONNX Runtime's CPU execution provider.
+
+Each request builds a model with the ``onnx`` helper API: one ``LSTM`` node per layer
+(opset 22, IR version 10, the newest ONNX Runtime 1.31 loads), chained through a
+Transpose and Reshape that turn a node's Y [T, D, B, H] into the next node's X
+[T, B, D*H]; h_n and c_n are the nodes' Y_h and Y_c concatenated.
+
+Layout of layer k, named ``layer{k}.W`` and so on, direction on the first axis:
+``W`` [D, 4H, I_k], ``R`` [D, 4H, H], ``B`` [D, 8H] = [Wb | Rb] and ``P`` [D, 3H], gate
+blocks in the order i, o, f, c and peepholes in the order i, o, f. A reverse-only
+LSTM is ``direction="reverse"``. Activations are passed as ONNX names, f (gates), g
+(candidate), h (cell output) per direction; the oracle's ``identity`` is ONNX's
+``Affine`` with alpha 1 and beta 0. ``activation_alpha``/``activation_beta`` are written
+only when some activation needs a value other than its ONNX operator default, as an
+exported model would; then every value is written.
+
+What the runtime rejects, in its own words: float64 ("LSTM operator does not support
+double yet") and ``layout=1`` ("Batchwise recurrent operations (layout == 1) are not
+supported"). ONNX itself has no projection, cell clip or projection clip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
+from reference.activations import BoundActivation
+
+from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+
+OPSET = 22
+IR_VERSION = 10
+# Canonical gate blocks i, f, g, o at these positions of ONNX's i, o, f, c.
+ONNX_GATE_ORDER = (0, 3, 1, 2)
+# The oracle's activations that ONNX's LSTM names, with the name it takes.
+ONNX_ACTIVATIONS = {
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "relu": "Relu",
+    "identity": "Affine",
+    "affine": "Affine",
+    "leaky_relu": "LeakyRelu",
+    "thresholded_relu": "ThresholdedRelu",
+    "scaled_tanh": "ScaledTanh",
+    "hard_sigmoid": "HardSigmoid",
+    "elu": "Elu",
+    "softsign": "Softsign",
+    "softplus": "Softplus",
+}
+# Which of alpha and beta each ONNX activation consumes from the attribute lists.
+ONNX_PARAMETERS = {"Affine": ("alpha", "beta"), "LeakyRelu": ("alpha",), "ThresholdedRelu": ("alpha",), "ScaledTanh": ("alpha", "beta"),
+                   "HardSigmoid": ("alpha", "beta"), "Elu": ("alpha",)}
+RUNTIME_REJECTS_FLOAT64 = "onnxruntime: LSTM operator does not support double yet"
+RUNTIME_REJECTS_LAYOUT_1 = "onnxruntime: Batchwise recurrent operations (layout == 1) are not supported"
+
+
+def to_onnx_gates(array: np.ndarray, hidden: int) -> np.ndarray:
+    """Canonical gate blocks (i, f, g, o) on the first axis reordered to ONNX's i, o, f, c."""
+    blocks = array.reshape(4, hidden, *array.shape[1:])
+    return blocks[[0, 3, 1, 2]].reshape(array.shape)
+
+
+def from_onnx_gates(array: np.ndarray, hidden: int) -> np.ndarray:
+    """The inverse of :func:`to_onnx_gates`."""
+    blocks = array.reshape(4, hidden, *array.shape[1:])
+    return blocks[[0, 2, 3, 1]].reshape(array.shape)
+
+
+def canonical_to_onnx(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+    """Canonical parameters as the ONNX inputs of each layer's node (see the module docstring)."""
+    hidden, arrays = spec.hidden_size, {}
+    for layer in range(spec.num_layers):
+        cells = [params[spec.cell_index(layer, direction)] for direction in range(spec.num_directions)]
+        arrays[f"layer{layer}.W"] = np.stack([to_onnx_gates(cell.w_ih, hidden) for cell in cells])
+        arrays[f"layer{layer}.R"] = np.stack([to_onnx_gates(cell.w_hh, hidden) for cell in cells])
+        if spec.bias:
+            arrays[f"layer{layer}.B"] = np.stack([np.concatenate([to_onnx_gates(cell.b_ih, hidden), to_onnx_gates(cell.b_hh, hidden)]) for cell in cells])
+        if spec.peepholes:
+            arrays[f"layer{layer}.P"] = np.stack([np.concatenate([cell.w_ic, cell.w_oc, cell.w_fc]) for cell in cells])
+    return arrays
+
+
+def onnx_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
+    """The inverse of :func:`canonical_to_onnx`."""
+    hidden, cells = spec.hidden_size, []
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            fields = {
+                "w_ih": from_onnx_gates(np.asarray(arrays[f"layer{layer}.W"])[direction], hidden),
+                "w_hh": from_onnx_gates(np.asarray(arrays[f"layer{layer}.R"])[direction], hidden),
+            }
+            if f"layer{layer}.B" in arrays:
+                bias = np.asarray(arrays[f"layer{layer}.B"])[direction]
+                fields["b_ih"], fields["b_hh"] = (from_onnx_gates(half, hidden) for half in np.split(bias, 2))
+            if f"layer{layer}.P" in arrays:
+                fields["w_ic"], fields["w_oc"], fields["w_fc"] = np.split(np.asarray(arrays[f"layer{layer}.P"])[direction], 3)
+            cells.append(CellParams(**fields))
+    return tuple(cells)
+
+
+def onnx_activation(activation: BoundActivation) -> tuple[str, dict[str, float], bool]:
+    """ONNX's name for an activation, its alpha/beta values, and whether they must be written:
+    the oracle's identity is an Affine that needs alpha 1 said; ScaledTanh has no default in
+    the ONNX specification (the oracle's 1, 1 is its own), so it is always said; others when
+    not at their ONNX operator defaults."""
+    name = ONNX_ACTIVATIONS[activation.name]
+    if activation.name == "identity":
+        return name, {"alpha": 1.0, "beta": 0.0}, True
+    return name, dict(activation.params), activation.name == "scaled_tanh" or not activation.is_default()
+
+
+def activation_attributes(spec: LSTMSpec) -> dict[str, list]:
+    """The node's ``activations`` (f, g, h per direction) and, where needed, ``activation_alpha``/``activation_beta``."""
+    roles = [onnx_activation(spec.activation(role)) for role in ("gate_activation", "candidate_activation", "cell_activation")]
+    attributes: dict[str, list] = {"activations": [name for name, _, _ in roles] * spec.num_directions}
+    if any(explicit for _, _, explicit in roles):
+        for key in ("alpha", "beta"):
+            values = [params[key] for name, params, _ in roles if key in ONNX_PARAMETERS.get(name, ())]
+            if values:
+                attributes[f"activation_{key}"] = values * spec.num_directions
+    return attributes
+
+
+class OnnxRuntimeLSTMAdapter(BaseAdapter):
+    """The ONNX LSTM operator in ONNX Runtime (CPU): float32, time-major, no gradients."""
+
+    name = "onnxruntime"
+    parameter_layout = "onnx"
+
+    def _import_version(self) -> str:
+        import onnx  # noqa: F401
+        import onnxruntime
+
+        return onnxruntime.__version__
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = missing_features(spec, "the ONNX LSTM operator", supported=("reverse", "peepholes", "activations", "activation_clip", "input_forget"))
+        if spec.proj_size:
+            reasons.append("the ONNX LSTM operator has no projection")
+        for role in ("gate_activation", "candidate_activation", "cell_activation"):
+            if spec.activation(role).name not in ONNX_ACTIVATIONS:
+                reasons.append(f"the ONNX LSTM operator has no {spec.activation(role).name} {role}")
+        if config.dtype == "float64":
+            reasons.append(RUNTIME_REJECTS_FLOAT64)
+        if config.batch_first:
+            reasons.append(RUNTIME_REJECTS_LAYOUT_1)
+        if config.dropout:
+            reasons.append("the ONNX LSTM operator has no dropout between layers")
+        if config.device != "cpu":
+            reasons.append("this adapter runs ONNX Runtime's CPU execution provider only")
+        return reasons
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        """The entries of the LSTM nodes' weight initializers in the model built for ``spec``."""
+        from onnx import numpy_helper
+
+        model = self.model(spec, "float32", lengths=False, initial_states=False)
+        weights = canonical_to_onnx(spec, init_params(spec, seed=0))
+        return sum(numpy_helper.to_array(tensor).size for tensor in model.graph.initializer if tensor.name in weights)
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_onnx(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return onnx_to_canonical(spec, backend_params)
+
+    def model(self, spec: LSTMSpec, dtype: str, lengths: bool, initial_states: bool, params: LSTMParams | None = None):
+        """The ONNX model for ``spec``: inputs X [T, B, I] (dynamic T and B), then
+        ``sequence_lens`` [B] int32 and ``initial_h``/``initial_c`` [L*D, B, R|H] when asked;
+        outputs Y [T, B, D*H], Y_h and Y_c [L*D, B, H]. Without ``params``, seeded weights
+        of the right shapes (what :meth:`parameter_count` needs)."""
+        from onnx import TensorProto, helper, numpy_helper
+
+        element = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}[dtype]
+        directions, hidden = spec.num_directions, spec.hidden_size
+        if params is None:
+            params = init_params(spec, seed=0)
+        weights = canonical_to_onnx(spec, params)
+        initializers = [numpy_helper.from_array(np.asarray(array, dtype=dtype), name) for name, array in weights.items()]
+        inputs = [helper.make_tensor_value_info("X", element, ["T", "B", spec.input_size])]
+        nodes = []
+        if lengths:
+            inputs.append(helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]))
+        if initial_states:
+            inputs.append(helper.make_tensor_value_info("initial_h", element, [spec.num_cells, "B", spec.output_size]))
+            inputs.append(helper.make_tensor_value_info("initial_c", element, [spec.num_cells, "B", hidden]))
+            initializers.append(numpy_helper.from_array(np.full(spec.num_layers, directions, dtype=np.int64), "state_split"))
+            nodes.append(helper.make_node("Split", ["initial_h", "state_split"], [f"layer{k}.initial_h" for k in range(spec.num_layers)], axis=0))
+            nodes.append(helper.make_node("Split", ["initial_c", "state_split"], [f"layer{k}.initial_c" for k in range(spec.num_layers)], axis=0))
+        initializers.append(numpy_helper.from_array(np.array([0, 0, -1], dtype=np.int64), "merge_directions"))
+        attributes = {"hidden_size": hidden, "direction": spec.direction, "input_forget": int(spec.input_forget), **activation_attributes(spec)}
+        if spec.activation_clip is not None:
+            attributes["clip"] = float(spec.activation_clip)
+        layer_input = "X"
+        for layer in range(spec.num_layers):
+            prefix = f"layer{layer}"
+            node_inputs = [
+                layer_input,
+                f"{prefix}.W",
+                f"{prefix}.R",
+                f"{prefix}.B" if spec.bias else "",
+                "sequence_lens" if lengths else "",
+                f"{prefix}.initial_h" if initial_states else "",
+                f"{prefix}.initial_c" if initial_states else "",
+                f"{prefix}.P" if spec.peepholes else "",
+            ]
+            while node_inputs[-1] == "":
+                node_inputs.pop()
+            nodes.append(helper.make_node("LSTM", node_inputs, [f"{prefix}.Y", f"{prefix}.Y_h", f"{prefix}.Y_c"], **attributes))
+            nodes.append(helper.make_node("Transpose", [f"{prefix}.Y"], [f"{prefix}.Y_tbd"], perm=[0, 2, 1, 3]))
+            layer_input = f"{prefix}.output"
+            nodes.append(helper.make_node("Reshape", [f"{prefix}.Y_tbd", "merge_directions"], [layer_input]))
+        nodes.append(helper.make_node("Identity", [layer_input], ["Y"]))
+        for state in ("Y_h", "Y_c"):
+            nodes.append(helper.make_node("Concat", [f"layer{k}.{state}" for k in range(spec.num_layers)], [state], axis=0))
+        outputs = [helper.make_tensor_value_info(name, element, None) for name in ("Y", "Y_h", "Y_c")]
+        graph = helper.make_graph(nodes, "lstm", inputs, outputs, initializers)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        import onnxruntime
+
+        spec, dtype = request.spec, request.dtype
+        model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        feeds = {"X": inputs.x.astype(dtype)}
+        if inputs.lengths is not None:
+            feeds["sequence_lens"] = inputs.lengths.astype(np.int32)
+        if inputs.initial_states_given:
+            feeds["initial_h"], feeds["initial_c"] = inputs.h0.astype(dtype), inputs.c0.astype(dtype)
+        outputs, h_n, c_n = session.run(["Y", "Y_h", "Y_c"], feeds)
+        return LSTMResult(*(np.asarray(value, dtype=np.float64) for value in (outputs, h_n, c_n)))
+
