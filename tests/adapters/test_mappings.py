@@ -13,6 +13,11 @@ SPECS = {
     "paddle": [LSTMSpec(3, 5), LSTMSpec(3, 5, num_layers=3, bidirectional=True, proj_size=2), LSTMSpec(4, 6, bias=False)],
     "paddle-legacy": [LSTMSpec(3, 5), LSTMSpec(3, 5, num_layers=2, bidirectional=True, peepholes=True)],
     "adapters.example:ExampleAdapter": [LSTMSpec(3, 5)],
+    "onnxruntime": [
+        LSTMSpec(3, 5),
+        LSTMSpec(3, 5, num_layers=2, bidirectional=True, peepholes=True),
+        LSTMSpec(4, 6, reverse=True, bias=False, input_forget=True),
+    ],
 }
 # Backends with one bias where the canonical layout has two: only b_ih + b_hh survives.
 SINGLE_BIAS = {"paddle-legacy", "adapters.example:ExampleAdapter"}
@@ -74,3 +79,27 @@ def test_legacy_gate_blocks_are_candidate_input_forget_output():
     np.testing.assert_array_equal(state["layer0.forward.input_projection"][0], [g, i, f, o])
     bias = cell.b_ih + cell.b_hh
     np.testing.assert_array_equal(state["layer0.forward.bias"][0], [bias[2], bias[0], bias[1], bias[3], *cell.w_ic, *cell.w_fc, *cell.w_oc])
+
+
+def test_onnx_layout_against_the_onnx_specification_equations():
+    """The ONNX mapping read back through ONNX's own equations, written out here from the
+    operator's documentation (gate blocks i, o, f, c; B = [Wb | Rb]; P = [Pi | Po | Pf];
+    the output gate's peephole on the new cell), one step from a given state."""
+    from adapters.onnxruntime_lstm import canonical_to_onnx
+    from reference import lstm_forward, sigmoid
+
+    spec = LSTMSpec(3, 4, peepholes=True)
+    params = init_params(spec, seed=3)
+    arrays = canonical_to_onnx(spec, params)
+    rng = np.random.default_rng(4)
+    x, h0, c0 = rng.standard_normal((1, 2, 3)), rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 2, 4))
+    w, r, b, p = arrays["layer0.W"][0], arrays["layer0.R"][0], arrays["layer0.B"][0], arrays["layer0.P"][0]
+    gates = x[0] @ w.T + h0[0] @ r.T + b[:16] + b[16:]
+    z_i, z_o, z_f, z_c = np.split(gates, 4, axis=1)
+    p_i, p_o, p_f = np.split(p, 3)
+    i, f = sigmoid(z_i + p_i * c0[0]), sigmoid(z_f + p_f * c0[0])
+    c = f * c0[0] + i * np.tanh(z_c)
+    h = sigmoid(z_o + p_o * c) * np.tanh(c)
+    result = lstm_forward(spec, params, x, initial_states=(h0, c0))
+    np.testing.assert_allclose(result.c_n[0], c, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(result.h_n[0], h, rtol=1e-13, atol=1e-15)
