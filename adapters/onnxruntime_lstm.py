@@ -32,8 +32,9 @@ from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 
 OPSET = 22
 IR_VERSION = 10
-# Canonical gate blocks i, f, g, o at these positions of ONNX's i, o, f, c.
+# ONNX's gate blocks i, o, f, c, as indices of the canonical blocks i, f, g, o.
 ONNX_GATE_ORDER = (0, 3, 1, 2)
+CANONICAL_FROM_ONNX = tuple(int(index) for index in np.argsort(ONNX_GATE_ORDER))
 # The oracle's activations that ONNX's LSTM names, with the name it takes.
 ONNX_ACTIVATIONS = {
     "sigmoid": "Sigmoid",
@@ -59,13 +60,13 @@ RUNTIME_REJECTS_LAYOUT_1 = "onnxruntime: Batchwise recurrent operations (layout 
 def to_onnx_gates(array: np.ndarray, hidden: int) -> np.ndarray:
     """Canonical gate blocks (i, f, g, o) on the first axis reordered to ONNX's i, o, f, c."""
     blocks = array.reshape(4, hidden, *array.shape[1:])
-    return blocks[[0, 3, 1, 2]].reshape(array.shape)
+    return blocks[list(ONNX_GATE_ORDER)].reshape(array.shape)
 
 
 def from_onnx_gates(array: np.ndarray, hidden: int) -> np.ndarray:
     """The inverse of :func:`to_onnx_gates`."""
     blocks = array.reshape(4, hidden, *array.shape[1:])
-    return blocks[[0, 2, 3, 1]].reshape(array.shape)
+    return blocks[list(CANONICAL_FROM_ONNX)].reshape(array.shape)
 
 
 def canonical_to_onnx(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:

@@ -252,8 +252,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         backend="onnxruntime",
         checks=("forward",),
         summary="for a sequence of length 0 in sequence_lens, Y_h and Y_c are 0 instead of initial_h and initial_c "
-        "(the kernel fills them with zeros when a sequence length is 0), so a stacked model also feeds zeros, "
-        "not the initial state, to nothing else but the final states",
+        "(the kernel fills them with zeros when a sequence length is 0)",
         quantities=frozenset({"h_n", "c_n"}),
         applies=lambda request: request.initial_states is not None and has_empty_sequence(request),
         reproducer="L1-fwd-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
