@@ -12,7 +12,10 @@ LSTM implementation:
 - ``run(request)``: the forward pass, returned in the oracle's layout as float64 NumPy;
 - optionally ``gradients(request, upstream)``: the backend's autograd gradients of
   ``sum(outputs * upstream.outputs) + sum(h_n * upstream.h_n) + sum(c_n * upstream.c_n)``
-  in the canonical layout (:class:`GradientAdapter`).
+  in the canonical layout (:class:`GradientAdapter`);
+- optionally ``costly_runs = True``: each run takes seconds (it exports or compiles a
+  model), so the suite draws a smaller covering design and sweep for it (see
+  :func:`has_costly_runs`).
 
 Subclass :class:`BaseAdapter` and implement the ``_``-prefixed hooks: it validates every
 request (shapes, lengths, dtype, device, support) before any framework code runs.
@@ -162,6 +165,13 @@ def offers_gradients(adapter: object) -> bool:
     return bool(getattr(adapter, "has_gradients", callable(getattr(adapter, "gradients", None))))
 
 
+def has_costly_runs(adapter: object) -> bool:
+    """Whether ``adapter`` says each of its runs takes seconds (``costly_runs``, default False):
+    the suite then covers every 2-way combination of features once instead of every 3-way
+    combination twice, and sweeps a quarter of the examples."""
+    return bool(getattr(adapter, "costly_runs", False))
+
+
 class UnsupportedCase(ValueError):
     """A request asks for something the backend cannot do; ``reasons`` says what."""
 
@@ -184,6 +194,7 @@ class BaseAdapter(ABC):
 
     name: str
     parameter_layout: str
+    costly_runs: bool = False
 
     def availability(self) -> Availability:
         try:

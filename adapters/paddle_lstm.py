@@ -57,6 +57,31 @@ def paddle_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTM
     return tuple(cells)
 
 
+def paddle_layer(spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, time_major: bool = True):
+    """A paddle.nn.LSTM of ``spec`` in ``dtype`` (no bias: both bias attributes False)."""
+    paddle = import_paddle()
+    bias = None if spec.bias else False
+    with default_dtype(dtype):
+        return paddle.nn.LSTM(
+            spec.input_size,
+            spec.hidden_size,
+            num_layers=spec.num_layers,
+            direction="bidirect" if spec.bidirectional else "forward",
+            time_major=time_major,
+            dropout=dropout,
+            bias_ih_attr=bias,
+            bias_hh_attr=bias,
+            proj_size=spec.proj_size,
+        )
+
+
+def load_params(layer, spec: LSTMSpec, params: LSTMParams, dtype: str) -> None:
+    """Set the canonical parameters into a paddle.nn.LSTM, cast to ``dtype``."""
+    state = layer.state_dict()
+    for name, array in canonical_to_paddle(spec, params).items():
+        state[name].set_value(array.astype(dtype))
+
+
 class PaddleLSTMAdapter(BaseAdapter):
     """paddle.nn.LSTM: layers, forward/bidirect, time_major both ways, sequence_length,
     projection, initial states, float32 and float64, CPU (GPU when present)."""
@@ -71,26 +96,10 @@ class PaddleLSTMAdapter(BaseAdapter):
         spec = config.spec
         return missing_features(spec, "paddle.nn.LSTM") + device_reasons(config)
 
-    def _layer(self, spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, time_major: bool = True):
-        paddle = import_paddle()
-        bias = None if spec.bias else False
-        with default_dtype(dtype):
-            return paddle.nn.LSTM(
-                spec.input_size,
-                spec.hidden_size,
-                num_layers=spec.num_layers,
-                direction="bidirect" if spec.bidirectional else "forward",
-                time_major=time_major,
-                dropout=dropout,
-                bias_ih_attr=bias,
-                bias_hh_attr=bias,
-                proj_size=spec.proj_size,
-            )
-
     def parameter_count(self, spec: LSTMSpec) -> int:
         """Trainable parameters: unique tensors (the layer also exposes aliases) that take
         gradients (without bias Paddle still creates zero bias tensors, frozen)."""
-        unique = {id(parameter): parameter for parameter in self._layer(spec).parameters() if not parameter.stop_gradient}
+        unique = {id(parameter): parameter for parameter in paddle_layer(spec).parameters() if not parameter.stop_gradient}
         return sum(int(np.prod(parameter.shape)) for parameter in unique.values())
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
@@ -106,13 +115,11 @@ class PaddleLSTMAdapter(BaseAdapter):
         paddle = import_paddle()
         use_device(request.device)
         spec, dtype, time_major = request.spec, request.dtype, not request.batch_first
-        layer = self._layer(spec, dtype, request.dropout, time_major)
+        layer = paddle_layer(spec, dtype, request.dropout, time_major)
+        load_params(layer, spec, params, dtype)
         # Inference mode for plain runs; training mode (same results: dropout only ever acts
         # between layers, and the suite asks gradients without it) when gradients are wanted.
         layer.train() if track_gradients else layer.eval()
-        state = layer.state_dict()
-        for name, array in canonical_to_paddle(spec, params).items():
-            state[name].set_value(array.astype(dtype))
         x = inputs.x if time_major else inputs.x.transpose(1, 0, 2)
         x = paddle.to_tensor(np.ascontiguousarray(x, dtype=dtype), stop_gradient=not track_gradients)
         states = tuple(paddle.to_tensor(state.astype(dtype), stop_gradient=not track_gradients) for state in (inputs.h0, inputs.c0))

@@ -1,6 +1,7 @@
 """Finding adapters by name: built-in ones, installed plug-ins, and ``module:attribute`` strings.
 
-- built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``;
+- built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
+  ``torch-onnx-torchscript``, ``paddle-onnx``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -22,6 +23,9 @@ BUILTIN_ADAPTERS = {
     "paddle": "adapters.paddle_lstm:PaddleLSTMAdapter",
     "paddle-legacy": "adapters.paddle_legacy:PaddleLegacyLSTMAdapter",
     "onnxruntime": "adapters.onnxruntime_lstm:OnnxRuntimeLSTMAdapter",
+    "torch-onnx": "adapters.torch_onnx:TorchOnnxAdapter",
+    "torch-onnx-torchscript": "adapters.torch_onnx:TorchOnnxTorchScriptAdapter",
+    "paddle-onnx": "adapters.paddle_onnx:PaddleOnnxAdapter",
 }
 
 

@@ -5,7 +5,9 @@ process unless isolation is off. Each backend runs its own forward table: a stre
 covering design drawn only from the cases that backend supports (so a backend without
 peepholes still gets every 3-way combination of the features it has), plus its
 known-deviation reproducers and a CUDA copy of a few cases; its gradient table is built
-the same way, at strength 2, from the cases it can compute gradients for. A case id
+the same way, at strength 2, from the cases it can compute gradients for. A backend whose
+runs take seconds (an export per run) says so with ``costly_runs`` and gets a strength-2
+design, so that the default run stays within its time budget as such backends multiply. A case id
 always spells the whole case, so any case reruns alone on any backend.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
-from adapters.base import Adapter, Availability, RunConfig, offers_gradients
+from adapters.base import Adapter, Availability, RunConfig, has_costly_runs, offers_gradients
 from adapters.registry import known_adapters, load_adapter
 from reference import LSTMSpec
 
@@ -25,9 +27,10 @@ from .isolation import IsolatedAdapter
 from .seeding import seed_for
 
 COVERED_FACTORS = {name: values for name, values in FACTORS.items() if name != "device"}
-# (strength, multiplicity) of the covering designs.
+# (strength, multiplicity) of the covering designs; a backend with costly runs gets the last.
 FORWARD_COVERING = (3, 2)
 GRADIENT_COVERING = (2, 3)
+COSTLY_COVERING = (2, 1)
 CUDA_CASES_PER_BACKEND = 8
 
 
@@ -94,8 +97,9 @@ class Backend:
 
     def covering_cases(self, gradients: bool = False) -> list[Case]:
         """A covering design over the cases this backend supports (with gradients, if asked):
-        forward, every 3-way combination twice; gradients, every 2-way combination three times."""
-        strength, multiplicity = GRADIENT_COVERING if gradients else FORWARD_COVERING
+        forward, every 3-way combination twice; gradients, every 2-way combination three times;
+        either, for a backend with costly runs, every 2-way combination once."""
+        strength, multiplicity = COSTLY_COVERING if has_costly_runs(self.adapter) else GRADIENT_COVERING if gradients else FORWARD_COVERING
         rows = covering_rows(
             COVERED_FACTORS,
             lambda row: self.supports(case_or_none(row), gradients),

@@ -73,6 +73,10 @@ CHECK_TESTS = {
     "padded_upstream": "conformance/test_gradient_parity.py::test_upstream_at_padded_steps_changes_no_gradient",
     "padding": "conformance/test_invariants.py::test_padding_content_changes_nothing",
     "nan_padding": "conformance/test_invariants.py::test_nan_padding_changes_nothing",
+    "final_state_is_last_output": "conformance/test_invariants.py::test_last_valid_output_is_the_final_state",
+    "sample_alone": "conformance/test_invariants.py::test_each_sample_alone_equals_its_row_in_the_batch",
+    "dropout_inference": "conformance/test_invariants.py::test_dropout_in_inference_mode_changes_nothing",
+    "stacking": "conformance/test_invariants.py::test_two_layers_equal_two_stacked_single_layers",
 }
 
 
@@ -80,6 +84,8 @@ GRADIENT_QUANTITIES = frozenset(
     {"grad_x", "grad_x_padded", "grad_h0", "grad_c0"} | {f"grad_{name}" for name in PARAM_NAMES}
 )
 GRADIENT_CHECKS = ("gradients", "gradients_c_n")
+# The backend-against-itself checks of conformance/test_invariants.py.
+INVARIANT_CHECKS = ("padding", "nan_padding", "final_state_is_last_output", "sample_alone", "dropout_inference", "stacking")
 
 
 def has_empty_sequence(request: RunRequest) -> bool:
@@ -269,6 +275,51 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: omits_onnx_parameters_of(request, ("affine", "thresholded_relu")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-onnxdef-f32-base-typ-cpu",
         versions_seen=("1.31.1",),
+    ),
+    KnownDeviation(
+        name="torch-onnx-projection-cut-to-proj-size",
+        backend="torch-onnx",
+        checks=("forward", *INVARIANT_CHECKS),
+        summary="with proj_size > 0 the exporter writes a plain ONNX LSTM node with hidden_size = proj_size: W and R "
+        "cut to their first 4*proj_size rows, weight_hr dropped, the initial cell state still of size hidden_size; "
+        "ONNX Runtime refuses to run the model (Input initial_c must have shape {D, B, proj_size})",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.spec.proj_size > 0,
+        reproducer="L1-fwd-tm-none-zero-P3-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        versions_seen=("2.13.0+cpu",),
+    ),
+    KnownDeviation(
+        name="paddle-onnx-sequence-length-dropped",
+        backend="paddle-onnx",
+        checks=("forward", "padding", "nan_padding", "final_state_is_last_output"),
+        summary="the exported model has no sequence_lens: the LSTM runs over the padding as if every sequence had "
+        "length T (padded outputs are not 0, final states are taken at step T-1, a backward direction starts at T-1)",
+        quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n", "forward_last_output"}),
+        applies=has_padding,
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
+    ),
+    KnownDeviation(
+        name="paddle-onnx-final-states-of-last-layer-only",
+        backend="paddle-onnx",
+        checks=("forward", "final_state_is_last_output", "stacking"),
+        summary="with num_layers > 1 the exported model's h_n and c_n hold only the last layer's states "
+        "([D, B, H] instead of [L*D, B, H])",
+        quantities=frozenset({"h_n", "c_n"}),
+        applies=lambda request: request.spec.num_layers > 1,
+        reproducer="L2-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
+    ),
+    KnownDeviation(
+        name="paddle-onnx-no-bias-crashes",
+        backend="paddle-onnx",
+        checks=("forward",),
+        summary="without bias (bias_ih_attr=bias_hh_attr=False) the export crashes the process (SIGSEGV in "
+        "paddle2onnx::Export)",
+        quantities=frozenset({"run"}),
+        applies=lambda request: not request.spec.bias,
+        reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f32-base-typ-cpu",
+        versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
     ),
 )
 

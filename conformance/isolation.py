@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from adapters.base import Availability, RunConfig, RunRequest, offers_gradients
+from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offers_gradients
 from adapters.registry import load_adapter
 from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
 
@@ -83,7 +83,7 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
         return
-    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout, offers_gradients(adapter))))
+    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout, offers_gradients(adapter), has_costly_runs(adapter))))
     while True:
         try:
             method, args = receive_message(requests)
@@ -105,9 +105,9 @@ class IsolatedAdapter:
         self._process: subprocess.Popen | None = None
         self._requests: BinaryIO | None = None
         self._replies: BinaryIO | None = None
-        self.name, self.parameter_layout, self.has_gradients = self._start()
+        self.name, self.parameter_layout, self.has_gradients, self.costly_runs = self._start()
 
-    def _start(self) -> tuple[str, str, bool]:
+    def _start(self) -> tuple[str, str, bool, bool]:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
         environment = {**SINGLE_THREADED, **os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}

@@ -7,6 +7,11 @@ Options:
   --parity-json PATH        write every comparison's record to PATH when the run ends
   --sweep-examples N        hypothesis examples per backend in the randomized sweep (default 40)
   --sweep-random            draw new sweep examples each run (default: the same, derandomized)
+  --case ID                 run only the case-taking tests, on this case id, on the selected
+                            backends (repeatable; any valid id, in the case table or not)
+
+A failing case's report ends with the command that reruns it alone, in a checkout or from an
+installed wheel: ``pytest --pyargs conformance --backend NAME --case ID``.
 
 Without --backend or --adapter every registered backend is tested; backends that cannot
 be imported skip with the reason. Tests take the fixtures ``backend_case`` (one per
@@ -18,6 +23,8 @@ backend) and ``record``.
 from __future__ import annotations
 
 import pytest
+
+from adapters.registry import known_adapters
 
 from .backends import Backend, BackendPool, default_references
 from .cases import Case
@@ -52,9 +59,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-json", metavar="PATH", help="write the parity records of this run to PATH")
     group.addoption("--sweep-examples", type=int, default=40, metavar="N", help="hypothesis examples per backend in the sweep")
     group.addoption("--sweep-random", action="store_true", help="draw new sweep examples each run instead of the fixed ones")
+    group.addoption("--case", action="append", default=[], metavar="ID", help="run the case-taking tests on this case id only (repeatable)")
+
+
+def chosen_cases(config: pytest.Config) -> list[Case]:
+    """The cases of ``--case``, or a usage error naming the bad id."""
+    cases = []
+    for case_id in config.getoption("--case"):
+        try:
+            cases.append(Case.from_id(case_id))
+        except ValueError as error:
+            raise pytest.UsageError(f"--case: {error}") from None
+    return cases
+
+
+def rerun_command(backend: Backend, case: Case) -> str:
+    """The command that reruns ``case`` alone on ``backend``, in a checkout or from a wheel."""
+    option = "--backend" if backend.reference in known_adapters() else "--adapter"
+    return f"pytest --pyargs conformance {option} {backend.reference} --case {case.id}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    chosen_cases(config)
     for marker, description in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {description}")
     config.addinivalue_line("markers", "cases(*case_ids): run backend_case over these cases instead of the case table")
@@ -120,10 +146,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pool = backend_pool(metafunc.config)
         listed = metafunc.definition.get_closest_marker("cases")
         tables_by_backend = getattr(pool, tables[fixture])
+        chosen = chosen_cases(metafunc.config)
         pairs = [
             (backend, case)
             for backend in pool.backends
-            for case in (listed_cases(backend, listed.args) if listed else tables_by_backend[backend.name])
+            for case in (chosen or (listed_cases(backend, listed.args) if listed else tables_by_backend[backend.name]))
         ]
         metafunc.parametrize(
             fixture,
@@ -132,6 +159,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "backend" in metafunc.fixturenames:
         pool = backend_pool(metafunc.config)
         metafunc.parametrize("backend", pool.backends, ids=[backend.name for backend in pool.backends])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--case``, only the tests that take a case run."""
+    if config.getoption("--case"):
+        kept = [item for item in items if case_of(item) is not None]
+        config.hook.pytest_deselected(items=[item for item in items if case_of(item) is None])
+        items[:] = kept
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failing case's report gets the command that reruns it alone."""
+    outcome = yield
+    report = outcome.get_result()
+    pair = case_of(item)
+    if report.failed and pair is not None:
+        report.sections.append(("rerun this case alone", rerun_command(*pair)))
+
+
+def case_of(item: pytest.Item) -> tuple[Backend, Case] | None:
+    """The (backend, case) a case-taking test runs, if it is one."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((params[name] for name in ("backend_case", "backend_gradient_case") if name in params), None)
 
 
 def require_available(backend: Backend) -> None:

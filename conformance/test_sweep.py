@@ -3,7 +3,8 @@
 Where the case table fixes a few shapes and values, the sweep draws any sizes, any
 activation in any role, any lengths (including 0), any layout and dtype. Examples are
 derandomized (the same every run, in CI and under xdist) unless ``--sweep-random`` is
-given; ``--sweep-examples N`` sets how many per backend. When a backend disagrees with
+given; ``--sweep-examples N`` sets how many per backend (a quarter of them for a backend
+whose runs are costly). When a backend disagrees with
 the oracle, hypothesis shrinks the example to a minimal failing spec and prints it.
 Known deviations are left out of the judgment, not out of the sweep.
 """
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, reject, settings
 from hypothesis import strategies as st
 
-from adapters.base import DTYPES, RunConfig, RunRequest, UnsupportedCase
+from adapters.base import DTYPES, RunConfig, RunRequest, UnsupportedCase, has_costly_runs
 from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
 from reference.activations import ACTIVATIONS, activation_text
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
@@ -32,6 +33,8 @@ from .tolerances import regime_scale
 
 # Beyond this the exact values overflow float32: such a draw tests overflow, not the LSTM.
 LARGEST_MEANINGFUL = 1e30
+# A backend with costly runs (adapters.base.has_costly_runs) sweeps this fraction of the examples.
+COSTLY_SWEEP_FRACTION = 4
 
 
 def capabilities(backend: Backend) -> tuple[dict[str, bool], dict[str, tuple[str, ...]], tuple[str, ...]]:
@@ -132,6 +135,8 @@ def test_random_specs_match_the_oracle(backend, request, record):
     if not dtypes:
         pytest.skip(f"{backend.name} takes neither float32 nor float64 on a plain one-layer LSTM")
     examples = request.config.getoption("--sweep-examples")
+    if has_costly_runs(backend.adapter):
+        examples = max(1, examples // COSTLY_SWEEP_FRACTION)
     worst: dict[str, dict] = {}
     compared = []
 

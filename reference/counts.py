@@ -24,12 +24,14 @@ from .spec import LSTMSpec
 
 @dataclass(frozen=True)
 class ParameterTerm:
-    """One tensor of one cell: its layout name, shape and number of entries."""
+    """One tensor of one cell: its layout name, shape and number of entries; ``reversed``
+    when the cell runs over the reversed sequences (a backward or reverse-only cell)."""
 
     layer: int
     direction: int
     name: str
     shape: tuple[int, ...]
+    reversed: bool = False
 
     @property
     def count(self) -> int:
@@ -51,7 +53,7 @@ class ParameterCount:
         """A table of the terms, one line each, and the total."""
         lines = [f"layout {self.layout}"]
         for term in self.terms:
-            direction = "forward" if term.direction == 0 else "backward"
+            direction = "backward" if term.reversed else "forward"
             shape = " x ".join(str(size) for size in term.shape)
             lines.append(f"  layer {term.layer} {direction:8} {term.name:16} [{shape}] = {term.count}")
         lines.append(f"  total = {self.total}")
@@ -106,7 +108,7 @@ def parameter_count(spec: LSTMSpec, layout: str = "canonical") -> ParameterCount
     if layout not in LAYOUTS:
         raise ValueError(f"layout: expected one of {', '.join(LAYOUTS)}, got {layout!r}")
     terms = tuple(
-        ParameterTerm(layer, direction, name, shape)
+        ParameterTerm(layer, direction, name, shape, spec.runs_reversed(direction))
         for layer in range(spec.num_layers)
         for direction in range(spec.num_directions)
         for name, shape in LAYOUTS[layout](spec, layer).items()

@@ -13,6 +13,9 @@ SPECS = {
     "paddle": [LSTMSpec(3, 5), LSTMSpec(3, 5, num_layers=3, bidirectional=True, proj_size=2), LSTMSpec(4, 6, bias=False)],
     "paddle-legacy": [LSTMSpec(3, 5), LSTMSpec(3, 5, num_layers=2, bidirectional=True, peepholes=True)],
     "adapters.example:ExampleAdapter": [LSTMSpec(3, 5)],
+    "torch-onnx": [LSTMSpec(3, 5), LSTMSpec(3, 5, num_layers=3, bidirectional=True, proj_size=2), LSTMSpec(4, 6, bias=False)],
+    "torch-onnx-torchscript": [LSTMSpec(3, 5, num_layers=2, bidirectional=True)],
+    "paddle-onnx": [LSTMSpec(3, 5), LSTMSpec(3, 5, num_layers=3, bidirectional=True), LSTMSpec(4, 6, bias=False)],
     "onnxruntime": [
         LSTMSpec(3, 5),
         LSTMSpec(3, 5, num_layers=2, bidirectional=True, peepholes=True),

@@ -63,7 +63,7 @@ def test_module_attribute(reference):
 @pytest.mark.parametrize(
     ("reference", "error", "message"),
     [
-        ("tensorflow", ValueError, "adapter: expected one of onnxruntime, paddle, paddle-legacy, torch or a 'module:attribute' reference, got 'tensorflow'"),
+        ("tensorflow", ValueError, "adapter: expected one of onnxruntime, paddle, paddle-legacy, paddle-onnx, torch, torch-onnx, torch-onnx-torchscript or a 'module:attribute' reference, got 'tensorflow'"),
         ("no_such_module:Adapter", ValueError, "adapter: cannot load 'no_such_module:Adapter' (No module named 'no_such_module')"),
         ("adapters.example:Missing", ValueError, "adapter: cannot load 'adapters.example:Missing'"),
         ("tests.support.adapters:not_an_adapter", TypeError, "adapter: 'tests.support.adapters:not_an_adapter' is not an adapter"),

@@ -23,7 +23,7 @@ def test_names_are_unique_and_checks_known():
 
 
 def test_every_reproducer_runs_alone_and_reproduces(tmp_path):
-    for module in ("torch", "paddle"):
+    for module in ("torch", "paddle", "onnxruntime", "onnxscript", "paddle2onnx"):
         pytest.importorskip(module)
     report = tmp_path / "reproducers.json"
     node_ids = [deviation.reproducer_test for deviation in KNOWN_DEVIATIONS]

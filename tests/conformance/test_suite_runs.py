@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,36 @@ def test_records_survive_a_worker_that_crashes(tmp_path):
     assert records[crash]["backend"] == "crashing-example"
     jsonschema.Draft202012Validator(parity_schema()).validate(json.loads((tmp_path / "worker-crash.json").read_text()))
     assert all(records[test]["outcome"] in ("pass", "unsupported") for test in passing)
+
+
+def test_a_case_outside_the_table_reruns_alone_with_the_printed_command(tmp_path):
+    """``--case`` runs any valid id (here one no covering design holds: a reverse-only
+    peephole LSTM, which the example adapter cannot run, beside one it can) on every
+    case-taking test; a failure prints the command that reruns it from anywhere."""
+    wrong = ("--adapter", "tests.support.wrong_adapter:WrongGateOrderAdapter")
+    case_id = "L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-B1-sat-cpu"
+    process, records = run_suite(tmp_path, "case", *wrong, "--case", case_id, "--case", case_id.replace("fwd", "rev").replace("nopeep", "peep"), tests=("conformance",))
+    assert process.returncode == 1, process.stdout[-2000:]
+    assert {record["case_id"] for record in records.values()} == {case_id, case_id.replace("fwd", "rev").replace("nopeep", "peep")}
+    assert {record["kind"] for record in records.values()} >= {"forward", "padding", "sample_alone"}
+    failed = [record for record in records.values() if record["outcome"] == "fail"]
+    assert failed and all(record["case_id"] == case_id for record in failed)
+    command = f"pytest --pyargs conformance --adapter tests.support.wrong_adapter:WrongGateOrderAdapter --case {case_id}"
+    assert command in process.stdout
+    # From another directory, as after installing the wheel (PYTHONPATH stands for the install).
+    rerun = subprocess.run(
+        [sys.executable, "-m", *command.split()], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert rerun.returncode == 1 and "failed" in rerun.stdout.splitlines()[-1], rerun.stdout[-2000:]
+
+
+def test_a_bad_case_id_is_one_usage_error(tmp_path):
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "--case", "L9-bad"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert process.returncode == 4
+    assert process.stderr.strip().splitlines() == [
+        "ERROR: --case: case_id: expected 14 '-'-separated values (layers, direction, layout, lengths, init, proj, bias, cell, "
+        "clip, acts, dtype, shape, regime, device), got 'L9-bad'"
+    ]

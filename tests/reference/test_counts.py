@@ -75,3 +75,8 @@ def test_canonical_layout_counts_peepholes():
 def test_layouts_reject_what_they_cannot_express(spec, layout, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         parameter_count(spec, layout)
+
+
+def test_describe_names_a_reverse_only_cell_backward():
+    text = parameter_count(LSTMSpec(2, 3, reverse=True), "two_biases").describe()
+    assert "layer 0 backward w_ih" in text and "forward" not in text

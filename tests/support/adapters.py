@@ -45,3 +45,10 @@ class HangingAdapter(ExampleAdapter):
 
         while True:
             time.sleep(1)
+
+
+class CostlyExampleAdapter(ExampleAdapter):
+    """The example backend, declaring that its runs are costly."""
+
+    name = "costly-example"
+    costly_runs = True
