@@ -17,6 +17,17 @@ from importlib.metadata import entry_points
 from .base import Adapter
 
 ENTRY_POINT_GROUP = "lstm_conformance.adapters"
+# The members of adapters.base.Adapter, in the order its documentation lists them.
+ADAPTER_MEMBERS = (
+    "name",
+    "parameter_layout",
+    "availability",
+    "unsupported",
+    "parameter_count",
+    "canonical_to_backend",
+    "backend_to_canonical",
+    "run",
+)
 
 BUILTIN_ADAPTERS = {
     "torch": "adapters.torch_lstm:TorchLSTMAdapter",
@@ -62,6 +73,7 @@ def load_adapter(name_or_reference: str) -> Adapter:
     except (ImportError, AttributeError) as error:
         raise ValueError(f"adapter: cannot load {reference!r} ({error})") from error
     adapter = target() if inspect.isclass(target) or inspect.isfunction(target) else target
-    if not isinstance(adapter, Adapter):
-        raise TypeError(f"adapter: {reference!r} is not an adapter (missing members of adapters.base.Adapter)")
+    missing = [member for member in ADAPTER_MEMBERS if not hasattr(adapter, member)]
+    if missing:
+        raise TypeError(f"adapter: {reference!r} is not an adapter: it lacks {', '.join(missing)} (see adapters.base.Adapter)")
     return adapter

@@ -75,6 +75,11 @@ class Backend:
             self._counts[spec] = self.adapter.parameter_count(spec)
         return self._counts[spec]
 
+    def rerun_command(self, case: Case) -> str:
+        """The command that reruns ``case`` alone on this backend, in a checkout or from a wheel."""
+        option = "--backend" if self.reference in known_adapters() else "--adapter"
+        return f"pytest --pyargs conformance {option} {self.reference} --case {case.id}"
+
     def supports(self, case: Case | None, gradients: bool = False) -> bool:
         return case is not None and not self.unsupported(case.config(gradients))
 

@@ -10,12 +10,17 @@ fails, and a deviation that stops reproducing fails the run, so this registry st
 A deviation that comes from reading uninitialised memory shows or not by chance: it is
 registered with ``strict=False`` (its matching cases may pass), and its reproducer, a
 case where it always shows, is still required to reproduce (see the project's tests).
+
+Plug-ins register their own backends' deviations, with the same semantics, through the
+entry-point group ``lstm_conformance.deviations`` (see :func:`registered_deviations`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
 
 import numpy as np
 
@@ -23,6 +28,9 @@ from adapters.base import RunRequest
 from adapters.onnxruntime_lstm import activation_attributes
 from reference import PARAM_NAMES, sigmoid, validate_inputs, validate_params
 from reference.forward import forward_with_traces
+
+
+DEVIATION_ENTRY_POINT_GROUP = "lstm_conformance.deviations"
 
 
 class DeviationReproduced(AssertionError):
@@ -326,17 +334,42 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
 
 
 
-def find_deviations(
-    backend: str, check: str, request: RunRequest, registry: tuple[KnownDeviation, ...] = KNOWN_DEVIATIONS
-) -> tuple[KnownDeviation, ...]:
-    """The registered deviations of ``backend`` that ``request`` shows under ``check``."""
+@cache
+def registered_deviations() -> tuple[KnownDeviation, ...]:
+    """The built-in deviations, then those installed packages declare in the entry-point group
+    ``lstm_conformance.deviations`` (``name = "package.module:ATTRIBUTE"``, the attribute an
+    iterable of :class:`KnownDeviation`). A TypeError names an entry whose items are not
+    deviations; a ValueError names a deviation name used twice or an unknown check."""
+    deviations = list(KNOWN_DEVIATIONS)
+    for entry in entry_points(group=DEVIATION_ENTRY_POINT_GROUP):
+        declared = tuple(entry.load())
+        wrong = [type(item).__name__ for item in declared if not isinstance(item, KnownDeviation)]
+        if wrong:
+            raise TypeError(f"deviations: entry point {entry.name!r} ({entry.value}) must give KnownDeviation items, got {', '.join(wrong)}")
+        deviations.extend(declared)
+    names = [deviation.name for deviation in deviations]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"deviations: each name must be registered once, got {', '.join(repeated)} more than once")
+    for deviation in deviations:
+        unknown = [check for check in deviation.checks if check not in CHECK_TESTS]
+        if not deviation.checks or unknown:
+            raise ValueError(f"deviations: {deviation.name}.checks: expected a non-empty tuple of {', '.join(CHECK_TESTS)}, got {deviation.checks!r}")
+    return tuple(deviations)
+
+
+def find_deviations(backend: str, check: str, request: RunRequest, registry: tuple[KnownDeviation, ...] | None = None) -> tuple[KnownDeviation, ...]:
+    """The registered deviations (default: :func:`registered_deviations`) of ``backend`` that
+    ``request`` shows under ``check``."""
     return tuple(
         deviation
-        for deviation in registry
+        for deviation in (registered_deviations() if registry is None else registry)
         if deviation.backend == backend and check in deviation.checks and deviation.applies(request)
     )
 
 
-def reproducer_cases(backend: str, check: str, registry: tuple[KnownDeviation, ...] = KNOWN_DEVIATIONS) -> list[str]:
-    """Case ids of the reproducers registered for ``backend`` whose first check is ``check``."""
+def reproducer_cases(backend: str, check: str, registry: tuple[KnownDeviation, ...] | None = None) -> list[str]:
+    """Case ids of the reproducers registered (default: :func:`registered_deviations`) for
+    ``backend`` whose first check is ``check``."""
+    registry = registered_deviations() if registry is None else registry
     return [deviation.reproducer for deviation in registry if deviation.backend == backend and deviation.checks[0] == check]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.registry import known_adapters
+from adapters.registry import load_adapter
 
 from .backends import Backend, BackendPool, default_references
 from .cases import Case
@@ -73,14 +73,20 @@ def chosen_cases(config: pytest.Config) -> list[Case]:
     return cases
 
 
-def rerun_command(backend: Backend, case: Case) -> str:
-    """The command that reruns ``case`` alone on ``backend``, in a checkout or from a wheel."""
-    option = "--backend" if backend.reference in known_adapters() else "--adapter"
-    return f"pytest --pyargs conformance {option} {backend.reference} --case {case.id}"
+def check_chosen_backends(config: pytest.Config) -> None:
+    """A usage error, before anything is collected, for a ``--backend`` name that is not
+    registered or an ``--adapter`` reference that does not load or lacks members of the
+    adapter interface."""
+    for reference in dict.fromkeys(config.getoption("--backend") + config.getoption("--adapter")):
+        try:
+            load_adapter(reference)
+        except (ValueError, TypeError) as error:
+            raise pytest.UsageError(str(error)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     chosen_cases(config)
+    check_chosen_backends(config)
     for marker, description in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {description}")
     config.addinivalue_line("markers", "cases(*case_ids): run backend_case over these cases instead of the case table")
@@ -176,7 +182,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     pair = case_of(item)
     if report.failed and pair is not None:
-        report.sections.append(("rerun this case alone", rerun_command(*pair)))
+        backend, case = pair
+        report.sections.append(("rerun this case alone", backend.rerun_command(case)))
 
 
 def case_of(item: pytest.Item) -> tuple[Backend, Case] | None:

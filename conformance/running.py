@@ -113,6 +113,7 @@ def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, r
         device=request.device,
         steps=case.steps,
         batch=case.batch,
+        rerun=backend.rerun_command(case),
     )
     skip_if_unsupported(backend, request, gradients)
     deviations = find_deviations(backend.name, check, request)

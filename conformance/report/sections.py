@@ -95,15 +95,21 @@ def summary_section(document: dict) -> Section:
 
 
 def failure_section(document: dict) -> Section:
-    """Every failed test with its reason, or a line saying none failed."""
+    """Every failed test with its reason and rerun command, or a line saying none failed (or
+    that nothing ran, which says nothing about failures)."""
+    if not document["records"]:
+        return Section("Failures", notes=(("Nothing ran: no test was collected, so this run says nothing about failures.",),))
     failed = failures(document)
     if not failed:
         return Section("Failures", notes=(("No test failed.",),))
     return Section(
         "Failures",
-        notes=((f"{counted(len(failed), 'test')} failed; each reruns alone with pytest \"<test id>\".",),),
+        notes=((f"{counted(len(failed), 'test')} failed; each case reruns alone with its command, in a checkout or from an installed wheel.",),),
         tables=(
-            Table(("test", "reason"), tuple((Span(failure.test, code=True, tone="fail"), failure.reason) for failure in failed)),
+            Table(
+                ("test", "reason", "rerun"),
+                tuple((Span(failure.test, code=True, tone="fail"), failure.reason, Span(failure.rerun, code=True)) for failure in failed),
+            ),
         ),
     )
 

@@ -262,15 +262,17 @@ def findings(document: dict) -> list[Finding]:
 
 @dataclass(frozen=True)
 class Failure:
-    """A failed record: its test id and the failure's exception line."""
+    """A failed record: its test id, the failure's exception line and the command that
+    reruns its case alone (empty for a test that takes no case)."""
 
     test: str
     reason: str
+    rerun: str = ""
 
 
 def failures(document: dict) -> list[Failure]:
     """The records whose outcome is fail, by test id."""
-    failed = [Failure(record["test"], record["reason"]) for record in document["records"] if record["outcome"] == "fail"]
+    failed = [Failure(record["test"], record["reason"], record.get("rerun", "")) for record in document["records"] if record["outcome"] == "fail"]
     return sorted(failed, key=lambda failure: failure.test)
 
 

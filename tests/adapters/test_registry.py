@@ -66,7 +66,12 @@ def test_module_attribute(reference):
         ("tensorflow", ValueError, "adapter: expected one of onnxruntime, paddle, paddle-legacy, paddle-onnx, torch, torch-onnx, torch-onnx-torchscript or a 'module:attribute' reference, got 'tensorflow'"),
         ("no_such_module:Adapter", ValueError, "adapter: cannot load 'no_such_module:Adapter' (No module named 'no_such_module')"),
         ("adapters.example:Missing", ValueError, "adapter: cannot load 'adapters.example:Missing'"),
-        ("tests.support.adapters:not_an_adapter", TypeError, "adapter: 'tests.support.adapters:not_an_adapter' is not an adapter"),
+        (
+            "tests.support.adapters:not_an_adapter",
+            TypeError,
+            "adapter: 'tests.support.adapters:not_an_adapter' is not an adapter: it lacks name, parameter_layout, availability, "
+            "unsupported, parameter_count, canonical_to_backend, backend_to_canonical, run (see adapters.base.Adapter)",
+        ),
         (42, TypeError, "adapter: expected a name or 'module:attribute' string, got int"),
     ],
     ids=["unknown-name", "missing-module", "missing-attribute", "not-an-adapter", "not-a-string"],

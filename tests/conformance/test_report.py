@@ -272,8 +272,18 @@ def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
     for test in failed:
         assert f"| `{test}` | AssertionError: values differ beyond their tolerance:<br>outputs: max abs error" in markdown
         assert f'<td class="fail"><code>{test}</code></td>' in page
+        case_id = test.split("[wrong-gate-order-")[1].rstrip("]")
+        rerun = f"pytest --pyargs conformance --adapter tests.support.wrong_adapter:WrongGateOrderAdapter --case {case_id}"
+        assert f"| `{rerun}` |" in markdown and f"<code>{rerun}</code>" in page
     assert "No test failed" not in markdown
     check_html(page)
+
+
+def test_a_run_that_collected_nothing_says_so_instead_of_no_failure():
+    document = {**synthetic_document(), "records": []}
+    markdown = render_markdown(document)
+    assert "Nothing ran: no test was collected" in markdown
+    assert "No test failed" not in markdown
 
 
 def test_aggregation_counts_features_per_backend():

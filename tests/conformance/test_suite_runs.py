@@ -110,3 +110,52 @@ def test_a_bad_case_id_is_one_usage_error(tmp_path):
         "ERROR: --case: case_id: expected 14 '-'-separated values (layers, direction, layout, lengths, init, proj, bias, cell, "
         "clip, acts, dtype, shape, regime, device), got 'L9-bad'"
     ]
+
+
+def test_a_bad_adapter_is_one_usage_error_before_collection(tmp_path):
+    """Not hundreds of collection errors: one line naming what is wrong."""
+    for reference, message in (
+        ("tests.support.adapters:not_an_adapter", "ERROR: adapter: 'tests.support.adapters:not_an_adapter' is not an adapter: it lacks name, "),
+        ("no_such_package.module:Adapter", "ERROR: adapter: cannot load 'no_such_package.module:Adapter' (No module named 'no_such_package')"),
+    ):
+        process = subprocess.run(
+            [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "--adapter", reference],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+        assert process.returncode == 4, process.stdout[-2000:]
+        lines = process.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_a_lossy_parameter_mapping_fails_the_shipped_mapping_check(tmp_path):
+    process, records = run_suite(
+        tmp_path, "mapping", "--adapter", "tests.support.wrong_adapter:LossyMappingAdapter", tests=("conformance/test_mapping.py",)
+    )
+    assert process.returncode == 1, process.stdout[-2000:]
+    (record,) = records.values()
+    assert record["outcome"] == "fail" and record["examples"] == record["examples_compared"] > 0
+    assert "cell 0 w_hh changes" in record["reason"]
+
+
+def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
+    """tests/plugin_example is a package as another project would install it: its adapter and
+    its deviation come from entry points only (its dist-info on the path stands for the
+    install). The shipped suite runs every check on it, the mapping round trip and the
+    reproducer check included, and the report lists its deviation and no other."""
+    report = tmp_path / "plugin.json"
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "plugin_example"), str(ROOT)])}
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider", "--backend", "plugin-example", "--parity-json", str(report)],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600,
+    )
+    assert process.returncode == 0, process.stdout[-3000:]
+    document = json.loads(report.read_text())
+    assert [deviation["name"] for deviation in document["deviations"]] == ["plugin-example-cell-state-squashed"]
+    records = document["records"]
+    kinds = {record["kind"] for record in records if record["outcome"] != "unsupported"}
+    # Every check the example backend can take (it has no lengths, so no padding checks).
+    assert kinds == {"forward", "final_state_is_last_output", "sample_alone", "mapping", "deviation_reproducers", "sweep"}, kinds
+    forward = [record for record in records if record["kind"] == "forward" and record["outcome"] != "unsupported"]
+    assert forward and all(record["outcome"] == "known_deviation" for record in forward)
+    reproducer = "L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu"
+    assert any(record["case_id"] == reproducer and record["deviations"] == ["plugin-example-cell-state-squashed"] for record in forward)

@@ -27,3 +27,13 @@ class WrongGateOrderAdapter(ExampleAdapter):
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return super().backend_to_canonical(spec, {name: swap_input_and_forget(array) for name, array in backend_params.items()})
+
+
+class LossyMappingAdapter(ExampleAdapter):
+    """The example backend whose mapping back to the canonical layout loses the recurrent
+    kernel's sign, as an inverse written separately from its forward mapping might."""
+
+    name = "lossy-mapping"
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return super().backend_to_canonical(spec, {name: np.abs(array) if "recurrent" in name else array for name, array in backend_params.items()})

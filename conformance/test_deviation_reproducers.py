@@ -1,0 +1,47 @@
+"""Every known deviation of a backend, built-in or declared by a plug-in, still reproduces.
+
+A reproducer runs as a strict xfail of its first check (``conformance.running``): if the
+backend stops deviating there, that test fails the run. This check makes sure that each
+reproducer does run so: its id is a valid case the backend supports, it is among the cases
+its first check runs on this backend, and the deviation is armed for its request.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .cases import INVARIANT_CASES, Case, make_data
+from .deviations import GRADIENT_CHECKS, find_deviations, registered_deviations
+from .plugin import backend_pool, listed_cases, require_available
+from .running import request_for
+
+
+def test_every_known_deviation_has_a_reproducer_that_runs_armed(backend, record, request):
+    require_available(backend)
+    deviations = [deviation for deviation in registered_deviations() if deviation.backend == backend.name]
+    record(kind="deviation_reproducers", backend=backend.name, backend_version=backend.availability.version, examples=len(deviations))
+    if not deviations:
+        pytest.skip(f"no known deviation is registered for {backend.name}")
+    pool = backend_pool(request.config)
+    problems = []
+    for deviation in deviations:
+        check = deviation.checks[0]
+        try:
+            case = Case.from_id(deviation.reproducer)
+        except ValueError as error:
+            problems.append(f"{deviation.name}: reproducer {deviation.reproducer!r} is not a case id ({error})")
+            continue
+        if check == "forward":
+            runs = pool.case_tables[backend.name]
+        elif check in GRADIENT_CHECKS:
+            runs = pool.gradient_case_tables[backend.name]
+        else:
+            runs = listed_cases(backend, INVARIANT_CASES)
+        if case.id not in {listed.id for listed in runs}:
+            problems.append(f"{deviation.name}: reproducer {case.id} is not among the cases {check} runs on {backend.name}")
+        elif not backend.supports(case, gradients=check in GRADIENT_CHECKS):
+            problems.append(f"{deviation.name}: {backend.name} does not support its reproducer {case.id}")
+        elif deviation not in find_deviations(backend.name, check, request_for(case, make_data(case))):
+            problems.append(f"{deviation.name}: not armed on its own reproducer {case.id} under {check}")
+    record(examples_compared=len(deviations) - len(problems))
+    assert not problems, "\n".join(problems)

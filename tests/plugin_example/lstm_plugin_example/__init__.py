@@ -1,0 +1,39 @@
+"""An out-of-tree plug-in, as another package would ship it: an adapter and its own known
+deviation, both found through entry points (see ``../lstm_plugin_example-0.1.dist-info``).
+
+Its backend is the example NumPy LSTM with one deliberate difference: it returns tanh of
+the final cell state instead of the cell state, which the plug-in registers as a deviation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adapters.base import RunRequest
+from adapters.example import ExampleAdapter
+from conformance.deviations import KnownDeviation
+from reference import LSTMInputs, LSTMParams, LSTMResult
+
+
+class PluginExampleAdapter(ExampleAdapter):
+    """The example backend, its c_n squashed by tanh."""
+
+    name = "plugin-example"
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        outputs, h_n, c_n = super()._run(request, inputs, params)
+        return LSTMResult(outputs, h_n, np.tanh(c_n))
+
+
+DEVIATIONS = (
+    KnownDeviation(
+        name="plugin-example-cell-state-squashed",
+        backend="plugin-example",
+        checks=("forward",),
+        summary="c_n is tanh of the final cell state",
+        quantities=frozenset({"c_n"}),
+        applies=lambda request: True,
+        reproducer="L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        versions_seen=(np.__version__,),
+    ),
+)
