@@ -29,6 +29,7 @@ from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, 
 from reference.activations import BoundActivation
 
 from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .onnx_session import RUNTIME_REJECTS_FLOAT64, import_onnxruntime, run_session, session
 
 OPSET = 22
 IR_VERSION = 10
@@ -53,7 +54,6 @@ ONNX_ACTIVATIONS = {
 # Which of alpha and beta each ONNX activation consumes from the attribute lists.
 ONNX_PARAMETERS = {"Affine": ("alpha", "beta"), "LeakyRelu": ("alpha",), "ThresholdedRelu": ("alpha",), "ScaledTanh": ("alpha", "beta"),
                    "HardSigmoid": ("alpha", "beta"), "Elu": ("alpha",)}
-RUNTIME_REJECTS_FLOAT64 = "onnxruntime: LSTM operator does not support double yet"
 RUNTIME_REJECTS_LAYOUT_1 = "onnxruntime: Batchwise recurrent operations (layout == 1) are not supported"
 
 
@@ -131,10 +131,7 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
     parameter_layout = "onnx"
 
     def _import_version(self) -> str:
-        import onnx  # noqa: F401
-        import onnxruntime
-
-        return onnxruntime.__version__
+        return import_onnxruntime().__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
@@ -222,18 +219,12 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
-        import onnxruntime
-
         spec, dtype = request.spec, request.dtype
         model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         feeds = {"X": inputs.x.astype(dtype)}
         if inputs.lengths is not None:
             feeds["sequence_lens"] = inputs.lengths.astype(np.int32)
         if inputs.initial_states_given:
             feeds["initial_h"], feeds["initial_c"] = inputs.h0.astype(dtype), inputs.c0.astype(dtype)
-        outputs, h_n, c_n = session.run(["Y", "Y_h", "Y_c"], feeds)
-        return LSTMResult(*(np.asarray(value, dtype=np.float64) for value in (outputs, h_n, c_n)))
+        return LSTMResult(*run_session(session(model.SerializeToString()), feeds))
 

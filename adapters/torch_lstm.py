@@ -53,6 +53,31 @@ def torch_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMP
     return tuple(cells)
 
 
+def torch_module(spec: LSTMSpec, dropout: float = 0.0, dtype: str = "float64", device: str = "cpu", batch_first: bool = False):
+    """A torch.nn.LSTM of ``spec`` in ``dtype`` on ``device``."""
+    import torch
+
+    return torch.nn.LSTM(
+        spec.input_size,
+        spec.hidden_size,
+        num_layers=spec.num_layers,
+        bias=spec.bias,
+        batch_first=batch_first,
+        bidirectional=spec.bidirectional,
+        proj_size=spec.proj_size,
+        dropout=dropout,
+        dtype=getattr(torch, dtype),
+        device=device,
+    )
+
+
+def load_torch_params(module, spec: LSTMSpec, params: LSTMParams) -> None:
+    """Load canonical parameters into a torch.nn.LSTM (cast to its dtype and device)."""
+    import torch
+
+    module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
+
+
 class TorchLSTMAdapter(BaseAdapter):
     """torch.nn.LSTM: every structural feature torch has, float32/float64, CPU and CUDA."""
 
@@ -76,24 +101,8 @@ class TorchLSTMAdapter(BaseAdapter):
                 reasons.append("no CUDA device is available to torch")
         return reasons
 
-    def _module(self, spec: LSTMSpec, dropout: float = 0.0, dtype: str = "float64", device: str = "cpu", batch_first: bool = False):
-        import torch
-
-        return torch.nn.LSTM(
-            spec.input_size,
-            spec.hidden_size,
-            num_layers=spec.num_layers,
-            bias=spec.bias,
-            batch_first=batch_first,
-            bidirectional=spec.bidirectional,
-            proj_size=spec.proj_size,
-            dropout=dropout,
-            dtype=getattr(torch, dtype),
-            device=device,
-        )
-
     def parameter_count(self, spec: LSTMSpec) -> int:
-        return sum(parameter.numel() for parameter in self._module(spec, device="meta").parameters())
+        return sum(parameter.numel() for parameter in torch_module(spec, device="meta").parameters())
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
         return canonical_to_torch(spec, params)
@@ -108,8 +117,8 @@ class TorchLSTMAdapter(BaseAdapter):
         import torch
 
         spec, dtype, device, batch_first = request.spec, getattr(torch, request.dtype), request.device, request.batch_first
-        module = self._module(spec, request.dropout, request.dtype, device, batch_first)
-        module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
+        module = torch_module(spec, request.dropout, request.dtype, device, batch_first)
+        load_torch_params(module, spec, params)
         module.eval()
         x = torch.from_numpy(inputs.x.transpose(1, 0, 2) if batch_first else inputs.x).to(device, dtype)
         states = tuple(torch.from_numpy(state).to(device, dtype) for state in (inputs.h0, inputs.c0))

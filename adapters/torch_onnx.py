@@ -41,7 +41,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
-from .torch_lstm import canonical_to_torch, torch_to_canonical
+from .torch_lstm import canonical_to_torch, load_torch_params, torch_module, torch_to_canonical
 
 TORCHSCRIPT_REJECTS_PROJECTION = "torch.onnx (TorchScript): Unsupported: ONNX export of operator LSTM, LSTMs with projections"
 TORCH_EXPORT_REJECTS_PACKING = (
@@ -165,18 +165,8 @@ class TorchOnnxAdapter(BaseAdapter):
         import torch
 
         spec, dtype = config.spec, getattr(torch, config.dtype)
-        lstm = torch.nn.LSTM(
-            spec.input_size,
-            spec.hidden_size,
-            num_layers=spec.num_layers,
-            bias=spec.bias,
-            batch_first=config.batch_first,
-            bidirectional=spec.bidirectional,
-            proj_size=spec.proj_size,
-            dropout=config.dropout,
-            dtype=dtype,
-        )
-        lstm.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
+        lstm = torch_module(spec, config.dropout, config.dtype, batch_first=config.batch_first)
+        load_torch_params(lstm, spec, params)
         module = deployed_module(lstm.eval(), config.batch_first, config.lengths, config.initial_states)
         args = example_inputs(spec, config, steps, batch, dtype)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_loggers():

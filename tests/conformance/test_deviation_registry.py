@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.deviations import CHECK_TESTS, KNOWN_DEVIATIONS
+from conformance.deviations import CHECK_TESTS, KNOWN_DEVIATIONS, KnownDeviation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,3 +40,26 @@ def test_every_reproducer_runs_alone_and_reproduces(tmp_path):
         outcome, reason = outcomes[deviation.reproducer_test]
         assert outcome == "known_deviation", (deviation.name, outcome, reason)
         assert deviation.name in reason, (deviation.name, reason)
+
+
+def test_the_shipped_reproducer_check_names_each_kind_of_broken_reproducer():
+    from dataclasses import replace
+
+    from conformance.backends import BackendPool
+    from conformance.test_deviation_reproducers import reproducer_problems
+
+    pool = BackendPool(["adapters.example:ExampleAdapter"], isolate=False)
+    (backend,) = pool.backends
+    good = KnownDeviation(
+        name="good", backend=backend.name, checks=("forward",), summary="", quantities=frozenset({"c_n"}),
+        applies=lambda request: True, reproducer=pool.case_tables[backend.name][0].id, versions_seen=("0",),
+    )
+    broken = [
+        replace(good, name="bad-id", reproducer="L1-nonsense"),
+        replace(good, name="not-run", reproducer=good.reproducer.replace("L1-fwd", "L2-bidir")),
+        replace(good, name="not-armed", applies=lambda request: False),
+    ]
+    assert reproducer_problems(backend, pool, [good]) == []
+    problems = reproducer_problems(backend, pool, broken)
+    assert [problem.split(":")[0] for problem in problems] == ["bad-id", "not-run", "not-armed"]
+    assert "is not among the cases forward runs" in problems[1] and "not armed on its own reproducer" in problems[2]
