@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,7 +16,8 @@ from .expectations import Expectation
 class Comparison:
     """One compared quantity: max |actual - expected|, its norm-wise relative size
     max|actual - expected| / max|expected|, the tolerance applied and the verdict.
-    ``detail`` explains a failure that is not a number (shape mismatch, NaN)."""
+    ``detail`` explains a failure that is not a number (shape mismatch, NaN); ``where``
+    says, for a mismatch, where its worst element lies (time step, batch row, layer...)."""
 
     quantity: str
     max_abs_error: float
@@ -24,6 +25,7 @@ class Comparison:
     tolerance: float
     passed: bool
     detail: str = ""
+    where: str = ""
 
     def as_record(self) -> dict:
         """The comparison as JSON-ready values: non-finite errors become None (JSON has no inf)."""
@@ -36,11 +38,17 @@ class Comparison:
     def describe(self) -> str:
         verdict = "ok" if self.passed else "MISMATCH"
         text = f"{self.quantity}: max abs error {self.max_abs_error:.3e} (rel {self.max_rel_error:.3e}), tolerance {self.tolerance:.3e}: {verdict}"
-        return f"{text} ({self.detail})" if self.detail else text
+        notes = "; ".join(note for note in (self.detail, f"worst at {self.where}" if self.where else "") if note)
+        return f"{text} ({notes})" if notes else text
 
 
-def compare_arrays(quantity: str, actual: np.ndarray, expected: np.ndarray, tolerance: float) -> Comparison:
-    """Compare two arrays elementwise; NaN or inf where the oracle is finite is a mismatch."""
+Locate = Callable[[tuple[int, ...]], str]
+
+
+def compare_arrays(quantity: str, actual: np.ndarray, expected: np.ndarray, tolerance: float, locate: Locate | None = None) -> Comparison:
+    """Compare two arrays elementwise; NaN or inf where the oracle is finite is a mismatch.
+    ``locate`` turns the index of a mismatch's worst element (the first non-finite one,
+    if any) into words."""
     actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if actual.shape != expected.shape:
         return Comparison(quantity, float("inf"), float("inf"), tolerance, False, f"shape {actual.shape}, expected {expected.shape}")
@@ -52,13 +60,27 @@ def compare_arrays(quantity: str, actual: np.ndarray, expected: np.ndarray, tole
     scale = float(np.abs(expected).max())
     max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
     detail = f"{not_finite} non-finite values" if not_finite else ""
-    return Comparison(quantity, max_abs, max_rel, tolerance, max_abs <= tolerance, detail)
+    passed = max_abs <= tolerance
+    where = ""
+    if not passed and locate is not None:
+        worst = np.argmax(np.where(np.isfinite(difference), difference, np.inf))
+        where = locate(tuple(int(i) for i in np.unravel_index(worst, difference.shape)))
+    return Comparison(quantity, max_abs, max_rel, tolerance, passed, detail, where)
 
 
-def compare_quantities(actual: Mapping[str, np.ndarray], expectation: Expectation) -> list[Comparison]:
-    """Compare every quantity the expectation holds with the backend's (missing is a mismatch)."""
+def compare_quantities(
+    actual: Mapping[str, np.ndarray], expectation: Expectation, locator: Callable[[str, tuple[int, ...]], str] | None = None
+) -> list[Comparison]:
+    """Compare every quantity the expectation holds with the backend's (missing is a
+    mismatch); ``locator(quantity, index)`` says where a mismatch's worst element lies."""
     return [
-        compare_arrays(name, actual.get(name, np.full(np.shape(expected), np.nan)), expected, expectation.tolerances[name])
+        compare_arrays(
+            name,
+            actual.get(name, np.full(np.shape(expected), np.nan)),
+            expected,
+            expectation.tolerances[name],
+            None if locator is None else (lambda index, name=name: locator(name, index)),
+        )
         for name, expected in expectation.values.items()
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import pytest
@@ -13,6 +14,7 @@ from .backends import Backend
 from .cases import DTYPE_NAMES, Case, CaseData, make_data
 from .compare import Comparison
 from .deviations import DeviationReproduced, KnownDeviation, find_deviations
+from .diagnosis import Diagnosis
 
 
 def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
@@ -64,14 +66,21 @@ def run_backend(backend: Backend, call, deviations: tuple[KnownDeviation, ...]):
         raise
 
 
-def judge(comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...]) -> None:
-    """Fail on any mismatch outside the deviations' quantities; raise DeviationReproduced when
-    the only mismatches are the deviations' quantities."""
-    allowed = set().union(*(deviation.quantities for deviation in deviations))
+def judge(
+    comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None
+) -> None:
+    """Fail on any mismatch outside the deviations' quantities, with ``diagnose(the
+    deviations' quantities)``'s verdict recorded and in the message; raise DeviationReproduced when the only mismatches are the
+    deviations' quantities."""
+    allowed = frozenset().union(*(deviation.quantities for deviation in deviations))
     failed = [comparison for comparison in comparisons if not comparison.passed]
     unexpected = [comparison for comparison in failed if comparison.quantity not in allowed]
     report = "\n".join(comparison.describe() for comparison in comparisons)
     if unexpected:
+        if diagnose is not None:
+            diagnosis = diagnose(allowed)
+            record(diagnosis=list(diagnosis.explanations), hypotheses_tried=diagnosis.tried)
+            report += "\n" + diagnosis.describe()
         raise AssertionError(f"values differ beyond their tolerance:\n{report}")
     if failed:
         raise DeviationReproduced(f"{describe_deviations(deviations)}\n{report}")
@@ -122,7 +131,9 @@ def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, r
     return PreparedCase(backend, case, data, request, deviations)
 
 
-def conclude(comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record) -> None:
-    """Record the comparisons, then judge them."""
+def conclude(
+    comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None
+) -> None:
+    """Record the comparisons, then judge them (``diagnose``: see :func:`judge`)."""
     record(comparisons=[comparison.as_record() for comparison in comparisons])
-    judge(comparisons, deviations)
+    judge(comparisons, deviations, record, diagnose)

@@ -3,7 +3,9 @@
 A reproducer runs as a strict xfail of its first check (``conformance.running``): if the
 backend stops deviating there, that test fails the run. This check makes sure that each
 reproducer does run so: its id is a valid case the backend supports, it is among the cases
-its first check runs on this backend, and the deviation is armed for its request.
+its first check runs on this backend, and the deviation is armed for its request. Each
+forward reproducer is also diagnosed (:mod:`conformance.diagnosis`): when a common mapping
+mistake explains the deviation, the report says so beside it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import pytest
 from .backends import Backend, BackendPool
 from .cases import INVARIANT_CASES, Case, make_data
 from .deviations import GRADIENT_CHECKS, KnownDeviation, find_deviations, registered_deviations
+from .diagnosis import diagnose_forward
+from .expectations import expected_forward
 from .plugin import backend_pool, listed_cases, require_available
 from .running import request_for
+from .tolerances import regime_scale
 
 
 def reproducer_problems(backend: Backend, pool: BackendPool, deviations: list[KnownDeviation]) -> list[str]:
@@ -42,6 +47,20 @@ def reproducer_problems(backend: Backend, pool: BackendPool, deviations: list[Kn
     return problems
 
 
+def reproducer_diagnoses(backend: Backend, deviations: list[KnownDeviation]) -> dict[str, list[str]]:
+    """Deviation name -> the mapping mistakes that explain its forward reproducer's results
+    (empty: none does), for each forward deviation whose reproducer runs."""
+    diagnoses = {}
+    for deviation in deviations:
+        if deviation.checks[0] != "forward" or "run" in deviation.quantities:
+            continue
+        case = Case.from_id(deviation.reproducer)
+        request = request_for(case, make_data(case))
+        actual = backend.adapter.run(request)
+        diagnoses[deviation.name] = list(diagnose_forward(request, actual, expected_forward(request, regime_scale(case.regime))).explanations)
+    return diagnoses
+
+
 def test_every_known_deviation_has_a_reproducer_that_runs_armed(backend, record, request):
     require_available(backend)
     deviations = [deviation for deviation in registered_deviations() if deviation.backend == backend.name]
@@ -51,3 +70,4 @@ def test_every_known_deviation_has_a_reproducer_that_runs_armed(backend, record,
     problems = reproducer_problems(backend, backend_pool(request.config), deviations)
     record(examples_compared=len(deviations) - len(problems))
     assert not problems, "\n".join(problems)
+    record(reproducer_diagnoses=reproducer_diagnoses(backend, deviations))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from reference import parameter_count
 
 from .compare import compare_counts, compare_quantities
+from .diagnosis import diagnose_forward
 from .expectations import expected_forward, forward_quantities, padded_mask
+from .location import Locator
 from .running import conclude, prepare
 from .tolerances import regime_scale
 
@@ -16,9 +18,10 @@ def test_forward_matches_oracle(backend_case, record, request):
     expectation = expected_forward(run_request, regime_scale(case.regime))
     actual = prepared.run()
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
-    comparisons = compare_quantities(forward_quantities(actual, padded), expectation)
+    locator = Locator(case.spec, run_request.batch_first, padded)
+    comparisons = compare_quantities(forward_quantities(actual, padded), expectation, locator)
     layout = backend.adapter.parameter_layout
     counts = {"layout": layout, "backend": backend.parameter_count(case.spec), "oracle": parameter_count(case.spec, layout).total}
     record(parameter_count=counts)
     comparisons.append(compare_counts(counts["backend"], counts["oracle"]))
-    conclude(comparisons, prepared.deviations, record)
+    conclude(comparisons, prepared.deviations, record, lambda excused: diagnose_forward(run_request, actual, expectation, excused))

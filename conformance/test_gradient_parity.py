@@ -16,7 +16,9 @@ from reference import LSTMResult
 from .cases import INVARIANT_CASES, round_to
 from .compare import compare_arrays, compare_quantities
 from .deviations import find_deviations
+from .diagnosis import diagnose_gradients
 from .expectations import expected_gradients, gradient_quantities, padded_mask
+from .location import Locator
 from .running import PreparedCase, conclude, prepare
 from .seeding import seed_for
 from .tolerances import regime_scale
@@ -44,7 +46,8 @@ def check_gradients(backend_gradient_case, record, node: pytest.Item, check: str
     expectation = expected_gradients(run_request, upstream, regime_scale(case.regime))
     actual = prepared.gradients(upstream)
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
-    conclude(compare_quantities(gradient_quantities(actual, padded), expectation), prepared.deviations, record)
+    comparisons = compare_quantities(gradient_quantities(actual, padded), expectation, Locator(case.spec, run_request.batch_first, padded))
+    conclude(comparisons, prepared.deviations, record, lambda excused: diagnose_gradients(run_request, actual, expectation, excused))
 
 
 def test_gradients_match_oracle(backend_gradient_case, record, request):

@@ -11,6 +11,7 @@ from adapters.base import RunRequest
 from reference import LSTMResult, LSTMSpec
 
 from .compare import Comparison, compare_arrays
+from .location import Locator
 from .running import conclude, prepare
 from .cases import INVARIANT_CASES
 from .expectations import expected_forward
@@ -24,13 +25,15 @@ def time_major(outputs: np.ndarray, batch_first: bool) -> np.ndarray:
     return outputs.transpose(1, 0, 2) if batch_first else outputs
 
 
-def identical(quantity: str, actual: np.ndarray, expected: np.ndarray) -> Comparison:
-    """The same computation on the same inputs: equal to the last bit."""
-    return compare_arrays(quantity, actual, expected, 0.0)
+def identical(quantity: str, actual: np.ndarray, expected: np.ndarray, locator: Locator | None = None) -> Comparison:
+    """The same computation on the same inputs: equal to the last bit (``locator``: where a
+    mismatch's worst element is, for whole outputs, h_n and c_n)."""
+    return compare_arrays(quantity, actual, expected, 0.0, None if locator is None else (lambda index: locator(quantity, index)))
 
 
-def same_results(first: LSTMResult, second: LSTMResult) -> list[Comparison]:
-    return [identical(name, getattr(second, name), getattr(first, name)) for name in LSTMResult._fields]
+def same_results(first: LSTMResult, second: LSTMResult, request: RunRequest) -> list[Comparison]:
+    locator = Locator(request.spec, request.batch_first, None)
+    return [identical(name, getattr(second, name), getattr(first, name), locator) for name in LSTMResult._fields]
 
 
 def lengths_of(request: RunRequest) -> np.ndarray:
@@ -78,7 +81,7 @@ def test_padding_content_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "padding", request.node, record)
     first = prepared.run()
     second = prepared.run(with_padding(prepared.request, PADDING_GARBAGE))
-    conclude(same_results(first, second), prepared.deviations, record)
+    conclude(same_results(first, second, prepared.request), prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -87,7 +90,7 @@ def test_nan_padding_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "nan_padding", request.node, record)
     first = prepared.run()
     second = prepared.run(with_padding(prepared.request, np.nan))
-    conclude(same_results(first, second), prepared.deviations, record)
+    conclude(same_results(first, second, prepared.request), prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -127,7 +130,7 @@ def test_dropout_in_inference_mode_changes_nothing(backend_case, record, request
     reasons = prepared.backend.unsupported(with_dropout.config())
     if reasons:
         pytest.skip(f"{prepared.backend.name} unsupported: {'; '.join(reasons)}")
-    conclude(same_results(prepared.run(), prepared.run(with_dropout)), prepared.deviations, record)
+    conclude(same_results(prepared.run(), prepared.run(with_dropout), prepared.request), prepared.deviations, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -151,9 +154,6 @@ def test_two_layers_equal_two_stacked_single_layers(backend_case, record, reques
     upper = layer(upper_spec, lower.outputs, slice(directions, 2 * directions))
     # The upper layer gets the lower layer's outputs, already representable in the run's
     # dtype, exactly as the two-layer run feeds them internally: no tolerance.
-    comparisons = [
-        identical("outputs", upper.outputs, whole.outputs),
-        identical("h_n", np.concatenate([lower.h_n, upper.h_n]), whole.h_n),
-        identical("c_n", np.concatenate([lower.c_n, upper.c_n]), whole.c_n),
-    ]
+    stacked = LSTMResult(upper.outputs, np.concatenate([lower.h_n, upper.h_n]), np.concatenate([lower.c_n, upper.c_n]))
+    comparisons = same_results(whole, stacked, run_request)
     conclude(comparisons, prepared.deviations, record)

@@ -26,6 +26,7 @@ from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 from .backends import Backend
 from .cases import SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, is_bounded, round_to
 from .compare import compare_quantities
+from .location import Locator
 from .deviations import find_deviations
 from .plugin import require_available
 from .expectations import expected_forward, forward_quantities, padded_mask
@@ -163,7 +164,8 @@ def test_random_specs_match_the_oracle(backend, request, record):
             reject()
         steps = run_request.x.shape[1 if run_request.batch_first else 0]
         padded = padded_mask(run_request.lengths, steps, run_request.batch_first)
-        comparisons = compare_quantities(forward_quantities(actual, padded), expectation)
+        locator = Locator(run_request.spec, run_request.batch_first, padded)
+        comparisons = compare_quantities(forward_quantities(actual, padded), expectation, locator)
         judged = [comparison for comparison in comparisons if comparison.quantity not in excused]
         for comparison in judged:
             previous = worst.get(comparison.quantity)

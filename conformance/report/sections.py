@@ -17,7 +17,10 @@ from .summary import (
     findings,
     outcomes_by_backend,
     outcomes_by_kind,
+    RATIO_BINS,
+    RATIO_QUANTILES,
     parameter_counts,
+    tolerance_ratios,
     worst_errors,
     worst_output_error_by_steps,
 )
@@ -104,11 +107,19 @@ def failure_section(document: dict) -> Section:
         return Section("Failures", notes=(("No test failed.",),))
     return Section(
         "Failures",
-        notes=((f"{counted(len(failed), 'test')} failed; each case reruns alone with its command, in a checkout or from an installed wheel.",),),
+        notes=(
+            (f"{counted(len(failed), 'test')} failed; each case reruns alone with its command, in a checkout or from an installed wheel. "
+             "A comparison with the oracle that fails is diagnosed: the oracle is recomputed under each common mapping mistake "
+             "(gate blocks permuted, a bias dropped or counted twice, the projection transposed, peepholes permuted, states in "
+             "another order, lengths ignored by a direction), and the mistakes that explain the backend's results are named.",),
+        ),
         tables=(
             Table(
-                ("test", "reason", "rerun"),
-                tuple((Span(failure.test, code=True, tone="fail"), failure.reason, Span(failure.rerun, code=True)) for failure in failed),
+                ("test", "reason", "diagnosis", "rerun"),
+                tuple(
+                    (Span(failure.test, code=True, tone="fail"), failure.reason, failure.describe_diagnosis(), Span(failure.rerun, code=True))
+                    for failure in failed
+                ),
             ),
         ),
     )
@@ -199,6 +210,40 @@ def worst_error_section(document: dict) -> Section:
     )
 
 
+def tolerance_ratio_section(document: dict) -> Section:
+    """Per backend and dtype, how close the comparisons with the oracle came to their tolerances."""
+    distributions = tolerance_ratios(document)
+    bounds = [f"≤ {bound:g}" for bound in RATIO_BINS] + [f"> {RATIO_BINS[-1]:g}"]
+    headers = ("backend", "dtype", "compared", *(f"p{round(q * 100)}" for q in RATIO_QUANTILES), "max", *bounds)
+    rows = tuple(
+        (
+            Span(distribution.backend, code=True),
+            distribution.dtype,
+            str(distribution.comparisons),
+            *(f"{value:.2g}" for value in distribution.quantiles),
+            Span(f"{distribution.largest:.2g}", tone="fail" if distribution.largest > 1 else ""),
+            *(str(count) for count in distribution.bins),
+        )
+        for distribution in distributions
+    )
+    return Section(
+        "Closeness to tolerance",
+        notes=(
+            ("Per backend and dtype, max abs error / tolerance over every forward and gradient comparison with the oracle "
+             "(tolerances above 0; a reproduced known deviation's own quantities left out): quantiles, the largest, and how "
+             "many comparisons fall in each bin. Above 1 is a failure; a drift that is still inside its tolerance shows "
+             "here as a shift towards 1.",),
+        ),
+        tables=(Table(headers, rows),) if rows else (),
+    )
+
+
+def describe_reproducer_diagnosis(explanations: tuple[str, ...]) -> str:
+    if not explanations:
+        return "no common mapping mistake explains it."
+    return "explained by " + "; or by ".join(explanations) + "."
+
+
 def findings_section(document: dict) -> Section:
     """Every registered known deviation: what it is, how often it showed, its reproducer."""
     found = findings(document)
@@ -213,6 +258,7 @@ def findings_section(document: dict) -> Section:
                  f"Reproduced by {counted(finding.records_hit, 'record')} of this run"
                  + ("." if finding.strict else "; it shows by chance, so cases it applies to may also pass."),),
                 ("Reproducer: ", Span(finding.reproducer_command, code=True)),
+                *((("Diagnosis of the reproducer: " + describe_reproducer_diagnosis(finding.diagnosis),),) if finding.diagnosis is not None else ()),
             ),
         )
         for finding in found
@@ -266,6 +312,7 @@ def build_page(document: dict) -> Page:
             feature_section(document),
             error_plot_section(document),
             worst_error_section(document),
+            tolerance_ratio_section(document),
             findings_section(document),
             parameter_count_section(document),
         ),

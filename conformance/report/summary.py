@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from .features import FEATURES, features_of, is_case_record
 
 OUTCOMES = ("pass", "fail", "unsupported", "known_deviation")
@@ -233,11 +235,20 @@ class Finding:
     strict: bool
     records_hit: int
     reproducer_command: str
+    diagnosis: tuple[str, ...] | None = None
 
 
 def findings(document: dict) -> list[Finding]:
     """Every deviation of the document, by backend and name, with how many records reproduced it
-    (outcome known_deviation with the deviation armed) and the command that runs its reproducer."""
+    (outcome known_deviation with the deviation armed), the command that runs its reproducer
+    and, for a forward deviation, the mapping mistakes that explain its reproducer (None: not
+    diagnosed in this run)."""
+    diagnoses = {
+        name: tuple(explanations)
+        for record in document["records"]
+        if record["kind"] == "deviation_reproducers"
+        for name, explanations in record.get("reproducer_diagnoses", {}).items()
+    }
     hits = Counter(
         name
         for record in document["records"]
@@ -255,6 +266,7 @@ def findings(document: dict) -> list[Finding]:
             strict=deviation["strict"],
             records_hit=hits[deviation["name"]],
             reproducer_command=f'pytest "{deviation["reproducer_test"]}"',
+            diagnosis=diagnoses.get(deviation["name"]),
         )
         for deviation in sorted(document["deviations"], key=lambda deviation: (deviation["backend"], deviation["name"]))
     ]
@@ -262,18 +274,83 @@ def findings(document: dict) -> list[Finding]:
 
 @dataclass(frozen=True)
 class Failure:
-    """A failed record: its test id, the failure's exception line and the command that
-    reruns its case alone (empty for a test that takes no case)."""
+    """A failed record: its test id, the failure's exception line, the command that reruns
+    its case alone (empty for a test that takes no case) and its diagnosis: the mapping
+    mistakes that explain it, out of ``hypotheses_tried`` (0: not diagnosed)."""
 
     test: str
     reason: str
     rerun: str = ""
+    diagnosis: tuple[str, ...] = ()
+    hypotheses_tried: int = 0
+
+    def describe_diagnosis(self) -> str:
+        if self.diagnosis:
+            return "; or ".join(self.diagnosis)
+        if self.hypotheses_tried:
+            return f"none of {self.hypotheses_tried} common mapping mistakes explains it"
+        return "-"
 
 
 def failures(document: dict) -> list[Failure]:
     """The records whose outcome is fail, by test id."""
-    failed = [Failure(record["test"], record["reason"], record.get("rerun", "")) for record in document["records"] if record["outcome"] == "fail"]
+    failed = [
+        Failure(record["test"], record["reason"], record.get("rerun", ""), tuple(record.get("diagnosis", ())), record.get("hypotheses_tried", 0))
+        for record in document["records"]
+        if record["outcome"] == "fail"
+    ]
     return sorted(failed, key=lambda failure: failure.test)
+
+
+# Checks whose comparisons hold a backend to the oracle's tolerances.
+ORACLE_CHECKS = ("forward", "gradients", "gradients_c_n")
+# Bins of error / tolerance: upper bounds, the last one open (beyond tolerance: a failure).
+RATIO_BINS = (1e-3, 1e-2, 1e-1, 0.5, 1.0)
+RATIO_QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class RatioDistribution:
+    """How close one backend's comparisons in one dtype came to their tolerances: the
+    quantiles and maximum of max_abs_error / tolerance, and counts per bin of
+    :data:`RATIO_BINS` (one more count for ratios above 1)."""
+
+    backend: str
+    dtype: str
+    comparisons: int
+    quantiles: tuple[float, ...]
+    largest: float
+    bins: tuple[int, ...]
+
+
+def tolerance_ratios(document: dict) -> list[RatioDistribution]:
+    """Per backend and dtype, the distribution of error / tolerance over every comparison of
+    :data:`ORACLE_CHECKS` with a tolerance above 0 and a finite error (a reproduced
+    deviation's own quantities left out): a drift still inside tolerance shows as a shift."""
+    deviating = deviating_quantities(document)
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for record in document["records"]:
+        if record["kind"] not in ORACLE_CHECKS:
+            continue
+        for comparison in judged_comparisons(record, deviating):
+            error, tolerance = comparison["max_abs_error"], comparison["tolerance"]
+            if error is not None and tolerance > 0:
+                ratios.setdefault((record["backend"], record.get("dtype", ANY_DTYPE)), []).append(error / tolerance)
+    distributions = []
+    for (backend, dtype), values in sorted(ratios.items()):
+        array = np.asarray(values)
+        edges = np.searchsorted(RATIO_BINS, array, side="left")
+        distributions.append(
+            RatioDistribution(
+                backend,
+                dtype,
+                array.size,
+                tuple(float(q) for q in np.quantile(array, RATIO_QUANTILES)),
+                float(array.max()),
+                tuple(int(count) for count in np.bincount(edges, minlength=len(RATIO_BINS) + 1)),
+            )
+        )
+    return distributions
 
 
 @dataclass(frozen=True)

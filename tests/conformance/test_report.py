@@ -19,7 +19,7 @@ from conformance.report.files import load_document, write_pages
 from conformance.report.html_page import render_html
 from conformance.report.markdown_page import render_markdown
 from conformance.report.schema import SCHEMA_VERSION, parity_schema
-from conformance.report.summary import feature_matrix, findings, ordered_kinds, parameter_counts, worst_errors
+from conformance.report.summary import feature_matrix, findings, ordered_kinds, parameter_counts, tolerance_ratios, worst_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
@@ -275,8 +275,44 @@ def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
         case_id = test.split("[wrong-gate-order-")[1].rstrip("]")
         rerun = f"pytest --pyargs conformance --adapter tests.support.wrong_adapter:WrongGateOrderAdapter --case {case_id}"
         assert f"| `{rerun}` |" in markdown and f"<code>{rerun}</code>" in page
+    # The adapter swaps the input and forget blocks of every weight and bias it maps: named.
+    diagnosis = "gate blocks i and f swapped in w_ih, w_hh, b_ih, b_hh"
+    assert all(record["diagnosis"] == [diagnosis] for record in document["records"] if record["outcome"] == "fail")
+    assert markdown.count(f"| {diagnosis} |") == len(failed)
+    assert "worst at time step" in markdown
     assert "No test failed" not in markdown
     check_html(page)
+
+
+def test_closeness_to_tolerance_is_a_distribution_per_backend_and_dtype():
+    """Ratios error / tolerance, binned and summarised; zero tolerances, non-finite errors,
+    invariant checks and a reproduced deviation's quantities are left out."""
+    document = synthetic_document()
+
+    def ratio_comparison(quantity: str, ratio: float | None, tolerance: float = 1e-6) -> dict:
+        error = None if ratio is None else ratio * tolerance
+        return {**comparison(quantity, error, error), "tolerance": tolerance, "passed": ratio is not None and ratio <= 1}
+
+    ratios = [0.0, 0.0005, 0.002, 0.02, 0.3, 0.3, 0.7, 1.0, 4.0]
+    document["records"] = [
+        case_record("torch", PLAIN_CASE, comparisons=[ratio_comparison("outputs", ratio) for ratio in ratios]),
+        case_record("torch", PLAIN_CASE, kind="gradients", comparisons=[ratio_comparison("grad_x", 0.01), ratio_comparison("grad_x_padded", 0.0, 0.0)]),
+        case_record("torch", PLAIN_CASE, kind="sample_alone", comparisons=[ratio_comparison("outputs[0]", 0.9)]),
+        case_record("torch", BIDIR_CASE, comparisons=[ratio_comparison("h_n", None), ratio_comparison("c_n", 0.1)]),
+        case_record("paddle", BIDIR_CASE, outcome="known_deviation", deviations=["dev-padded"],
+                    comparisons=[ratio_comparison("outputs_padded", 50.0), ratio_comparison("outputs", 0.5)]),
+    ]
+    distributions = {(d.backend, d.dtype): d for d in tolerance_ratios(document)}
+    assert set(distributions) == {("torch", "float64"), ("torch", "float32"), ("paddle", "float32")}
+    float64 = distributions["torch", "float64"]
+    assert float64.comparisons == 10 and float64.largest == 4.0
+    assert float64.bins == (2, 2, 1, 2, 2, 1)
+    assert float64.quantiles[0] == pytest.approx(0.16)
+    assert distributions["torch", "float32"].bins == (0, 0, 1, 0, 0, 0)
+    assert distributions["paddle", "float32"].comparisons == 1 and distributions["paddle", "float32"].largest == 0.5
+    markdown = render_markdown(document)
+    assert "| backend | dtype | compared | p50 | p90 | p99 | max | ≤ 0.001 | ≤ 0.01 | ≤ 0.1 | ≤ 0.5 | ≤ 1 | \\> 1 |" in markdown
+    assert "| `torch` | float64 | 10 | 0.16 | 1.3 | 3.7 | 4 | 2 | 2 | 1 | 2 | 2 | 1 |" in markdown
 
 
 def test_a_run_that_collected_nothing_says_so_instead_of_no_failure():

@@ -1,0 +1,72 @@
+"""The README's two commands, on a machine with nothing but Python 3.10 or newer.
+
+    python3 quickstart.py report   # writes reports/parity.{json,md,html}
+    python3 quickstart.py test     # runs the project's tests and the whole conformance suite
+
+Each creates the virtual environment ``.venv`` when it is missing, installs the project
+with every backend at the versions CI pins (``.ci/constraints.txt``), and reinstalls when
+``pyproject.toml`` or the constraints changed since. Further arguments go to the command
+run (``lstm-parity run`` or ``pytest -n auto``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+ENVIRONMENT = ROOT / ".venv"
+# Installed-from fingerprint: the environment is rebuilt when these files change.
+INSTALL_INPUTS = ("pyproject.toml", ".ci/constraints.txt")
+STAMP = "lstm-conformance-installed"
+COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
+
+
+def executable(environment: Path, name: str) -> Path:
+    """A console script or the interpreter of a virtual environment, on any platform."""
+    folder = environment / ("Scripts" if os.name == "nt" else "bin")
+    return folder / (name + (".exe" if os.name == "nt" else ""))
+
+
+def fingerprint(root: Path) -> str:
+    """A digest of the files an installation is made from."""
+    digest = hashlib.sha256()
+    for name in INSTALL_INPUTS:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def needs_install(environment: Path, root: Path) -> bool:
+    """Whether ``environment`` is missing, incomplete, or installed from other inputs."""
+    stamp = environment / STAMP
+    return not (executable(environment, "python").exists() and stamp.exists() and stamp.read_text() == fingerprint(root))
+
+
+def install(environment: Path, root: Path) -> None:
+    """Create ``environment`` (if needed) and install the project with every extra, pinned."""
+    print(f"quickstart: installing the project into {environment.name} (once; minutes)", flush=True)
+    if not executable(environment, "python").exists():
+        venv.EnvBuilder(with_pip=True).create(environment)
+    python = str(executable(environment, "python"))
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "-c", ".ci/constraints.txt", "-e", ".[all]"], cwd=root, check=True)
+    (environment / STAMP).write_text(fingerprint(root))
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python3 quickstart.py {{{','.join(COMMANDS)}}} [arguments...]", file=sys.stderr)
+        print(f"quickstart.py: command: expected one of {', '.join(COMMANDS)}, got {argv[0] if argv else 'nothing'!r}", file=sys.stderr)
+        return 2
+    if needs_install(ENVIRONMENT, ROOT):
+        install(ENVIRONMENT, ROOT)
+    program, *arguments = COMMANDS[argv[0]]
+    return subprocess.run([str(executable(ENVIRONMENT, program)), *arguments, *argv[1:]], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
