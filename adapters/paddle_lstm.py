@@ -4,8 +4,10 @@ Layout: each layer k holds one cell per direction, reached by the structural nam
 ``{k}.cell`` (forward-only layers) or ``{k}.cell_fw`` / ``{k}.cell_bw``; each cell has
 ``weight_ih`` [4H, I_k], ``weight_hh`` [4H, R], ``bias_ih`` [4H], ``bias_hh`` [4H]
 (gate order i, f, g, o, as in torch) and, with projection, ``weight_ho`` [H, P]:
-torch's ``weight_hr`` transposed. The flat aliases (``weight_ih_l0``...) are not used:
-with ``proj_size`` > 0 they point at the wrong tensors (a known deviation).
+torch's ``weight_hr`` transposed. The layer's state dict also holds every parameter a
+second time under a flat name (``weight_ih_l0``, ``bias_hh_l1_reverse``...);
+:func:`flat_aliases` says which, and the adapter does not use them: with ``proj_size`` > 0
+they are shifted onto the wrong tensors.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
 from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
@@ -38,6 +40,27 @@ def canonical_to_paddle(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndar
             for name, array in cell.arrays().items():
                 state[f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"] = array.T if name == "w_hr" else array
     return state
+
+
+def flat_aliases(spec: LSTMSpec) -> dict[str, str]:
+    """The flat names paddle.nn.LSTM's state dict gives its parameters a second time, each
+    mapped to the structural name of the tensor it holds.
+
+    Paddle names the flat parameter list four names per cell (``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh`` with ``_l{k}`` and ``_reverse``), in cell order, whatever each
+    cell holds: with a projection (five tensors per cell) the names shift onto the wrong
+    tensors and the last cells' tensors get none. Only layers with biases are named so.
+    """
+    if not spec.bias:
+        return {}
+    flat = [
+        f"{name}_l{layer}{'_reverse' if direction else ''}"
+        for layer in range(spec.num_layers)
+        for direction in range(spec.num_directions)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ]
+    structural = list(canonical_to_paddle(spec, init_params(spec, 0)))
+    return dict(zip(flat, structural))
 
 
 def paddle_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
@@ -107,6 +130,10 @@ class PaddleLSTMAdapter(BaseAdapter):
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return paddle_to_canonical(spec, backend_params)
+
+    def state_dict_aliases(self, spec: LSTMSpec) -> dict[str, str]:
+        """Second names of the layer's arrays in its state dict (see :func:`flat_aliases`)."""
+        return flat_aliases(spec)
 
     def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
         """Build the layer with ``params`` and run it; returns (layer, x, (h0, c0), (outputs, h_n, c_n))

@@ -41,7 +41,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
-from .paddle_lstm import canonical_to_paddle, load_params, paddle_layer, paddle_to_canonical
+from .paddle_lstm import canonical_to_paddle, flat_aliases, load_params, paddle_layer, paddle_to_canonical
 from .paddle_runtime import import_paddle
 
 PADDLE2ONNX_ABORTS_ON_PROJECTION = (
@@ -148,6 +148,9 @@ class PaddleOnnxAdapter(BaseAdapter):
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return paddle_to_canonical(spec, backend_params)
+
+    def state_dict_aliases(self, spec: LSTMSpec) -> dict[str, str]:
+        return flat_aliases(spec)
 
     def export(self, config: RunConfig, params: LSTMParams) -> bytes:
         """The serialized ONNX model ``paddle.onnx.export`` writes for paddle.nn.LSTM with ``params``;

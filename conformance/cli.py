@@ -5,6 +5,7 @@ Subcommands:
           parity.md and parity.html; exit with pytest's status
   report  rebuild parity.md and parity.html from an existing parity.json
   params  print a spec's parameter count under each layout, term by term, and why
+  convert convert an LSTM's weights file between frameworks, then prove both against the oracle
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from reference import LAYOUTS, LSTMSpec, parameter_count
 
+from .convert_command import add_convert_parser
 from .report.count_explanation import explain_count
 from .report.files import ReportError, load_document, write_pages
 
@@ -120,7 +122,7 @@ def params(arguments: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert}")
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
@@ -152,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the layout to count under (default: every layout that can express the spec)",
     )
     params_parser.set_defaults(handler=params)
+    add_convert_parser(commands)
     return parser
 
 

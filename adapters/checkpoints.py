@@ -1,0 +1,137 @@
+"""Reading and writing the weight files porters have, and finding an LSTM inside them.
+
+A checkpoint is read as a flat mapping of names to NumPy arrays, by file suffix:
+``.npz`` (NumPy, no framework needed), ``.pt``/``.pth`` (a torch ``state_dict``, or a dict
+holding one under ``state_dict``) and ``.pdparams`` (Paddle). An LSTM's arrays sit under a
+module prefix (``encoder.lstm.``); :func:`find_lstm` finds it by the names the adapter
+gives its arrays, infers the spec, and returns every other array untouched. A framework
+whose state dict holds some arrays twice under other names (paddle.nn.LSTM's flat names)
+says so through its adapter's optional ``state_dict_aliases(spec)``: read, the aliases are
+checked against the arrays they repeat; written, they are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reference import LSTMSpec
+
+from .base import Adapter
+from .conversion import PLACEHOLDER_SIZES, expected_arrays, infer_spec, spec_of, structures, unsupported_features
+
+SUFFIXES = {".npz": "numpy", ".pt": "torch", ".pth": "torch", ".pdparams": "paddle"}
+# A module prefix ends where a name's part does: "encoder.lstm." (never "lstm.1" of "lstm.10.").
+PREFIX_ENDS = "./:"
+
+
+def checkpoint_format(path: Path) -> str:
+    if path.suffix not in SUFFIXES:
+        raise ValueError(f"path: expected a file ending in {', '.join(SUFFIXES)}, got {str(path)!r}")
+    return SUFFIXES[path.suffix]
+
+
+def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of the file at ``path``, by name (see the module docstring for formats)."""
+    path = Path(path)
+    kind = checkpoint_format(path)
+    if not path.is_file():
+        raise ValueError(f"path: expected an existing file, got {str(path)!r}")
+    if kind == "numpy":
+        with np.load(path) as archive:
+            return {name: archive[name] for name in archive.files}
+    if kind == "torch":
+        import torch
+
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        state = loaded.get("state_dict", loaded) if isinstance(loaded, Mapping) else None
+        if not isinstance(state, Mapping):
+            raise ValueError(f"path: expected a torch state_dict in {str(path)!r}, got {type(loaded).__name__}")
+        return {name: value.detach().cpu().numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
+    import paddle
+
+    loaded = paddle.load(str(path), return_numpy=True)
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"path: expected a Paddle state dict in {str(path)!r}, got {type(loaded).__name__}")
+    return {name: np.asarray(value) for name, value in loaded.items()}
+
+
+def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Write ``arrays`` in the format of ``path``'s suffix; returns the path."""
+    path = Path(path)
+    kind = checkpoint_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "numpy":
+        with path.open("wb") as file:
+            np.savez(file, **arrays)
+    elif kind == "torch":
+        import torch
+
+        torch.save({name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in arrays.items()}, path)
+    else:
+        import paddle
+
+        paddle.save({name: paddle.to_tensor(np.ascontiguousarray(array)) for name, array in arrays.items()}, str(path))
+    return path
+
+
+def aliases_of(adapter: Adapter, spec: LSTMSpec) -> dict[str, str]:
+    """Alias name -> the adapter's array name it repeats, in the framework's state dict."""
+    aliases = getattr(adapter, "state_dict_aliases", None)
+    return dict(aliases(spec)) if aliases is not None else {}
+
+
+def with_aliases(adapter: Adapter, spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` and their aliases, as the framework's own state dict holds them."""
+    return {**{alias: arrays[name] for alias, name in aliases_of(adapter, spec).items()}, **arrays}
+
+
+def possible_names(adapter: Adapter) -> set[str]:
+    """Every array name ``adapter`` gives any LSTM (up to the inference's layer limit)."""
+    names: set[str] = set()
+    for structure in structures({}):
+        spec = spec_of(structure, PLACEHOLDER_SIZES)
+        if spec is not None and not unsupported_features(adapter, spec):
+            names |= set(expected_arrays(adapter, spec))
+    return names
+
+
+@dataclass(frozen=True)
+class FoundLSTM:
+    """An LSTM inside a checkpoint: its prefix, spec and arrays (names without the prefix),
+    and every other array of the checkpoint (full names)."""
+
+    prefix: str
+    spec: LSTMSpec
+    arrays: dict[str, np.ndarray]
+    others: dict[str, np.ndarray]
+
+
+def find_lstm(checkpoint: Mapping[str, np.ndarray], adapter: Adapter, prefix: str | None = None, **known) -> FoundLSTM:
+    """The LSTM stored in ``adapter``'s layout in ``checkpoint``, under ``prefix`` (found when
+    None: an error lists the prefixes when there are several). ``known``: see
+    :func:`adapters.conversion.infer_spec`."""
+    names = possible_names(adapter)
+    found = {name[: len(name) - len(own)] for name in checkpoint for own in names if name.endswith(own)}
+    found = {candidate for candidate in found if not candidate or candidate[-1] in PREFIX_ENDS}
+    if prefix is None:
+        if not found:
+            raise ValueError(f"checkpoint: no {adapter.name} LSTM arrays found among {sorted(checkpoint)[:8]}...")
+        if len(found) > 1:
+            raise ValueError(f"checkpoint: several {adapter.name} LSTMs, under prefixes {sorted(found)}; pass prefix (--prefix) to choose one")
+        (prefix,) = found
+    elif prefix not in found:
+        raise ValueError(f"prefix: expected one of {sorted(found)} (where {adapter.name} LSTM arrays are), got {prefix!r}")
+    arrays = {name[len(prefix) :]: array for name, array in checkpoint.items() if name.startswith(prefix) and name[len(prefix) :] in names}
+    spec = infer_spec(arrays, adapter, **known)
+    owned = set(arrays)
+    for alias, name in aliases_of(adapter, spec).items():
+        if prefix + alias in checkpoint:
+            if not np.array_equal(checkpoint[prefix + alias], arrays[name]):
+                raise ValueError(f"checkpoint: {prefix + alias} should repeat {prefix + name} (as {adapter.name} stores it), but differs")
+            owned.add(alias)
+    others = {name: array for name, array in checkpoint.items() if not (name.startswith(prefix) and name[len(prefix) :] in owned)}
+    return FoundLSTM(prefix, spec, arrays, others)

@@ -1,0 +1,95 @@
+"""``lstm-parity convert``: convert an LSTM's weights between frameworks, then prove it.
+
+    lstm-parity convert model.pt --from torch --to paddle -o model.pdparams
+    lstm-parity convert model.pt --from torch --to paddle -o model.pdparams --check-only
+
+The LSTM is found in the source file (``--prefix`` chooses among several), its spec
+inferred (``--spec FIELD=VALUE`` settles an ambiguity), its arrays converted and written
+under the same prefix with every other array of the file passed through, in the source's
+dtype. Then both frameworks run their file's weights against the oracle. Exit status: 0
+when both sides agree with the oracle, 1 when one does not, 3 when a side could not run
+(framework not installed), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from adapters.checkpoints import find_lstm, read_checkpoint, with_aliases, write_checkpoint
+from adapters.conversion import STRUCTURAL_FIELDS, convert, describe_spec
+from adapters.registry import load_adapter
+
+from .porting import prove_conversion
+
+USAGE_ERROR, MISMATCH, UNPROVEN = 2, 1, 3
+
+
+def parse_known(settings: list[str]) -> dict[str, object]:
+    """``FIELD=VALUE`` settings of structural spec fields, typed (ints and true/false)."""
+    known: dict[str, object] = {}
+    for setting in settings:
+        field, _, value = setting.partition("=")
+        if field not in STRUCTURAL_FIELDS or not value:
+            raise ValueError(f"--spec: expected FIELD=VALUE with FIELD one of {', '.join(STRUCTURAL_FIELDS)}, got {setting!r}")
+        if value.lower() in ("true", "false"):
+            known[field] = value.lower() == "true"
+        elif value.isdigit():
+            known[field] = int(value)
+        else:
+            raise ValueError(f"--spec: expected an integer or true/false for {field}, got {value!r}")
+    return known
+
+
+def convert_files(arguments: argparse.Namespace) -> int:
+    try:
+        source, target = load_adapter(arguments.source_backend), load_adapter(arguments.target_backend)
+        found = find_lstm(read_checkpoint(arguments.source), source, arguments.prefix, **parse_known(arguments.spec))
+        print(f"source: {source.name} LSTM under prefix {found.prefix!r}: {describe_spec(found.spec)}")
+        dtype = np.result_type(*found.arrays.values())
+        if arguments.check_only:
+            converted = find_lstm(read_checkpoint(arguments.output), target, found.prefix, **parse_known(arguments.spec))
+            if converted.spec != found.spec:
+                raise ValueError(f"--output: its LSTM is {describe_spec(converted.spec)}, not the source's")
+            target_arrays = converted.arrays
+            print(f"target: {arguments.output} holds the {target.name} LSTM under the same prefix")
+        else:
+            target_arrays = {name: array.astype(dtype) for name, array in convert(found.arrays, found.spec, source, target).items()}
+            stored = with_aliases(target, found.spec, target_arrays)
+            written = {**found.others, **{found.prefix + name: array for name, array in stored.items()}}
+            write_checkpoint(arguments.output, written)
+            aliases = len(stored) - len(target_arrays)
+            print(
+                f"wrote {arguments.output}: {len(target_arrays)} {target.name} LSTM arrays ({dtype})"
+                + (f" and {aliases} aliases of them" if aliases else "")
+                + f", {len(found.others)} other arrays passed through"
+            )
+    except (ValueError, TypeError, KeyError) as error:
+        print(f"lstm-parity convert: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    proofs = prove_conversion(found.spec, source, found.arrays, target, target_arrays)
+    for proof in proofs:
+        print("\n".join(proof.describe()))
+    if any(proof.skipped for proof in proofs):
+        print("verdict: UNPROVEN (a side could not run)")
+        return UNPROVEN
+    if all(proof.passed for proof in proofs):
+        print("verdict: PARITY (both frameworks agree with the oracle within the suite's tolerances)")
+        return 0
+    print("verdict: MISMATCH")
+    return MISMATCH
+
+
+def add_convert_parser(commands) -> None:
+    """The ``convert`` subcommand on ``lstm-parity``'s subparsers."""
+    parser = commands.add_parser("convert", help="convert an LSTM's weights between frameworks and prove parity")
+    parser.add_argument("source", metavar="SOURCE_FILE", help="a weights file: .pt/.pth (torch), .pdparams (Paddle) or .npz")
+    parser.add_argument("--from", dest="source_backend", required=True, metavar="BACKEND", help="the source file's layout (a backend name)")
+    parser.add_argument("--to", dest="target_backend", required=True, metavar="BACKEND", help="the layout to write (a backend name)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (or, with --check-only, to check)")
+    parser.add_argument("--prefix", metavar="PREFIX", help="the LSTM's module prefix when the file holds several (e.g. encoder.lstm.)")
+    parser.add_argument("--spec", action="append", default=[], metavar="FIELD=VALUE", help="fix a spec field the arrays leave ambiguous")
+    parser.add_argument("--check-only", action="store_true", help="write nothing: prove an existing pair of files")
+    parser.set_defaults(handler=convert_files)

@@ -1,0 +1,95 @@
+"""Proving a weight conversion: source and target frameworks against the oracle.
+
+Both sides run their own weights (each read back through its adapter's mapping) on the
+same seeded inputs; the oracle runs the source's weights in float64. Each side is held to
+the suite's tolerances for its dtype (float64 where the backend takes it), so a correct
+conversion between two float64 backends agrees to float64 precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from adapters.base import Adapter, RunConfig, RunRequest
+from reference import LSTMParams, LSTMSpec
+
+from .cases import round_to
+from .compare import Comparison, compare_quantities
+from .deviations import find_deviations
+from .expectations import expected_forward, forward_quantities
+from .seeding import seed_for
+from .tolerances import regime_scale
+
+PROOF_STEPS, PROOF_BATCH = 6, 3
+
+
+@dataclass(frozen=True)
+class SideProof:
+    """One side of a conversion run against the oracle: its comparisons, the error its run
+    raised, or why it did not run; and the backend's known deviations that apply to the spec."""
+
+    role: str
+    backend: str
+    dtype: str
+    comparisons: tuple[Comparison, ...] = ()
+    error: str = ""
+    skipped: str = ""
+    deviations: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.skipped and not self.error and all(comparison.passed for comparison in self.comparisons)
+
+    def describe(self) -> list[str]:
+        if self.skipped:
+            return [f"{self.role} {self.backend}: not run ({self.skipped})"]
+        lines = [f"{self.role} {self.backend} ({self.dtype}) against the oracle:"]
+        lines += [f"  run failed: {self.error}"] if self.error else [f"  {comparison.describe()}" for comparison in self.comparisons]
+        return lines + [f"  known deviation of {self.backend} that applies: {name}" for name in self.deviations]
+
+
+def proof_dtype(adapter: Adapter, spec: LSTMSpec) -> str | None:
+    """float64 when the backend takes it, else float32; None when it takes neither."""
+    for dtype in ("float64", "float32"):
+        if not adapter.unsupported(RunConfig(spec=spec, dtype=dtype)):
+            return dtype
+    return None
+
+
+def prove_side(role: str, adapter: Adapter, spec: LSTMSpec, own: LSTMParams, oracle: LSTMParams, x: np.ndarray) -> SideProof:
+    """Run ``adapter`` on ``own`` parameters and compare with the oracle on ``oracle``'s."""
+    availability = adapter.availability()
+    if not availability.available:
+        return SideProof(role, adapter.name, "", skipped=availability.reason)
+    dtype = proof_dtype(adapter, spec)
+    if dtype is None:
+        return SideProof(role, adapter.name, "", skipped="it runs this spec in no dtype")
+    request = RunRequest(spec=spec, params=oracle, x=round_to(dtype, x), dtype=dtype)
+    deviations = tuple(deviation.name for deviation in find_deviations(adapter.name, "forward", request))
+    expectation = expected_forward(request, regime_scale("typ"))
+    try:
+        actual = adapter.run(RunRequest(spec=spec, params=own, x=request.x, dtype=dtype))
+    except Exception as error:  # a framework's own failure is this side's result, reported
+        return SideProof(role, adapter.name, dtype, error=f"{type(error).__name__}: {error}", deviations=deviations)
+    comparisons = tuple(compare_quantities(forward_quantities(actual, None), expectation))
+    return SideProof(role, adapter.name, dtype, comparisons, deviations=deviations)
+
+
+def float64_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(array, dtype=np.float64) for name, array in arrays.items()}
+
+
+def prove_conversion(
+    spec: LSTMSpec, source: Adapter, source_arrays: Mapping[str, np.ndarray], target: Adapter, target_arrays: Mapping[str, np.ndarray]
+) -> list[SideProof]:
+    """Both sides of a conversion against the oracle on seeded inputs [T, B, I]."""
+    source_params = source.backend_to_canonical(spec, float64_arrays(source_arrays))
+    target_params = target.backend_to_canonical(spec, float64_arrays(target_arrays))
+    x = np.random.default_rng(seed_for(f"convert:{spec}")).standard_normal((PROOF_STEPS, PROOF_BATCH, spec.input_size))
+    return [
+        prove_side("source", source, spec, source_params, source_params, x),
+        prove_side("target", target, spec, target_params, source_params, x),
+    ]
