@@ -69,9 +69,9 @@ def run_backend(backend: Backend, call, deviations: tuple[KnownDeviation, ...]):
 def judge(
     comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None
 ) -> None:
-    """Fail on any mismatch outside the deviations' quantities, with ``diagnose(the
-    deviations' quantities)``'s verdict recorded and in the message; raise DeviationReproduced when the only mismatches are the
-    deviations' quantities."""
+    """Fail on any mismatch outside the deviations' quantities, with the verdict of
+    ``diagnose(the deviations' quantities)`` recorded and in the message; raise
+    DeviationReproduced when the only mismatches are the deviations' quantities."""
     allowed = frozenset().union(*(deviation.quantities for deviation in deviations))
     failed = [comparison for comparison in comparisons if not comparison.passed]
     unexpected = [comparison for comparison in failed if comparison.quantity not in allowed]

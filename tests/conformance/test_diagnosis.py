@@ -184,3 +184,14 @@ def test_gradients_mapped_back_in_another_gate_order_are_named():
     swapped = gradients._replace(h0=gradients.h0[[1, 0, 3, 2]], c0=gradients.c0[[1, 0, 3, 2]])
     diagnosis = diagnose_gradients(request, swapped, expectation)
     assert diagnosis.explanations == ("initial-state gradients with the forward and backward directions swapped",)
+
+
+def test_the_unbroken_stack_backend_maps_both_ways():
+    case = Case.from_id("L2-bidir-tm-none-zero-P3-bias-peep-noclip-std-f64-base-typ-cpu")
+    spec, params = case.spec, make_data(case).params
+    adapter = NumpyStackAdapter()
+    back = adapter.backend_to_canonical(spec, adapter.canonical_to_backend(spec, params))
+    for original, mapped in zip(params, back, strict=True):
+        for name in ("w_ih", "w_hh", "w_hr", "w_ic", "w_fc", "w_oc"):
+            np.testing.assert_array_equal(getattr(mapped, name), getattr(original, name))
+        np.testing.assert_array_equal(mapped.b_ih + mapped.b_hh, original.b_ih + original.b_hh)

@@ -85,14 +85,14 @@ class NumpyStackAdapter(BaseAdapter):
         cells = []
         for index in range(spec.num_cells):
             prefix = "{}.{}.".format(*divmod(index, spec.num_directions))
-            get = lambda name: np.asarray(backend_params[prefix + name])  # noqa: E731
-            fields = {"w_ih": get("kernel").T, "w_hh": get("recurrent_kernel").T}
+            cell = {name.removeprefix(prefix): np.asarray(array) for name, array in backend_params.items() if name.startswith(prefix)}
+            fields = {"w_ih": cell["kernel"].T, "w_hh": cell["recurrent_kernel"].T}
             if spec.bias:
-                fields.update(b_ih=get("bias"), b_hh=np.zeros_like(get("bias")))
+                fields.update(b_ih=cell["bias"], b_hh=np.zeros_like(cell["bias"]))
             if spec.proj_size:
-                fields["w_hr"] = get("projection").T
+                fields["w_hr"] = cell["projection"].T
             if spec.peepholes:
-                fields.update(zip(("w_ic", "w_fc", "w_oc"), get("peepholes")))
+                fields.update(zip(("w_ic", "w_fc", "w_oc"), cell["peepholes"]))
             cells.append(CellParams(**fields))
         return tuple(cells)
 
