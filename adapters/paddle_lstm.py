@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
+from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, cell_param_shapes
 
 from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
@@ -59,7 +59,12 @@ def flat_aliases(spec: LSTMSpec) -> dict[str, str]:
         for direction in range(spec.num_directions)
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     ]
-    structural = list(canonical_to_paddle(spec, init_params(spec, 0)))
+    structural = [
+        f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"
+        for layer in range(spec.num_layers)
+        for direction in range(spec.num_directions)
+        for name in cell_param_shapes(spec, layer)
+    ]
     return dict(zip(flat, structural))
 
 
@@ -105,12 +110,28 @@ def load_params(layer, spec: LSTMSpec, params: LSTMParams, dtype: str) -> None:
         state[name].set_value(array.astype(dtype))
 
 
-class PaddleLSTMAdapter(BaseAdapter):
+class PaddleLayout:
+    """Parameters laid out as paddle.nn.LSTM holds them (see the module docstring), for every
+    adapter whose backend is built from that layer."""
+
+    parameter_layout = "two_biases"
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_paddle(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return paddle_to_canonical(spec, backend_params)
+
+    def state_dict_aliases(self, spec: LSTMSpec) -> dict[str, str]:
+        """Second names of the layer's arrays in its state dict (see :func:`flat_aliases`)."""
+        return flat_aliases(spec)
+
+
+class PaddleLSTMAdapter(PaddleLayout, BaseAdapter):
     """paddle.nn.LSTM: layers, forward/bidirect, time_major both ways, sequence_length,
     projection, initial states, float32 and float64, CPU (GPU when present)."""
 
     name = "paddle"
-    parameter_layout = "two_biases"
 
     def _import_version(self) -> str:
         return import_paddle().__version__
@@ -124,16 +145,6 @@ class PaddleLSTMAdapter(BaseAdapter):
         gradients (without bias Paddle still creates zero bias tensors, frozen)."""
         unique = {id(parameter): parameter for parameter in paddle_layer(spec).parameters() if not parameter.stop_gradient}
         return sum(int(np.prod(parameter.shape)) for parameter in unique.values())
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_paddle(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return paddle_to_canonical(spec, backend_params)
-
-    def state_dict_aliases(self, spec: LSTMSpec) -> dict[str, str]:
-        """Second names of the layer's arrays in its state dict (see :func:`flat_aliases`)."""
-        return flat_aliases(spec)
 
     def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
         """Build the layer with ``params`` and run it; returns (layer, x, (h0, c0), (outputs, h_n, c_n))

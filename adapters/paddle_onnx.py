@@ -25,9 +25,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 
-import numpy as np
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
@@ -41,7 +39,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
-from .paddle_lstm import canonical_to_paddle, flat_aliases, load_params, paddle_layer, paddle_to_canonical
+from .paddle_lstm import PaddleLayout, load_params, paddle_layer
 from .paddle_runtime import import_paddle
 
 PADDLE2ONNX_ABORTS_ON_PROJECTION = (
@@ -108,11 +106,10 @@ def input_specs(spec: LSTMSpec, config: RunConfig) -> list:
     return specs
 
 
-class PaddleOnnxAdapter(BaseAdapter):
+class PaddleOnnxAdapter(PaddleLayout, BaseAdapter):
     """paddle.nn.LSTM through ``paddle.onnx.export`` (paddle2onnx) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "paddle-onnx"
-    parameter_layout = "two_biases"
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
 
     def __init__(self) -> None:
@@ -142,15 +139,6 @@ class PaddleOnnxAdapter(BaseAdapter):
         if model is None:
             model = self.export(RunConfig(spec=spec, dtype="float32"), init_params(spec, seed=0))
         return lstm_weight_count(model)
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_paddle(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return paddle_to_canonical(spec, backend_params)
-
-    def state_dict_aliases(self, spec: LSTMSpec) -> dict[str, str]:
-        return flat_aliases(spec)
 
     def export(self, config: RunConfig, params: LSTMParams) -> bytes:
         """The serialized ONNX model ``paddle.onnx.export`` writes for paddle.nn.LSTM with ``params``;

@@ -78,11 +78,23 @@ def load_torch_params(module, spec: LSTMSpec, params: LSTMParams) -> None:
     module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
 
 
-class TorchLSTMAdapter(BaseAdapter):
+class TorchLayout:
+    """Parameters laid out as torch.nn.LSTM holds them (see the module docstring), for every
+    adapter whose backend is built from that module."""
+
+    parameter_layout = "two_biases"
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_torch(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return torch_to_canonical(spec, backend_params)
+
+
+class TorchLSTMAdapter(TorchLayout, BaseAdapter):
     """torch.nn.LSTM: every structural feature torch has, float32/float64, CPU and CUDA."""
 
     name = "torch"
-    parameter_layout = "two_biases"
 
     def _import_version(self) -> str:
         import torch
@@ -103,12 +115,6 @@ class TorchLSTMAdapter(BaseAdapter):
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return sum(parameter.numel() for parameter in torch_module(spec, device="meta").parameters())
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_torch(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return torch_to_canonical(spec, backend_params)
 
     def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
         """Build the module with ``params`` and run it; returns (module, x, (h0, c0), (outputs, h_n, c_n))

@@ -25,9 +25,7 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Mapping
 
-import numpy as np
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
@@ -41,7 +39,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
-from .torch_lstm import canonical_to_torch, load_torch_params, torch_module, torch_to_canonical
+from .torch_lstm import TorchLayout, load_torch_params, torch_module
 
 TORCHSCRIPT_REJECTS_PROJECTION = "torch.onnx (TorchScript): Unsupported: ONNX export of operator LSTM, LSTMs with projections"
 TORCH_EXPORT_REJECTS_PACKING = (
@@ -111,11 +109,10 @@ def input_names(config: RunConfig) -> list[str]:
     return ["x"] + (["lengths"] if config.lengths else []) + (["h0", "c0"] if config.initial_states else [])
 
 
-class TorchOnnxAdapter(BaseAdapter):
+class TorchOnnxAdapter(TorchLayout, BaseAdapter):
     """torch.nn.LSTM through ``torch.onnx.export`` (dynamo) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "torch-onnx"
-    parameter_layout = "two_biases"
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
     dynamo = True
 
@@ -152,12 +149,6 @@ class TorchOnnxAdapter(BaseAdapter):
             config = RunConfig(spec=spec, dtype="float32")
             model = self.export(config, init_params(spec, seed=0), steps=2, batch=2)
         return lstm_weight_count(model)
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_torch(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return torch_to_canonical(spec, backend_params)
 
     def export(self, config: RunConfig, params: LSTMParams, steps: int, batch: int) -> bytes:
         """The serialized ONNX model of torch.nn.LSTM with ``params``, exported from inputs of

@@ -15,6 +15,7 @@ from adapters.checkpoints import find_lstm, read_checkpoint, write_checkpoint
 from adapters.conversion import convert, infer_spec, unsupported_features
 from adapters.example import ExampleAdapter
 from adapters.registry import BUILTIN_ADAPTERS, load_adapter
+from conformance.convert_command import parse_known
 from conformance.porting import prove_conversion
 from reference import LSTMSpec, init_params
 
@@ -118,6 +119,14 @@ def test_an_ambiguous_layout_names_the_fields_and_the_argument_that_settles_it()
         infer_spec({"weight_ih_l0": np.zeros((8, 3))}, ADAPTERS["torch"])
 
 
+def test_spec_settings_are_typed_and_bad_ones_named():
+    assert parse_known(["num_layers=2", "bias=false", "bidirectional=True"]) == {"num_layers": 2, "bias": False, "bidirectional": True}
+    with pytest.raises(ValueError, match="--spec: expected FIELD=VALUE with FIELD one of input_size, .*, got 'layers=2'"):
+        parse_known(["layers=2"])
+    with pytest.raises(ValueError, match="--spec: expected an integer or true/false for hidden_size, got 'eight'"):
+        parse_known(["hidden_size=eight"])
+
+
 def test_a_checkpoint_with_several_lstms_needs_a_prefix_and_keeps_everything_else(tmp_path):
     encoder, decoder = SPECS[0], SPECS[2]
     torch_adapter = ADAPTERS["torch"]
@@ -126,6 +135,8 @@ def test_a_checkpoint_with_several_lstms_needs_a_prefix_and_keeps_everything_els
         checkpoint.update({prefix + name: array.astype(np.float32) for name, array in torch_adapter.canonical_to_backend(spec, init_params(spec, 1)).items()})
     with pytest.raises(ValueError, match=r"several torch LSTMs, under prefixes \['decoder.lstm.', 'encoder.lstm.'\]; pass prefix"):
         find_lstm(checkpoint, torch_adapter)
+    with pytest.raises(ValueError, match=r"prefix: expected one of \['decoder.lstm.', 'encoder.lstm.'\] .*, got 'lstm.'"):
+        find_lstm(checkpoint, torch_adapter, "lstm.")
     found = find_lstm(checkpoint, torch_adapter, "decoder.lstm.")
     assert found.spec == decoder and set(found.others) == {"embed.weight"} | {name for name in checkpoint if name.startswith("encoder.")}
     path = write_checkpoint(tmp_path / "model.npz", checkpoint)

@@ -367,6 +367,24 @@ def test_parameter_counts_and_findings():
     assert "| `I=4 H=6 L=2 bidir P=3` | 1300 ≠ 1296 | - |" in markdown
     assert f'Reproducer: `pytest "{FORWARD_TEST}[paddle-{BIDIR_CASE}]"`' in markdown
     assert "Reproduced by 1 record of this run." in markdown
+    assert finding.diagnosis is None and "Diagnosis of the reproducer" not in markdown
+
+
+def test_findings_show_the_diagnosis_of_each_reproducer():
+    document = synthetic_document()
+    reproducers = {
+        "test": "conformance/test_deviation_reproducers.py::test_every_known_deviation_has_a_reproducer_that_runs_armed[paddle]",
+        "kind": "deviation_reproducers", "outcome": "pass", "reason": "", "duration_s": 0.1, "backend": "paddle",
+    }
+    for diagnosis, line in (
+        (["lengths ignored by both directions (each runs over the padding)"],
+         "Diagnosis of the reproducer: explained by lengths ignored by both directions (each runs over the padding)."),
+        ([], "Diagnosis of the reproducer: no common mapping mistake explains it."),
+    ):
+        document["records"] = [*synthetic_document()["records"], {**reproducers, "reproducer_diagnoses": {"dev-padded": diagnosis}}]
+        [finding] = findings(document)
+        assert finding.diagnosis == tuple(diagnosis)
+        assert line in render_markdown(document)
 
 
 def test_markdown_shows_gradient_quantities_as_rows_of_their_own_check():

@@ -159,3 +159,6 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     assert forward and all(record["outcome"] == "known_deviation" for record in forward)
     reproducer = "L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu"
     assert any(record["case_id"] == reproducer and record["deviations"] == ["plugin-example-cell-state-squashed"] for record in forward)
+    # Its reproducer is diagnosed too: tanh of c_n is no mapping mistake.
+    (checked,) = [record for record in records if record["kind"] == "deviation_reproducers"]
+    assert checked["reproducer_diagnoses"] == {"plugin-example-cell-state-squashed": []}
