@@ -1,12 +1,13 @@
 """Time the float64 oracle against torch.nn.LSTM in float64 on the CPU, in one process.
 
-Prints, per shape and pass, the best-of-N wall time of each and the ratio oracle / torch:
+Prints, per shape and pass, the best-of-N wall time of each and the ratio oracle / torch
+(then, per shape, the oracle's forward over its own matrix-product floor):
 ``forward`` is the oracle's forward against a no-grad torch forward; ``backward`` is
 :func:`reference.lstm_backward` (which runs its own forward) against a torch autograd
 forward and ``outputs.backward(grad)`` with ``x.requires_grad``; ``gemms`` is only the
 matrix products the oracle's forward cannot avoid (the input projection and one
-recurrent product per step, through NumPy's BLAS) against the whole torch forward: the
-floor under any NumPy forward on this machine.
+recurrent product per step, through NumPy's BLAS, made as the oracle makes them) against
+the whole torch forward: the floor under the oracle's forward on this machine.
 Run: ``python benchmarks/oracle_speed.py [--repeats N]``.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from reference import LSTMSpec, init_params, lstm_backward, lstm_forward
+from reference.forward import PROJECTION_ROWS
 
 SHAPES = ((200, 64, 256, 256), (1000, 8, 64, 64))  # (T, B, I, H)
 
@@ -79,18 +81,24 @@ def torch_lstm_float64_backward(spec: LSTMSpec, params, x: np.ndarray, grad_outp
 
 
 def forward_gemms(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]:
-    """The oracle forward's matrix products alone: [T*B, I] x [I, 4H], then T times [B, H] x [H, 4H]."""
+    """The oracle forward's matrix products alone, made exactly as it makes them: the input
+    projection [rows, I] x [I, 4H] per chunk of PROJECTION_ROWS rows into one reused buffer,
+    then T times [B, H] x [H, 4H] through a transposed view of w_hh."""
     cell = params[0]
-    inputs = x.reshape(-1, spec.input_size)
-    w_ih_t, w_hh_t = cell.w_ih.T, np.ascontiguousarray(cell.w_hh.T)
-    state = np.zeros((x.shape[1], spec.hidden_size))
-    product = np.empty((x.shape[1], 4 * spec.hidden_size))
+    steps, batch, _ = x.shape
+    chunk = max(1, PROJECTION_ROWS // batch)
+    w_ih_t, w_hh_t = cell.w_ih.T, cell.w_hh.T
+    projected = np.empty((min(chunk, steps) * batch, 4 * spec.hidden_size))
+    state = np.zeros((batch, spec.hidden_size))
+    product = np.empty((batch, 4 * spec.hidden_size))
 
     def run() -> object:
-        projected = inputs @ w_ih_t
-        for _ in range(x.shape[0]):
+        for start in range(0, steps, chunk):
+            rows = min(chunk, steps - start) * batch
+            np.matmul(x[start : start + chunk].reshape(rows, -1), w_ih_t, out=projected[:rows])
+        for _ in range(steps):
             np.matmul(state, w_hh_t, out=product)
-        return projected
+        return product
 
     return run
 
@@ -114,13 +122,15 @@ def main() -> None:
                 torch_lstm_float64_backward(spec, params, x, grad_outputs),
             ),
         }
+        oracle_times = {}
         for name, (oracle_run, torch_run) in runs.items():
-            oracle = best_time(oracle_run, args.repeats)
+            oracle_times[name] = oracle = best_time(oracle_run, args.repeats)
             torch_time = best_time(torch_run, args.repeats)
             print(
                 f"{name:<8} {steps:>5} {batch:>4} {input_size:>4} {hidden:>4} "
                 f"{oracle:>10.4f} {torch_time:>10.4f} {oracle / torch_time:>7.2f}"
             )
+        print(f"forward / gemms floor at T={steps} B={batch}: {oracle_times['forward'] / oracle_times['gemms']:.2f}")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,10 @@ class Backend:
         return f"pytest --pyargs conformance {option} {self.reference} --case {case.id}"
 
     def supports(self, case: Case | None, gradients: bool = False) -> bool:
-        return case is not None and not self.unsupported(case.config(gradients))
+        return case is not None and self.supports_config(case.config(gradients))
+
+    def supports_config(self, config: RunConfig) -> bool:
+        return not self.unsupported(config)
 
     def nearest_supported(self, case: Case, gradients: bool = False) -> Case | None:
         """``case`` if the backend supports it, else the first supported case on the way of

@@ -241,6 +241,12 @@ class Case:
     def batch(self) -> int:
         return SHAPES[self.shape].batch
 
+    @property
+    def has_padding(self) -> bool:
+        """Whether the case's data has padded positions: mixed lengths hold 1 and T (two
+        sequences or more), mixed0 a 0 (see :func:`draw_lengths`)."""
+        return self.lengths == "mixed0" or (self.lengths == "mixed" and self.batch >= 2 and self.steps >= 2)
+
     def config(self, gradients: bool = False) -> RunConfig:
         """What a backend is asked to support for this case (with gradients, if asked)."""
         return RunConfig(

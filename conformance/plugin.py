@@ -22,11 +22,14 @@ backend) and ``record``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from adapters.registry import load_adapter
 
 from .backends import Backend, BackendPool, default_references
+from .capabilities import capability_lines, capability_tables
 from .cases import Case
 from .recording import RECORD_KEY, ParityRecorder
 
@@ -49,6 +52,24 @@ MARKERS = {
 }
 
 _POOL = pytest.StashKey[BackendPool]()
+
+
+class CapabilitySummary:
+    """Collects each backend's capability table in the controlling process and prints them
+    as one table at the end of the run."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.records += [value for key, value in report.user_properties if key == RECORD_KEY and value.get("kind") == "capabilities"]
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        tables = capability_tables(self.records)
+        if tables:
+            terminalreporter.write_sep("=", "what each backend runs here (a feature it lacks makes no test)")
+            for line in capability_lines(tables):
+                terminalreporter.write_line(line)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,10 +110,16 @@ def pytest_configure(config: pytest.Config) -> None:
     check_chosen_backends(config)
     for marker, description in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {description}")
-    config.addinivalue_line("markers", "cases(*case_ids): run backend_case over these cases instead of the case table")
-    path = config.getoption("--parity-json")
-    if path and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
+    config.addinivalue_line(
+        "markers",
+        "cases(*case_ids, gradients=False, applies=None): run backend_case over these cases (each backend's nearest "
+        "supported, with gradients if asked, where applies(backend, case)) instead of the case table",
+    )
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(CapabilitySummary(), "lstm-capability-summary")
+        path = config.getoption("--parity-json")
+        if path:
+            config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
 
 
 def selected_references(config: pytest.Config) -> list[str]:
@@ -136,13 +163,41 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
     return [getattr(pytest.mark, name) for name, on in flags.items() if on]
 
 
-def listed_cases(backend: Backend, case_ids: tuple[str, ...]) -> list[Case]:
+def listed_cases(
+    backend: Backend,
+    case_ids: tuple[str, ...],
+    gradients: bool = False,
+    applies: Callable[[Backend, Case], bool] | None = None,
+) -> list[Case]:
     """The cases a ``cases`` marker lists, each replaced by the nearest one the backend
-    supports (as listed when the backend is unavailable; dropped when it supports none)."""
+    supports (with gradients if asked; dropped when it supports none), kept where the check
+    ``applies``. An unavailable backend gets the first case as listed: it skips once, with
+    the reason."""
     cases = [Case.from_id(case_id) for case_id in case_ids]
-    if backend.availability.available:
-        cases = [backend.nearest_supported(case) for case in cases]
-    return list({case.id: case for case in cases if case is not None}.values())
+    if not backend.availability.available:
+        return cases[:1]
+    nearest = [backend.nearest_supported(case, gradients) for case in cases]
+    return list({case.id: case for case in nearest if case is not None and (applies is None or applies(backend, case))}.values())
+
+
+def cases_for(
+    metafunc: pytest.Metafunc, backend: Backend, table: list[Case], gradients: bool
+) -> list[Case]:
+    """The cases a case-taking test runs on ``backend``: those of ``--case`` (where the check
+    applies), else those its ``cases`` marker lists, else the backend's table. A table case
+    the backend cannot run makes no test: the capability table says what it lacks once per
+    feature. An unavailable backend gets one case, which skips with the reason."""
+    marker = metafunc.definition.get_closest_marker("cases")
+    applies = marker.kwargs.get("applies") if marker else None
+    chosen = chosen_cases(metafunc.config)
+    if chosen:
+        available = backend.availability.available
+        return [case for case in chosen if applies is None or not available or applies(backend, case)]
+    if marker:
+        return listed_cases(backend, marker.args, marker.kwargs.get("gradients", gradients), applies)
+    if not backend.availability.available:
+        return table[:1]
+    return [case for case in table if backend.supports(case, gradients)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -150,13 +205,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     fixture = next((name for name in tables if name in metafunc.fixturenames), None)
     if fixture is not None:
         pool = backend_pool(metafunc.config)
-        listed = metafunc.definition.get_closest_marker("cases")
         tables_by_backend = getattr(pool, tables[fixture])
-        chosen = chosen_cases(metafunc.config)
+        gradients = fixture == "backend_gradient_case"
         pairs = [
             (backend, case)
             for backend in pool.backends
-            for case in (chosen or (listed_cases(backend, listed.args) if listed else tables_by_backend[backend.name]))
+            for case in cases_for(metafunc, backend, tables_by_backend[backend.name], gradients)
         ]
         metafunc.parametrize(
             fixture,

@@ -12,13 +12,16 @@ from reference import LSTMResult, LSTMSpec
 
 from .compare import Comparison, compare_arrays
 from .location import Locator
-from .running import conclude, prepare
-from .cases import INVARIANT_CASES
+from .backends import Backend
+from .running import conclude, prepare, skip_if_unsupported
+from .cases import INVARIANT_CASES, Case
 from .expectations import expected_forward
 from .tolerances import regime_scale
 
 # Garbage written into padded positions: large enough to overflow any gate that reads it.
 PADDING_GARBAGE = 1e30
+# The inter-layer dropout probability of the dropout check: any value in (0, 1) must change nothing in inference mode.
+DROPOUT = 0.5
 
 
 def time_major(outputs: np.ndarray, batch_first: bool) -> np.ndarray:
@@ -46,8 +49,7 @@ def with_padding(request: RunRequest, value: float) -> RunRequest:
     """``request`` with every padded input position set to ``value``."""
     x = time_major(request.x.copy(), request.batch_first)
     padded = np.arange(x.shape[0])[:, None] >= lengths_of(request)[None, :]
-    if not padded.any():
-        pytest.skip("no padded positions in this case")
+    assert padded.any(), "the case table says this case has padded positions, but its data has none"
     x[padded] = value
     return replace(request, x=time_major(x, request.batch_first))
 
@@ -76,7 +78,20 @@ def test_last_valid_output_is_the_final_state(backend_case, record, request):
     conclude(comparisons, prepared.deviations, record)
 
 
-@pytest.mark.cases(*INVARIANT_CASES)
+def padded(backend: Backend, case: Case) -> bool:
+    return case.has_padding
+
+
+def stacked(backend: Backend, case: Case) -> bool:
+    return case.layers == 2
+
+
+def dropout_between_layers(backend: Backend, case: Case) -> bool:
+    """Two layers or more, and the backend runs inter-layer dropout (in inference mode)."""
+    return case.layers >= 2 and backend.supports_config(replace(case.config(), dropout=DROPOUT))
+
+
+@pytest.mark.cases(*INVARIANT_CASES, applies=padded)
 def test_padding_content_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "padding", request.node, record)
     first = prepared.run()
@@ -84,7 +99,7 @@ def test_padding_content_changes_nothing(backend_case, record, request):
     conclude(same_results(first, second, prepared.request), prepared.deviations, record)
 
 
-@pytest.mark.cases(*INVARIANT_CASES)
+@pytest.mark.cases(*INVARIANT_CASES, applies=padded)
 def test_nan_padding_changes_nothing(backend_case, record, request):
     """NaN marks missing values in real data; a backend that never reads padding is unaffected."""
     prepared = prepare(backend_case, "nan_padding", request.node, record)
@@ -121,25 +136,19 @@ def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, req
     conclude(comparisons, prepared.deviations, record)
 
 
-@pytest.mark.cases(*INVARIANT_CASES)
+@pytest.mark.cases(*INVARIANT_CASES, applies=dropout_between_layers)
 def test_dropout_in_inference_mode_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "dropout_inference", request.node, record)
-    if prepared.request.spec.num_layers < 2:
-        pytest.skip("dropout acts between layers: this case has one")
-    with_dropout = replace(prepared.request, dropout=0.5)
-    reasons = prepared.backend.unsupported(with_dropout.config())
-    if reasons:
-        pytest.skip(f"{prepared.backend.name} unsupported: {'; '.join(reasons)}")
+    with_dropout = replace(prepared.request, dropout=DROPOUT)
+    skip_if_unsupported(prepared.backend, with_dropout)
     conclude(same_results(prepared.run(), prepared.run(with_dropout), prepared.request), prepared.deviations, record)
 
 
-@pytest.mark.cases(*INVARIANT_CASES)
+@pytest.mark.cases(*INVARIANT_CASES, applies=stacked)
 def test_two_layers_equal_two_stacked_single_layers(backend_case, record, request):
     prepared = prepare(backend_case, "stacking", request.node, record)
     run_request = prepared.request
     spec = run_request.spec
-    if spec.num_layers != 2:
-        pytest.skip("stacking is checked on two-layer cases")
     directions = spec.num_directions
     lower_spec = replace(spec, num_layers=1)
     upper_spec = replace(spec, num_layers=1, input_size=directions * spec.output_size)

@@ -3,12 +3,12 @@
 :func:`lstm_backward` runs the forward pass keeping its traces, then goes through the
 layers from the top down. Per layer and direction (:func:`backward_direction`):
 
-1. the derivative of every activation at every step, from the activated values the trace
-   kept, for all steps at once;
-2. the reverse step loop: in-place element-wise products on [B, H] slices and one
-   [B, 4H] x [4H, R] product per step, writing the gradient of every step's gate
-   pre-activations into one [T, B, 4, H] buffer;
-3. the parameter and input gradients from all steps at once: one GEMM (or sum) per
+1. the reverse step loop: per step, in-place element-wise products on contiguous [B, H]
+   gate blocks and one [B, 4H] x [4H, R] product for the gradient of the previous state,
+   writing the gradient of every step's gate pre-activations into one [T, B, 4, H]
+   buffer; the derivatives of the activations it needs are worked out for a chunk of
+   steps at once, just before the loop reaches them, from the values the trace kept;
+2. the parameter and input gradients from all steps at once: one GEMM (or sum) per
    parameter block.
 
 Conventions:
@@ -38,6 +38,10 @@ from .forward import DirectionTrace, forward_with_traces, reversal_index, revers
 from .inputs import LSTMInputs, float_array, validate_inputs
 from .params import CellParams, LSTMParams, validate_params
 from .spec import LSTMSpec
+
+# Steps times batch rows whose activation derivatives are worked out at once, just before
+# the reverse step loop reaches them: enough to keep the calls few, few enough to stay in cache.
+CHUNK_ROWS = 1024
 
 
 class LSTMGradients(NamedTuple):
@@ -104,23 +108,25 @@ def _without_padding(trace: DirectionTrace) -> DirectionTrace:
     )
 
 
-def _activation_derivatives(spec: LSTMSpec, trace: DirectionTrace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The derivative of each activation at every step, from the values it was given and
-    produced, times the activation clip's derivative.
+def _activation_derivatives(
+    spec: LSTMSpec, trace: DirectionTrace, steps: slice
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The derivative of each activation at the given steps, from the values it was given
+    and produced, times the activation clip's derivative.
 
-    Returns [T, 3, B, H] for the gates i, f, o, [T, B, H] for the candidate g and
-    [T, B, H] for the cell activation, all 0 at padded steps.
+    Returns [n, 3, B, H] for the gates i, f, o, [n, B, H] for the candidate g and
+    [n, B, H] for the cell activation (n steps), all 0 at padded steps.
     """
-    pre = trace.pre_gates
-    gates = spec.activation("gate_activation").derivative(None if pre is None else pre[:, :3], trace.gates[:, :3])
-    candidate = spec.activation("candidate_activation").derivative(None if pre is None else pre[:, 3], trace.gates[:, 3])
-    cell = spec.activation("cell_activation").derivative(trace.cells, trace.cell_acts)
+    pre = None if trace.pre_gates is None else trace.pre_gates[steps]
+    gates = spec.activation("gate_activation").derivative(None if pre is None else pre[:, :3], trace.gates[steps, :3])
+    candidate = spec.activation("candidate_activation").derivative(None if pre is None else pre[:, 3], trace.gates[steps, 3])
+    cell = spec.activation("cell_activation").derivative(trace.cells[steps], trace.cell_acts[steps])
     if spec.activation_clip is not None:
         inside = np.abs(pre) < spec.activation_clip
         gates = gates * inside[:, :3]
         candidate = candidate * inside[:, 3]
     if trace.valid is not None:
-        valid = trace.valid[:, :, None]
+        valid = trace.valid[steps, :, None]
         gates = gates * valid[:, None]
         candidate = candidate * valid
         cell = cell * valid
@@ -137,86 +143,6 @@ def _clipped(values: np.ndarray, clip: float | None, valid: np.ndarray | None) -
     return clipped
 
 
-def _reverse_steps(
-    spec: LSTMSpec,
-    cell: CellParams,
-    trace: DirectionTrace,
-    grad_states: np.ndarray,
-    grad_h: np.ndarray,
-    grad_c: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The reverse step loop: the recurrence of BPTT, mirroring the forward's step loop.
-
-    With dy the gradient of o * act_cell(c_t) and dc that of c_t (after clipping), the
-    gradients of the gate pre-activations z at step t are::
-
-        dz_o = dy * act_cell(c_t) * act_gate'(o)
-        dc   = dc from step t+1 + dy * o * act_cell'(c_t) [+ dz_o * w_oc]    then 0 where clipped
-        dz_i = dc * g * act_gate'(i);  dz_f = dc * c_prev * act_gate'(f);  dz_g = dc * i * act_cand'(g)
-        dc_prev = dc * f [+ dz_i * w_ic + dz_f * w_fc];  dh_prev = dz @ w_hh
-
-    With ``input_forget`` (f = 1 - i) dz_f is 0 and dz_i gains ``- dc * c_prev * act_gate'(i)``.
-    A clipped projection passes no gradient to W_hr (o * act_cell(c)) where it clipped.
-
-    grad_states [T, B, R] holds the gradient of each h_t as an output and is overwritten
-    with its total gradient (before the projection clip). Returns dz [T, B, 4, H] (canonical gate order i, f, g, o) and
-    the gradients of h0 [B, R] and c0 [B, H].
-    """
-    steps, batch, _ = trace.x.shape
-    hidden, valid = spec.hidden_size, trace.valid
-    gate_grads, cand_grads, cell_grads = _activation_derivatives(spec, trace)
-    clipped = _clipped(trace.cells, spec.cell_clip, valid)
-    proj_clipped = _clipped(trace.states, spec.proj_clip, valid)
-
-    grad_gates = np.empty((steps, batch, 4, hidden))
-    dh_next, dc_next = grad_h.copy(), grad_c.copy()
-    dy = np.empty((batch, hidden)) if cell.w_hr is not None else None
-    dc, scratch = np.empty((batch, hidden)), np.empty((batch, hidden))
-    for t in range(steps - 1, -1, -1):
-        i, f, o, g = trace.gates[t]
-        di, df, do = gate_grads[t]
-        c_prev = trace.cells[t - 1] if t else trace.c0
-        dz_i, dz_f, dz_g, dz_o = grad_gates[t].transpose(1, 0, 2)
-        dh = grad_states[t]
-        dh += dh_next
-        if proj_clipped is not None:
-            np.copyto(dh, 0.0, where=proj_clipped[t])
-        if cell.w_hr is not None:
-            np.matmul(dh, cell.w_hr, out=dy)
-        else:
-            dy = dh
-        np.multiply(dy, trace.cell_acts[t], out=dz_o)
-        dz_o *= do
-        np.multiply(dy, o, out=dc)
-        dc *= cell_grads[t]
-        if spec.peepholes:
-            dc += np.multiply(dz_o, cell.w_oc, out=scratch)
-        dc += dc_next
-        if clipped is not None:
-            np.copyto(dc, 0.0, where=clipped[t])
-        np.multiply(dc, g, out=dz_i)
-        dz_i *= di
-        np.multiply(dc, c_prev, out=dz_f)
-        if spec.input_forget:
-            dz_i -= np.multiply(dz_f, di, out=scratch)
-            dz_f.fill(0.0)
-        else:
-            dz_f *= df
-        np.multiply(dc, i, out=dz_g)
-        dz_g *= cand_grads[t]
-        np.multiply(dc, f, out=dc_next)
-        if spec.peepholes:
-            dc_next += np.multiply(dz_i, cell.w_ic, out=scratch)
-            dc_next += np.multiply(dz_f, cell.w_fc, out=scratch)
-        np.matmul(grad_gates[t].reshape(batch, 4 * hidden), cell.w_hh, out=dh_next)
-        if valid is not None and not valid[t].all():
-            # The state was carried across this step, so its gradient is carried back unchanged.
-            padded = ~valid[t][:, None]
-            np.copyto(dh_next, dh, where=padded)
-            np.copyto(dc_next, dc, where=padded)
-    return grad_gates, dh_next, dc_next
-
-
 def _parameter_gradients(
     spec: LSTMSpec, trace: DirectionTrace, grad_gates: np.ndarray, grad_states: np.ndarray
 ) -> CellParams:
@@ -228,8 +154,9 @@ def _parameter_gradients(
     """
     steps, batch, _, hidden = grad_gates.shape
     dz = grad_gates.reshape(steps * batch, 4 * hidden)
-    h_prev = _previous(trace.h0, trace.states).reshape(steps * batch, -1)
-    grads = {"w_ih": dz.T @ trace.x.reshape(steps * batch, -1), "w_hh": dz.T @ h_prev}
+    # h_prev is h0 at step 0 and h_{t-1} after it: two products instead of a shifted copy of the states.
+    w_hh = dz[batch:].T @ trace.states[:-1].reshape((steps - 1) * batch, trace.h0.shape[1]) + dz[:batch].T @ trace.h0
+    grads = {"w_ih": dz.T @ trace.x.reshape(steps * batch, -1), "w_hh": w_hh}
     if spec.bias:
         grads["b_ih"] = np.ones(steps * batch) @ dz  # the sum over all steps, as a GEMV: several times faster than dz.sum(axis=0)
         grads["b_hh"] = grads["b_ih"].copy()
@@ -251,18 +178,88 @@ def backward_direction(
     grad_h: np.ndarray,
     grad_c: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, CellParams]:
-    """Backpropagate through one layer and direction, in its processing order.
+    """Backpropagate through one layer and direction, in its processing order: the
+    reverse step loop, the recurrence of BPTT, mirroring the forward's step loop.
 
-    grad_states: [T, B, R] gradient of the states as outputs, 0 at padded steps (overwritten);
-    grad_h: [B, R] and grad_c: [B, H] gradients of the final state. Returns the gradients of
-    x [T, B, I_k], h0 [B, R], c0 [B, H] and the cell's parameters (canonical layout).
+    With dy the gradient of o * act_cell(c_t) and dc that of c_t (after clipping), the
+    gradients of the gate pre-activations z at step t are::
+
+        dz_o = dy * act_cell(c_t) * act_gate'(o)
+        dc   = dc from step t+1 + dy * o * act_cell'(c_t) [+ dz_o * w_oc]    then 0 where clipped
+        dz_i = dc * g * act_gate'(i);  dz_f = dc * c_prev * act_gate'(f);  dz_g = dc * i * act_cand'(g)
+        dc_prev = dc * f [+ dz_i * w_ic + dz_f * w_fc];  dh_prev = dz @ w_hh
+
+    With ``input_forget`` (f = 1 - i) dz_f is 0 and dz_i gains ``- dc * c_prev * act_gate'(i)``.
+    A clipped projection passes no gradient to W_hr (o * act_cell(c)) where it clipped.
+
+    grad_states: [T, B, R] gradient of each h_t as an output, 0 at padded steps; it is
+    overwritten with its total gradient (before the projection clip). grad_h: [B, R] and
+    grad_c: [B, H] gradients of the final state. Returns the gradients of x [T, B, I_k],
+    h0 [B, R], c0 [B, H] and the cell's parameters (canonical layout).
     """
     if trace.valid is not None:
         trace = _without_padding(trace)
-    grad_gates, grad_h0, grad_c0 = _reverse_steps(spec, cell, trace, grad_states, grad_h, grad_c)
-    steps, batch = trace.x.shape[:2]
-    grad_x = grad_gates.reshape(steps * batch, -1) @ cell.w_ih
-    return grad_x.reshape(steps, batch, -1), grad_h0, grad_c0, _parameter_gradients(spec, trace, grad_gates, grad_states)
+    steps, batch, _ = trace.x.shape
+    hidden, valid = spec.hidden_size, trace.valid
+    clipped = _clipped(trace.cells, spec.cell_clip, valid)
+    proj_clipped = _clipped(trace.states, spec.proj_clip, valid)
+
+    chunk = max(1, CHUNK_ROWS // batch)
+    # dz [T, B, 4, H] (canonical gate order i, f, g, o); each step's dz is worked out in
+    # contiguous gate blocks, then stored there.
+    grad_gates = np.empty((steps, batch, 4, hidden))
+    dz = np.empty((4, batch, hidden))
+    dz_i, dz_f, dz_g, dz_o = dz
+    dh_next, dc_next = grad_h.copy(), grad_c.copy()
+    dy = np.empty((batch, hidden)) if cell.w_hr is not None else None
+    dc, scratch = np.empty((batch, hidden)), np.empty((batch, hidden))
+    for t in range(steps - 1, -1, -1):
+        if t == steps - 1 or t % chunk == chunk - 1:
+            first = t - t % chunk
+            gate_grads, cand_grads, cell_grads = _activation_derivatives(spec, trace, slice(first, t + 1))
+        i, f, o, g = trace.gates[t]
+        di, df, do = gate_grads[t - first]
+        c_prev = trace.cells[t - 1] if t else trace.c0
+        dh = grad_states[t]
+        dh += dh_next
+        if proj_clipped is not None:
+            np.copyto(dh, 0.0, where=proj_clipped[t])
+        if cell.w_hr is not None:
+            np.matmul(dh, cell.w_hr, out=dy)
+        else:
+            dy = dh
+        np.multiply(dy, trace.cell_acts[t], out=dz_o)
+        dz_o *= do
+        np.multiply(dy, o, out=dc)
+        dc *= cell_grads[t - first]
+        if spec.peepholes:
+            dc += np.multiply(dz_o, cell.w_oc, out=scratch)
+        dc += dc_next
+        if clipped is not None:
+            np.copyto(dc, 0.0, where=clipped[t])
+        np.multiply(dc, g, out=dz_i)
+        dz_i *= di
+        np.multiply(dc, c_prev, out=dz_f)
+        if spec.input_forget:
+            dz_i -= np.multiply(dz_f, di, out=scratch)
+            dz_f.fill(0.0)
+        else:
+            dz_f *= df
+        np.multiply(dc, i, out=dz_g)
+        dz_g *= cand_grads[t - first]
+        np.multiply(dc, f, out=dc_next)
+        if spec.peepholes:
+            dc_next += np.multiply(dz_i, cell.w_ic, out=scratch)
+            dc_next += np.multiply(dz_f, cell.w_fc, out=scratch)
+        np.copyto(grad_gates[t].transpose(1, 0, 2), dz)
+        np.matmul(grad_gates[t].reshape(batch, 4 * hidden), cell.w_hh, out=dh_next)
+        if valid is not None and not valid[t].all():
+            # The state was carried across this step, so its gradient is carried back unchanged.
+            padded = ~valid[t][:, None]
+            np.copyto(dh_next, dh, where=padded)
+            np.copyto(dc_next, dc, where=padded)
+    grad_x = (grad_gates.reshape(steps * batch, -1) @ cell.w_ih).reshape(trace.x.shape)
+    return grad_x, dh_next, dc_next, _parameter_gradients(spec, trace, grad_gates, grad_states)
 
 
 def lstm_backward(

@@ -1,10 +1,11 @@
 """The float64 LSTM forward pass: the oracle every backend is compared with.
 
-Per layer and direction: one GEMM projects the whole input sequence onto the four
-gates, then a step loop adds the recurrent product ``h_prev @ w_hh.T`` (one
-[B, R] x [R, 4H] GEMM per step) and applies the activations in place. The gate
-buffer ends up holding the activated gates of every step, and the cell buffer every
-cell state, which is what backpropagation through time needs.
+Per layer and direction: a step loop adds the recurrent product ``h_prev @ w_hh.T`` (one
+[B, R] x [R, 4H] GEMM per step) to the input's projection onto the four gates (one GEMM
+per chunk of steps, made just before the loop reaches them), writing the sum in
+gate-block order, and applies the activations in place. The gate buffer ends up
+holding the activated gates of every step, and the cell buffer every cell state, which
+is what backpropagation through time needs.
 
 Sequences with lengths: a sequence's state stops changing after its last valid step
 and its outputs at padded steps are exactly 0. A reversed direction (the second one of
@@ -39,6 +40,9 @@ class LSTMResult(NamedTuple):
 # The step loop keeps gate blocks in the order i, f, o, g (canonical block indices below),
 # so the three blocks that share the gate activation are one contiguous array.
 INTERNAL_GATE_ORDER = (0, 1, 3, 2)
+# Rows of x (steps times batch) projected onto the gates by one GEMM: a chunk of steps is
+# projected just before the step loop reaches it, so it is still in cache when it is added.
+PROJECTION_ROWS = 1024
 
 
 def internal_gate_order(array: np.ndarray, hidden: int) -> np.ndarray:
@@ -108,7 +112,8 @@ def run_direction(
 
     ``valid`` [T, B] marks the valid steps (a prefix of each sequence), None if all are.
     Without ``keep_trace`` the per-step gates and cell activations live in one reused
-    slot (index 0) instead of T slots, and the returned trace holds only states and cells.
+    slot (index 0) instead of T slots, and the returned trace holds only the states and,
+    as its cells [1, B, H], the final cell state.
     """
     steps, batch, _ = x.shape
     hidden = spec.hidden_size
@@ -117,33 +122,40 @@ def run_direction(
     cell_act = spec.activation("cell_activation").apply_
     clip, cell_clip, proj_clip = spec.activation_clip, spec.cell_clip, spec.proj_clip
 
-    projected = x.reshape(steps * batch, -1) @ internal_gate_order(cell.w_ih, hidden).T
-    if spec.bias:
-        projected += internal_gate_order(cell.b_ih + cell.b_hh, hidden)
-    projected = projected.reshape(steps, batch, 4 * hidden)
-    w_hh_t = np.ascontiguousarray(internal_gate_order(cell.w_hh, hidden).T)
-    w_hr_t = None if cell.w_hr is None else np.ascontiguousarray(cell.w_hr.T)
+    w_ih_t = internal_gate_order(cell.w_ih, hidden).T
+    # Transposed views, not copies: NumPy's BLAS multiplies by them faster than by contiguous transposes.
+    w_hh_t = internal_gate_order(cell.w_hh, hidden).T
+    w_hr_t = None if cell.w_hr is None else cell.w_hr.T
+    bias = internal_gate_order(cell.b_ih + cell.b_hh, hidden) if spec.bias else None
 
+    chunk = max(1, PROJECTION_ROWS // batch)
+    projected = np.empty((min(chunk, steps) * batch, 4 * hidden))
+    recurrent = np.empty((batch, 4 * hidden))
+    # The same two buffers seen as [4, B, H] gate blocks, per step.
+    projected_blocks = projected.reshape(-1, batch, 4, hidden).transpose(0, 2, 1, 3)
+    recurrent_blocks = recurrent.reshape(batch, 4, hidden).transpose(1, 0, 2)
     slots = steps if keep_trace else 1
     gates = np.empty((slots, 4, batch, hidden))
     pre_gates = np.empty((slots, 4, batch, hidden)) if keep_trace and keeps_pre_activations(spec) else None
     cell_acts = np.empty((slots, batch, hidden))
-    cells = np.empty((steps, batch, hidden))
+    cells = np.empty((steps if keep_trace else 2, batch, hidden))
     if w_hr_t is None:
         states = cell_outputs = np.empty((steps, batch, hidden))
     else:
         states, cell_outputs = np.empty((steps, batch, spec.output_size)), np.empty((slots, batch, hidden))
-    recurrent = np.empty((batch, 4 * hidden))
     scratch = np.empty((batch, hidden))
     # Without peepholes o is activated with i and f; with them, after the new c exists.
     early = 2 if spec.peepholes else 3
     h_prev, c_prev = h0, c0
     for t in range(steps):
+        if t % chunk == 0:
+            rows = min(chunk, steps - t) * batch
+            np.matmul(x[t : t + chunk].reshape(rows, -1), w_ih_t, out=projected[:rows])
+            if bias is not None:
+                projected += bias
         slot = t if keep_trace else 0
-        pre_activation = projected[t]
-        pre_activation += np.matmul(h_prev, w_hh_t, out=recurrent)
-        z = gates[slot]
-        np.copyto(z, pre_activation.reshape(batch, 4, hidden).transpose(1, 0, 2))
+        np.matmul(h_prev, w_hh_t, out=recurrent)
+        z = np.add(recurrent_blocks, projected_blocks[t % chunk], out=gates[slot])
         i, f, o, g = z
         if spec.peepholes:
             i += np.multiply(cell.w_ic, c_prev, out=scratch)
@@ -159,7 +171,7 @@ def run_direction(
         cand_act(g, out=g)
         if spec.input_forget:
             np.subtract(1.0, i, out=f)
-        c = np.multiply(f, c_prev, out=cells[t])
+        c = np.multiply(f, c_prev, out=cells[t % len(cells)])
         c += np.multiply(i, g, out=scratch)
         if cell_clip is not None:
             np.clip(c, -cell_clip, cell_clip, out=c)
@@ -181,6 +193,8 @@ def run_direction(
             np.copyto(c, c_prev, where=padded)
             np.copyto(h, h_prev, where=padded)
         h_prev, c_prev = h, c
+    if not keep_trace:
+        cells = c_prev[None]
     return DirectionTrace(x, gates, pre_gates, cells, cell_acts, cell_outputs, states, h0, c0, valid)
 
 

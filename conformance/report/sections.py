@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..capabilities import capability_rows, capability_tables
 from .content import Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
 from .environment import PACKAGES
 from .summary import (
@@ -299,6 +300,23 @@ def parameter_count_section(document: dict) -> Section:
     )
 
 
+def capability_section(document: dict) -> Section:
+    """Per feature and backend: whether the backend runs it here, and if not, why."""
+    rows, reasons = capability_rows(capability_tables(document["records"]))
+    if len(rows) == 1:
+        return Section("Capabilities", notes=(("No capability table was recorded in this run.",),))
+    return Section(
+        "Capabilities",
+        notes=(
+            ("What each backend runs here, asked once per feature on the plainest case with it. A feature a "
+             "backend lacks makes no test (it is not a skip per case); each 'no' is checked to be refused with "
+             "the reason below, each 'yes' to be exercised by the backend's cases.",),
+            *((reason,) for reason in reasons),
+        ),
+        tables=(Table(rows[0], tuple(rows[1:])),),
+    )
+
+
 def build_page(document: dict) -> Page:
     """The page for a parity document: run summary, environment, failures, features, errors,
     findings and parameter counts."""
@@ -309,6 +327,7 @@ def build_page(document: dict) -> Page:
             summary_section(document),
             environment_section(document),
             failure_section(document),
+            capability_section(document),
             feature_section(document),
             error_plot_section(document),
             worst_error_section(document),
