@@ -1,7 +1,7 @@
 """Finding adapters by name: built-in ones, installed plug-ins, and ``module:attribute`` strings.
 
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
-  ``torch-onnx-torchscript``, ``paddle-onnx``;
+  ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -37,6 +37,9 @@ BUILTIN_ADAPTERS = {
     "torch-onnx": "adapters.torch_onnx:TorchOnnxAdapter",
     "torch-onnx-torchscript": "adapters.torch_onnx:TorchOnnxTorchScriptAdapter",
     "paddle-onnx": "adapters.paddle_onnx:PaddleOnnxAdapter",
+    "keras-torch": "adapters.keras_torch:KerasTorchLSTMAdapter",
+    "keras-jax": "adapters.keras_jax:KerasJaxLSTMAdapter",
+    "keras-tensorflow": "adapters.keras_tensorflow:KerasTensorFlowLSTMAdapter",
 }
 
 

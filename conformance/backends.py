@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 from adapters.base import Adapter, Availability, RunConfig, has_costly_runs, offers_gradients
+from adapters.conventions import declared_conventions
 from adapters.registry import known_adapters, load_adapter
 from reference import LSTMSpec
 
@@ -50,6 +51,7 @@ class Backend:
     adapter: Adapter
     _support: dict[RunConfig, tuple[str, ...]] = field(default_factory=dict)
     _counts: dict[LSTMSpec, int] = field(default_factory=dict)
+    _conventions: dict[RunConfig, dict[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -74,6 +76,13 @@ class Backend:
         if spec not in self._counts:
             self._counts[spec] = self.adapter.parameter_count(spec)
         return self._counts[spec]
+
+    def conventions(self, config: RunConfig) -> dict[str, str]:
+        """Every convention the backend follows for ``config`` (see :mod:`adapters.conventions`),
+        asked once per distinct config."""
+        if config not in self._conventions:
+            self._conventions[config] = declared_conventions(self.adapter, config)
+        return self._conventions[config]
 
     def rerun_command(self, case: Case) -> str:
         """The command that reruns ``case`` alone on this backend, in a checkout or from a wheel."""
@@ -110,7 +119,7 @@ class Backend:
         strength, multiplicity = COSTLY_COVERING if has_costly_runs(self.adapter) else GRADIENT_COVERING if gradients else FORWARD_COVERING
         rows = covering_rows(
             COVERED_FACTORS,
-            lambda row: self.supports(case_or_none(row), gradients),
+            lambda row: self.supports(case_or_none(row), gradients) and (not gradients or case_or_none(row).gradients_well_posed),
             strength=strength,
             multiplicity=multiplicity,
             seed=seed_for(f"covering:{self.name}:{'gradients' if gradients else 'forward'}"),

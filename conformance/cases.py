@@ -78,6 +78,11 @@ UNIT_INTERVAL_GATES = ("sigmoid", "hard_sigmoid", "hard_sigmoid_relu6")
 CLIPS = {"noclip": {}, "aclip": {"activation_clip": 0.5}, "cclip": {"cell_clip": 0.2}, "pclip": {"proj_clip": 0.05}}
 
 
+# Cell activations with a kink at the value they saturate to as candidates (see
+# Case.gradients_well_posed).
+KINKED_AT_SATURATION = ("relu6",)
+
+
 def is_bounded(activation: str) -> bool:
     """Whether an activation's outputs stay bounded whatever its input (see reference.activations)."""
     return bind_activation(activation).activation.bounded
@@ -246,6 +251,15 @@ class Case:
         """Whether the case's data has padded positions: mixed lengths hold 1 and T (two
         sequences or more), mixed0 a 0 (see :func:`draw_lengths`)."""
         return self.lengths == "mixed0" or (self.lengths == "mixed" and self.batch >= 2 and self.steps >= 2)
+
+    @property
+    def gradients_well_posed(self) -> bool:
+        """Whether a float32 backend's gradients can be held to the oracle's on this case.
+        Not in the saturation regime when the cell activation has a kink at the value the
+        saturated candidate takes (relu6: 6): there float32 gates round to exactly 1 and 0,
+        the cell state lands exactly on the kink and the backend takes one side's slope,
+        while the float64 oracle's cell state sits just beside it and takes the other."""
+        return not (self.regime == "sat" and self.dtype == "f32" and self.spec.cell_activation in KINKED_AT_SATURATION)
 
     def config(self, gradients: bool = False) -> RunConfig:
         """What a backend is asked to support for this case (with gradients, if asked)."""

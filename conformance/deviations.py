@@ -88,6 +88,7 @@ CHECK_TESTS = {
 }
 
 
+FORWARD_QUANTITIES = frozenset({"outputs", "outputs_padded", "h_n", "c_n"})
 GRADIENT_QUANTITIES = frozenset(
     {"grad_x", "grad_x_padded", "grad_h0", "grad_c0"} | {f"grad_{name}" for name in PARAM_NAMES}
 )
@@ -134,6 +135,12 @@ def omits_onnx_parameters_of(request: RunRequest, names: tuple[str, ...]) -> boo
     spec = request.spec
     roles = ("gate_activation", "candidate_activation", "cell_activation")
     return "activation_alpha" not in activation_attributes(spec) and any(spec.activation(role).name in names for role in roles)
+
+
+def uses_activation(request: RunRequest, names: tuple[str, ...]) -> bool:
+    """One of the request's LSTM activations (any role) is among ``names``."""
+    spec = request.spec
+    return any(spec.activation(role).name in names for role in ("gate_activation", "candidate_activation", "cell_activation"))
 
 
 def has_padding(request: RunRequest) -> bool:
@@ -328,6 +335,65 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: not request.spec.bias,
         reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f32-base-typ-cpu",
         versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
+    ),
+    KnownDeviation(
+        name="keras-torch-float64-masked-loop-in-float32",
+        backend="keras-torch",
+        checks=("forward", "gradients", "gradients_c_n"),
+        summary="a float64 keras.layers.LSTM given a mask runs Keras's generic RNN loop, whose ops.matmul casts to "
+        "keras.backend.result_type(float64, float64) = float32 (Keras maps 64-bit to 32-bit types on every backend "
+        "but TensorFlow): outputs, states and gradients are float32-accurate (relative error ~1e-7)",
+        quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
+        applies=lambda request: request.dtype == "float64" and request.lengths is not None,
+        reproducer="L1-fwd-tm-full-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        versions_seen=("3.15.1 on torch 2.13.0+cpu",),
+    ),
+    KnownDeviation(
+        name="keras-torch-float64-masked-loop-batch-dependent",
+        backend="keras-torch",
+        checks=("sample_alone",),
+        summary="through the same float32 arithmetic (keras-torch-float64-masked-loop-in-float32), a masked float64 "
+        "run of one sample differs from its row in the batch by ~1e-8, beyond float64 rounding; whether it shows "
+        "depends on the case's data, so matching cases may pass",
+        quantities=FORWARD_QUANTITIES,
+        applies=lambda request: request.dtype == "float64" and request.lengths is not None,
+        reproducer="L3-bidir-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f64-H13-typ-cpu",
+        versions_seen=("3.15.1 on torch 2.13.0+cpu",),
+        strict=False,
+    ),
+    KnownDeviation(
+        name="keras-torch-float64-silu-gelu-gradients",
+        backend="keras-torch",
+        checks=("gradients", "gradients_c_n"),
+        summary="in float64, gradients through keras.activations.silu and gelu are float32-accurate (relative error "
+        "~1e-8) while the forward pass is exact",
+        quantities=GRADIENT_QUANTITIES,
+        applies=lambda request: request.dtype == "float64" and uses_activation(request, ("silu", "gelu")),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras1-f64-base-typ-cpu",
+        versions_seen=("3.15.1 on torch 2.13.0+cpu",),
+    ),
+    KnownDeviation(
+        name="keras-jax-float64-tanh-in-float32",
+        backend="keras-jax",
+        checks=("forward", "gradients", "gradients_c_n"),
+        summary="keras.ops.tanh casts its input to keras.backend.result_type(x.dtype, float), which is float32 for "
+        "float64 x on JAX: a float64 LSTM with tanh (Keras's default activation) is float32-accurate (relative "
+        "error ~1e-7) in outputs, states and gradients",
+        quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
+        applies=lambda request: request.dtype == "float64" and uses_activation(request, ("tanh",)),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        versions_seen=("3.15.1 on jax 0.10.2",),
+    ),
+    KnownDeviation(
+        name="keras-tensorflow-float64-gelu",
+        backend="keras-tensorflow",
+        checks=("forward", "gradients", "gradients_c_n"),
+        summary="in float64, keras.activations.gelu on TensorFlow is float32-accurate, exact (relative error ~1e-8) "
+        "and tanh-approximated (~1e-9) alike, in outputs, states and gradients",
+        quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
+        applies=lambda request: request.dtype == "float64" and uses_activation(request, ("gelu", "gelu_tanh")),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras2-f64-base-typ-cpu",
+        versions_seen=("3.15.1 on tensorflow 2.21.0",),
     ),
 )
 

@@ -1,9 +1,10 @@
 """What the oracle expects for a request, quantity by quantity, and within what tolerance.
 
 Quantities are named arrays: ``outputs`` (valid positions), ``outputs_padded`` (padded
-positions, exactly 0), ``h_n``, ``c_n``; for gradients ``grad_x``, ``grad_x_padded``,
-``grad_h0``, ``grad_c0`` and ``grad_<parameter>`` (every cell of that canonical
-parameter together).
+positions: exactly 0, or what the backend's declared ``padded_outputs`` convention says,
+not compared where that is ``unspecified``), ``h_n``, ``c_n``; for gradients ``grad_x``,
+``grad_x_padded``, ``grad_h0``, ``grad_c0`` and ``grad_<parameter>`` (every cell of that
+canonical parameter together).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters.base import RunRequest
+from adapters.conventions import oracle_conventions
 from reference import LSTMGradients, LSTMResult, lstm_backward, lstm_forward
 
 from .tolerances import forward_bound, gradient_bound, sensitivity, tolerance
@@ -70,8 +72,37 @@ def split_padding(name: str, values: np.ndarray, padded: np.ndarray | None) -> d
     return {name: values[~padded], name + PADDED_SUFFIX: values[padded]}
 
 
-def forward_quantities(result: LSTMResult, padded: np.ndarray | None) -> dict[str, np.ndarray]:
-    return {**split_padding("outputs", result.outputs, padded), "h_n": result.h_n, "c_n": result.c_n}
+def forward_quantities(result: LSTMResult, padded: np.ndarray | None, padded_outputs: str = "zeros") -> dict[str, np.ndarray]:
+    """The forward quantities of ``result``; ``outputs_padded`` left out where the
+    ``padded_outputs`` convention is ``unspecified``."""
+    quantities = {**split_padding("outputs", result.outputs, padded), "h_n": result.h_n, "c_n": result.c_n}
+    if padded_outputs == "unspecified":
+        quantities.pop("outputs" + PADDED_SUFFIX, None)
+    return quantities
+
+
+def conventional_padding(request: RunRequest, result: LSTMResult, padded_outputs: str) -> LSTMResult:
+    """``result`` (the oracle's, zeros at padded steps) with its padded outputs as the
+    ``padded_outputs`` convention defines them (see :mod:`adapters.conventions`): per
+    sequence and direction, the last valid output of a forward-running direction, else 0
+    (``carried``) or the top layer's initial hidden state (``carried-initial``)."""
+    if request.lengths is None or padded_outputs in ("zeros", "unspecified"):
+        return result
+    spec, width = request.spec, request.spec.output_size
+    outputs = result.outputs.transpose(1, 0, 2) if request.batch_first else result.outputs
+    carried = outputs.copy()
+    for direction in range(spec.num_directions):
+        columns = slice(direction * width, (direction + 1) * width)
+        top = spec.cell_index(spec.num_layers - 1, direction)
+        for sequence, length in enumerate(np.asarray(request.lengths)):
+            if length > 0 and not spec.runs_reversed(direction):
+                fill = outputs[length - 1, sequence, columns]
+            elif padded_outputs == "carried-initial" and request.initial_states is not None:
+                fill = request.initial_states[0][top, sequence]
+            else:
+                fill = 0.0
+            carried[length:, sequence, columns] = fill
+    return result._replace(outputs=carried.transpose(1, 0, 2) if request.batch_first else carried)
 
 
 def gradient_quantities(gradients: LSTMGradients, padded: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -81,14 +112,23 @@ def gradient_quantities(gradients: LSTMGradients, padded: np.ndarray | None) -> 
     return quantities
 
 
-def expected_forward(request: RunRequest, scale: float) -> Expectation:
-    """The oracle's forward quantities and their tolerances (``scale``: the regime's S)."""
+def expected_forward(request: RunRequest, scale: float, conventions: dict[str, str] | None = None) -> Expectation:
+    """The oracle's forward quantities and their tolerances (``scale``: the regime's S), under
+    the backend's ``conventions`` (default: the oracle's). Padded outputs that are zeros must
+    be exactly 0; carried ones are held to the tolerance of the outputs they repeat."""
+    padded_outputs = (conventions or oracle_conventions())["padded_outputs"]
     steps = request.x.shape[1 if request.batch_first else 0]
     padded = padded_mask(request.lengths, steps, request.batch_first)
-    values = forward_quantities(oracle_forward(request), padded)
-    measured = sensitivity(request, lambda moved, _: forward_quantities(oracle_forward(moved), padded))
+
+    def quantities(moved: RunRequest) -> dict[str, np.ndarray]:
+        return forward_quantities(conventional_padding(moved, oracle_forward(moved), padded_outputs), padded, padded_outputs)
+
+    values = quantities(request)
+    measured = sensitivity(request, lambda moved, _: quantities(moved))
     tolerances = {
-        name: 0.0 if name.endswith(PADDED_SUFFIX) else tolerance(forward_bound(request.spec, request.dtype, steps, scale, value), measured[name])
+        name: 0.0
+        if name.endswith(PADDED_SUFFIX) and padded_outputs == "zeros"
+        else tolerance(forward_bound(request.spec, request.dtype, steps, scale, value), measured[name])
         for name, value in values.items()
     }
     return Expectation(values, tolerances)

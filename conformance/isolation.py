@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 
 from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offers_gradients
+from adapters.conventions import declared_conventions
 from adapters.registry import load_adapter
 from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
 
@@ -90,7 +91,9 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
         except EOFError:
             return
         try:
-            reply = ("ok", getattr(adapter, method)(*args))
+            # conventions is optional in the interface: the suite's own reading of it answers.
+            value = declared_conventions(adapter, *args) if method == "conventions" else getattr(adapter, method)(*args)
+            reply = ("ok", value)
         except BaseException as error:
             reply = ("raise", _portable_exception(error))
         send_message(replies, reply)
@@ -183,6 +186,10 @@ class IsolatedAdapter:
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return self._call("backend_to_canonical", spec, backend_params)
+
+    def conventions(self, config: RunConfig) -> dict[str, str]:
+        """The adapter's conventions for ``config``, every one (see :mod:`adapters.conventions`)."""
+        return self._call("conventions", config)
 
     def run(self, request: RunRequest) -> LSTMResult:
         return self._call("run", request)

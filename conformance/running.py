@@ -71,10 +71,11 @@ def judge(
 ) -> None:
     """Fail on any mismatch outside the deviations' quantities, with the verdict of
     ``diagnose(the deviations' quantities)`` recorded and in the message; raise
-    DeviationReproduced when the only mismatches are the deviations' quantities."""
+    DeviationReproduced when the only mismatches are the deviations' quantities (a quantity
+    compared per sample, ``outputs[2]``, is one of them when ``outputs`` is)."""
     allowed = frozenset().union(*(deviation.quantities for deviation in deviations))
     failed = [comparison for comparison in comparisons if not comparison.passed]
-    unexpected = [comparison for comparison in failed if comparison.quantity not in allowed]
+    unexpected = [comparison for comparison in failed if comparison.quantity.partition("[")[0] not in allowed]
     report = "\n".join(comparison.describe() for comparison in comparisons)
     if unexpected:
         if diagnose is not None:

@@ -15,11 +15,12 @@ from .tolerances import regime_scale
 def test_forward_matches_oracle(backend_case, record, request):
     prepared = prepare(backend_case, "forward", request.node, record)
     case, run_request, backend = prepared.case, prepared.request, prepared.backend
-    expectation = expected_forward(run_request, regime_scale(case.regime))
+    conventions = backend.conventions(run_request.config())
+    expectation = expected_forward(run_request, regime_scale(case.regime), conventions)
     actual = prepared.run()
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
     locator = Locator(case.spec, run_request.batch_first, padded)
-    comparisons = compare_quantities(forward_quantities(actual, padded), expectation, locator)
+    comparisons = compare_quantities(forward_quantities(actual, padded, conventions["padded_outputs"]), expectation, locator)
     layout = backend.adapter.parameter_layout
     counts = {"layout": layout, "backend": backend.parameter_count(case.spec), "oracle": parameter_count(case.spec, layout).total}
     record(parameter_count=counts)

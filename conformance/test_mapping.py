@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import init_params
+from reference import ONE_BIAS_LAYOUTS, init_params
 
 from .plugin import backend_pool, require_available
 from .seeding import seed_for
 
-SINGLE_BIAS_LAYOUTS = ("single_bias",)
 
 
 def canonical_arrays(params, single_bias: bool) -> list[dict[str, np.ndarray]]:
@@ -34,7 +33,7 @@ def test_parameter_mapping_round_trips_exactly(backend, record, request):
     require_available(backend)
     adapter = backend.adapter
     specs = list(dict.fromkeys(case.spec for case in backend_pool(request.config).case_tables[backend.name] if backend.supports(case)))
-    single_bias = adapter.parameter_layout in SINGLE_BIAS_LAYOUTS
+    single_bias = adapter.parameter_layout in ONE_BIAS_LAYOUTS
     record(kind="mapping", backend=backend.name, backend_version=backend.availability.version, examples=len(specs))
     mismatches = []
     for spec in specs:

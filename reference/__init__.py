@@ -2,7 +2,7 @@
 
 from .activations import ACTIVATION_NAMES, sigmoid
 from .backward import LSTMGradients, lstm_backward, validate_upstream
-from .counts import LAYOUTS, ParameterCount, ParameterTerm, parameter_count
+from .counts import LAYOUTS, ONE_BIAS_LAYOUTS, ParameterCount, ParameterTerm, parameter_count
 from .forward import LSTMResult, lstm_forward
 from .inputs import LSTMInputs, validate_inputs
 from .params import GATE_ORDER, PARAM_NAMES, CellParams, LSTMParams, cell_param_shapes, init_params, map_params, validate_params
@@ -12,6 +12,7 @@ __all__ = [
     "ACTIVATION_NAMES",
     "GATE_ORDER",
     "LAYOUTS",
+    "ONE_BIAS_LAYOUTS",
     "PARAM_NAMES",
     "CellParams",
     "LSTMGradients",

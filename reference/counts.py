@@ -91,10 +91,24 @@ def _onnx_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
     return terms
 
 
+def _keras_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    if spec.proj_size or spec.peepholes:
+        feature = "proj_size" if spec.proj_size else "peepholes"
+        raise ValueError(f"spec.{feature}: the keras layout (keras.layers.LSTM) has neither projection nor peepholes, got {getattr(spec, feature)}")
+    hidden = spec.hidden_size
+    terms = {"kernel": (spec.layer_input_size(layer), 4 * hidden), "recurrent_kernel": (hidden, 4 * hidden)}
+    return {**terms, "bias": (4 * hidden,)} if spec.bias else terms
+
+
+# Layouts with one bias per gate where the canonical layout has b_ih and b_hh: they keep
+# only the sum b_ih + b_hh.
+ONE_BIAS_LAYOUTS = ("single_bias", "keras")
+
 LAYOUTS: dict[str, Callable[[LSTMSpec, int], dict[str, tuple[int, ...]]]] = {
     "canonical": cell_param_shapes,
     "two_biases": _two_bias_terms,
     "single_bias": _single_bias_terms,
+    "keras": _keras_terms,
     "onnx": _onnx_terms,
 }
 

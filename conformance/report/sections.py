@@ -5,6 +5,9 @@ from __future__ import annotations
 import shlex
 
 from ..capabilities import capability_rows, capability_tables
+from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
+
+from ..semantics import semantics_tables
 from .content import Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
 from .environment import PACKAGES
 from .summary import (
@@ -317,6 +320,38 @@ def capability_section(document: dict) -> Section:
     )
 
 
+def semantics_section(document: dict) -> Section:
+    """Per situation a convention governs and per backend: the convention measured."""
+    records = [record for record in document["records"] if record.get("kind") == "semantics" and "semantics" in record]
+    tables = semantics_tables(records)
+    if not tables:
+        return Section("Semantics", notes=(("No semantics table was recorded in this run.",),))
+    declared = {record["backend"]: record.get("declared", {}) for record in records}
+    situations = list(dict.fromkeys(situation for table in tables.values() for situation in table))
+    rows = tuple(
+        (situation, *(mark_declared(tables[backend].get(situation, "?"), declared[backend].get(situation)) for backend in tables))
+        for situation in situations
+    )
+    return Section(
+        "Semantics",
+        notes=(
+            ("Where frameworks define a value differently on purpose. Every cell is measured: the backend runs the "
+             "situation's case and the values at its padded steps are matched against what each convention predicts "
+             "from its own valid outputs and the initial states (zeros: exactly 0; carried: the direction's output at "
+             "the step processed just before, 0 before any valid step; carried-initial: the same, but the initial "
+             "hidden state before any valid step). "
+             "'declared' marks a convention the adapter declares, which the parity checks then hold it to; "
+             "the oracle's is zeros.",),
+        ),
+        tables=(Table(("situation", *tables), rows),),
+    )
+
+
+def mark_declared(cell: str, declared: str | None) -> str:
+    """``cell``, marked when the backend declares a convention other than the oracle's."""
+    return f"{cell} (declared {declared})" if declared and declared != CONVENTIONS[PADDED_OUTPUTS][0] else cell
+
+
 def build_page(document: dict) -> Page:
     """The page for a parity document: run summary, environment, failures, features, errors,
     findings and parameter counts."""
@@ -328,6 +363,7 @@ def build_page(document: dict) -> Page:
             environment_section(document),
             failure_section(document),
             capability_section(document),
+            semantics_section(document),
             feature_section(document),
             error_plot_section(document),
             worst_error_section(document),

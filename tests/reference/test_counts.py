@@ -68,7 +68,7 @@ def test_canonical_layout_counts_peepholes():
         (LSTMSpec(5, 7, proj_size=3), "single_bias", "spec.proj_size: the single_bias layout (legacy lstm op) has no projection, got 3"),
         (LSTMSpec(5, 7, bias=False), "single_bias", "spec.bias: the single_bias layout (legacy lstm op) always has a bias row, got False"),
         (LSTMSpec(5, 7, proj_size=3), "onnx", "spec.proj_size: the onnx layout (ONNX LSTM operator) has no projection, got 3"),
-        (LSTMSpec(5, 7), "keras", "layout: expected one of canonical, two_biases, single_bias, onnx, got 'keras'"),
+        (LSTMSpec(5, 7), "mxnet", "layout: expected one of canonical, two_biases, single_bias, keras, onnx, got 'mxnet'"),
     ],
     ids=["peepholes-two-biases", "projection-single-bias", "no-bias-single-bias", "projection-onnx", "unknown-layout"],
 )

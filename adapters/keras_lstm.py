@@ -1,0 +1,293 @@
+"""What the three Keras 3 adapters share: ``keras.layers.LSTM``'s layout, and building and
+running a stack of it on whichever backend the process's ``KERAS_BACKEND`` names.
+
+Keras picks its backend once per process, when it is first imported; each adapter
+(``keras-torch``, ``keras-jax``, ``keras-tensorflow``) sets it before that and refuses to
+load where Keras already runs on another one. Its own file adds the gradients, through
+that backend's autodiff.
+
+Layout of one (layer, direction) cell, under ``layer{k}.{forward|backward}.`` (a
+reverse-only LSTM's one direction is ``backward``):
+
+- ``kernel`` [I_k, 4H]: canonical w_ih, transposed;
+- ``recurrent_kernel`` [H, 4H]: canonical w_hh, transposed;
+- ``bias`` [4H] (with ``use_bias``): b_ih + b_hh.
+
+Gate blocks inside 4H are ordered i, f, c, o: the canonical order. Keras has one bias
+where the canonical layout has two; mapping back puts it all in b_ih and zeros in b_hh.
+
+A stack is built as Keras users build it: one ``LSTM`` per layer
+(``return_sequences=True, return_state=True``), wrapped in ``Bidirectional`` for two
+directions and ``go_backwards=True`` for the reverse direction only (whose outputs Keras
+returns in reversed time order; they are flipped back). Lengths become a boolean mask
+[B, T]. ``recurrent_activation`` is the gate activation and ``activation`` both the
+candidate's and the cell output's, so Keras runs only specs where those two agree.
+
+Conventions (:mod:`adapters.conventions`): ``Bidirectional`` zeroes the outputs at masked
+steps (it sets ``zero_output_for_mask``), while a lone ``LSTM`` carries its previous
+output there; what it carries before any valid step depends on the Keras backend, so each
+adapter declares its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+
+from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .paddle_legacy import cell_prefix
+
+# Oracle activation name -> (the name Keras knows it by, the oracle parameters that name
+# implies). Keras serializes activations by name (``Bidirectional`` clones its layer from
+# its config), so parameters other than those cannot be passed.
+KERAS_ACTIVATIONS = {
+    "sigmoid": ("sigmoid", {}),
+    "tanh": ("tanh", {}),
+    "relu": ("relu", {}),
+    "identity": ("linear", {}),
+    "hard_sigmoid_relu6": ("hard_sigmoid", {}),
+    "silu": ("silu", {}),
+    "gelu": ("gelu", {}),
+    "gelu_tanh": ("lstm_conformance>gelu_tanh", {}),
+    "selu": ("selu", {}),
+    "hard_silu": ("hard_silu", {}),
+    "relu6": ("relu6", {}),
+    "exponential": ("exponential", {}),
+    "softsign": ("softsign", {}),
+    "softplus": ("softplus", {}),
+    "elu": ("elu", {"alpha": 1.0}),
+    "leaky_relu": ("leaky_relu", {"alpha": 0.2}),
+}
+
+
+def canonical_to_keras(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+    """Canonical parameters as Keras's per-cell arrays (see the module docstring)."""
+    arrays = {}
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            cell = params[spec.cell_index(layer, direction)]
+            prefix = cell_prefix(spec, layer, direction)
+            arrays[f"{prefix}.kernel"] = cell.w_ih.T
+            arrays[f"{prefix}.recurrent_kernel"] = cell.w_hh.T
+            if spec.bias:
+                arrays[f"{prefix}.bias"] = cell.b_ih + cell.b_hh
+    return arrays
+
+
+def keras_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
+    """Keras's per-cell arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
+    cells = []
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            prefix = cell_prefix(spec, layer, direction)
+            cell = {"w_ih": np.asarray(arrays[f"{prefix}.kernel"]).T, "w_hh": np.asarray(arrays[f"{prefix}.recurrent_kernel"]).T}
+            if spec.bias:
+                bias = np.asarray(arrays[f"{prefix}.bias"])
+                cell.update(b_ih=bias, b_hh=np.zeros_like(bias))
+            cells.append(CellParams(**cell))
+    return tuple(cells)
+
+
+def keras_activation_reason(spec: LSTMSpec, role: str) -> str:
+    """Why Keras cannot take ``spec``'s activation in ``role`` ('' when it can)."""
+    bound = spec.activation(role)
+    if bound.name not in KERAS_ACTIVATIONS:
+        return f"keras.activations has no {bound.name}"
+    implied = KERAS_ACTIVATIONS[bound.name][1]
+    if dict(bound.params) != implied:
+        return f"keras.activations' {bound.name} takes no parameters other than {implied or 'none'} in a layer's config"
+    return ""
+
+
+@functools.cache
+def register_activations() -> None:
+    """Register the activations Keras has only as an option of another (gelu's tanh
+    approximation) under names its configs can hold."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="lstm_conformance", name="gelu_tanh")
+    def gelu_tanh(x):
+        return keras.activations.gelu(x, approximate=True)
+
+
+def keras_activation(spec: LSTMSpec, role: str):
+    """The ``activation`` argument Keras takes for one of ``spec``'s activation roles."""
+    import keras
+
+    register_activations()
+    name = KERAS_ACTIVATIONS[spec.activation(role).name][0]
+    return keras.saving.get_registered_object(name) if ">" in name else keras.activations.get(name)
+
+
+class KerasLSTMAdapter(BaseAdapter):
+    """``keras.layers.LSTM`` stacks on the Keras backend ``keras_backend`` (set by each subclass)."""
+
+    keras_backend: str
+    parameter_layout = "keras"
+
+    def _import_version(self) -> str:
+        os.environ["KERAS_BACKEND"] = self.keras_backend
+        self._prepare_backend()
+        import keras
+
+        running = keras.backend.backend()
+        if running != self.keras_backend:
+            raise ImportError(f"Keras runs on {running} in this process (KERAS_BACKEND), not {self.keras_backend}")
+        return f"{keras.__version__} on {self.keras_backend} {self._backend_version()}"
+
+    def _prepare_backend(self) -> None:
+        """Set up the backend framework before Keras imports it (float64 for JAX)."""
+
+    def _backend_version(self) -> str:
+        """The version of the framework Keras runs on."""
+        raise NotImplementedError
+
+    def conventions(self, config: RunConfig) -> dict[str, str]:
+        if config.spec.bidirectional:
+            return {}
+        return {"padded_outputs": self.masked_output_convention}
+
+    masked_output_convention: str = "carried"
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = missing_features(spec, "keras.layers.LSTM", supported=("reverse", "activations"))
+        if spec.proj_size:
+            reasons.append("keras.layers.LSTM has no projection")
+        if spec.candidate_activation != spec.cell_activation:
+            reasons.append("keras.layers.LSTM has one `activation` for the candidate and the cell output")
+        reasons += filter(None, (keras_activation_reason(spec, role) for role in ("gate_activation", "candidate_activation")))
+        if config.dropout:
+            reasons.append("keras.layers.LSTM has no dropout between stacked layers")
+        if config.device != "cpu":
+            reasons.append("the Keras adapters run on the CPU")
+        return reasons
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        return sum(int(np.prod(weight.shape)) for layer in self.build(spec, "float32") for weight in layer.weights)
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_keras(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return keras_to_canonical(spec, backend_params)
+
+    def build(self, spec: LSTMSpec, dtype: str, params: LSTMParams | None = None) -> list:
+        """One built Keras layer per LSTM layer (``Bidirectional`` for two directions), with
+        ``params`` loaded when given."""
+        import keras
+
+        layers = []
+        for layer in range(spec.num_layers):
+            cell = functools.partial(
+                keras.layers.LSTM,
+                spec.hidden_size,
+                activation=keras_activation(spec, "candidate_activation"),
+                recurrent_activation=keras_activation(spec, "gate_activation"),
+                use_bias=spec.bias,
+                return_sequences=True,
+                return_state=True,
+                dtype=dtype,
+            )
+            built = keras.layers.Bidirectional(cell(), dtype=dtype) if spec.bidirectional else cell(go_backwards=spec.reverse)
+            built.build((None, None, spec.layer_input_size(layer)))
+            layers.append(built)
+        if params is not None:
+            self.load(spec, layers, params)
+        return layers
+
+    def load(self, spec: LSTMSpec, layers: list, params: LSTMParams) -> None:
+        """Assign canonical parameters to the built layers."""
+        arrays = canonical_to_keras(spec, params)
+        for name, weight in self.named_weights(spec, layers):
+            weight.assign(arrays[name].astype(weight.dtype))
+
+    @staticmethod
+    def named_weights(spec: LSTMSpec, layers: list) -> list[tuple[str, object]]:
+        """Every weight variable of the built layers under its name in this adapter's layout."""
+        named = []
+        for layer, built in enumerate(layers):
+            cells = [built.forward_layer.cell, built.backward_layer.cell] if spec.bidirectional else [built.cell]
+            for direction, cell in enumerate(cells):
+                prefix = cell_prefix(spec, layer, direction)
+                named += [(f"{prefix}.{weight.path.rsplit('/', 1)[-1]}", weight) for weight in cell.weights]
+        return named
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        import keras
+
+        spec, dtype = request.spec, request.dtype
+        layers = self.build(spec, dtype, params)
+        states = [[state.astype(dtype) for state in initial] for initial in (inputs.h0, inputs.c0)]
+        outputs, h_n, c_n = self.stack(spec, layers, self.batch_major(inputs, dtype), self.mask(inputs), *states)
+        numpy = keras.ops.convert_to_numpy
+        return LSTMResult(
+            self.to_request_layout(request, numpy(outputs)),
+            np.stack([numpy(h) for h in h_n]).astype(np.float64),
+            np.stack([numpy(c) for c in c_n]).astype(np.float64),
+        )
+
+    @staticmethod
+    def upstream_terms(request: RunRequest, upstream: LSTMResult) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """The upstream gradients as Keras's results are shaped, in the run's dtype: outputs
+        [B, T, D*R], then one [B, R] / [B, H] array per cell for h_n and c_n."""
+        outputs = np.ascontiguousarray(upstream.outputs.transpose(1, 0, 2)).astype(request.dtype)
+        return outputs, [h.astype(request.dtype) for h in upstream.h_n], [c.astype(request.dtype) for c in upstream.c_n]
+
+    @staticmethod
+    def collect_gradients(request: RunRequest, grad_x, grad_h0: list, grad_c0: list, named: dict[str, np.ndarray]) -> LSTMGradients:
+        """The backend's gradients in the canonical layout: ``grad_x`` [B, T, I] as Keras has
+        it, per-cell initial-state gradients, and each weight's gradient by layout name."""
+        spec = request.spec
+        grad_x = np.asarray(grad_x, dtype=np.float64)
+        params = keras_to_canonical(spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in named.items()})
+        return LSTMGradients(
+            x=grad_x if request.batch_first else grad_x.transpose(1, 0, 2),
+            h0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_h0]),
+            c0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_c0]),
+            # Keras's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
+            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) if spec.bias else cell for cell in params),
+        )
+
+    def stack(self, spec: LSTMSpec, layers: list, x, mask, h0: list, c0: list, call=None):
+        """Run the layers over ``x`` [B, T, I] (a backend tensor) with ``mask`` [B, T] or None
+        and per-cell initial states (canonical order); returns (outputs [B, T, D*R], h_n list,
+        c_n list) as backend tensors. ``call(layer, index, *args, **kwargs)`` runs one layer
+        (default: calling it), so that JAX can run it statelessly."""
+        import keras
+
+        call = call or (lambda layer, index, *args, **kwargs: layer(*args, **kwargs))
+        h_n, c_n = [], []
+        for index, layer in enumerate(layers):
+            cells = range(index * spec.num_directions, (index + 1) * spec.num_directions)
+            states = [state for cell in cells for state in (h0[cell], c0[cell])]
+            x, *final = call(layer, index, x, mask=mask, initial_state=states)
+            if spec.reverse:
+                x = keras.ops.flip(x, axis=1)
+            h_n += final[0::2]
+            c_n += final[1::2]
+        return x, h_n, c_n
+
+    @staticmethod
+    def mask(inputs: LSTMInputs) -> np.ndarray | None:
+        """Keras's mask for the lengths: [B, T], True at valid steps."""
+        if inputs.lengths is None:
+            return None
+        return np.arange(inputs.steps)[None, :] < inputs.lengths[:, None]
+
+    @staticmethod
+    def batch_major(inputs: LSTMInputs, dtype: str) -> np.ndarray:
+        """The inputs [B, T, I] in ``dtype``."""
+        return np.ascontiguousarray(inputs.x.transpose(1, 0, 2)).astype(dtype)
+
+    @staticmethod
+    def to_request_layout(request: RunRequest, outputs: np.ndarray) -> np.ndarray:
+        """Keras's [B, T, D*R] outputs in the request's layout, float64."""
+        outputs = np.asarray(outputs, dtype=np.float64)
+        return outputs if request.batch_first else outputs.transpose(1, 0, 2)

@@ -1,0 +1,27 @@
+"""Each backend's semantics table, and that every backend follows the conventions it declares.
+
+Where frameworks define a value differently on purpose, an adapter declares its
+framework's convention (:mod:`adapters.conventions`) and the parity checks hold it to
+exactly that. Here each row of the table is measured on the backend, and a declaration the
+measurement contradicts (or a backend that follows some other convention than the
+oracle's without declaring it) fails.
+"""
+
+from __future__ import annotations
+
+from .plugin import require_available
+from .semantics import semantics
+
+
+def test_backend_follows_its_declared_conventions(backend, record):
+    require_available(backend)
+    measured = semantics(backend)
+    record(
+        kind="semantics",
+        backend=backend.name,
+        backend_version=backend.availability.version,
+        semantics={situation: measurement.cell for situation, measurement in measured.items()},
+        declared={situation: measurement.declared for situation, measurement in measured.items()},
+    )
+    problems = [f"{situation}: {measurement.problem}" for situation, measurement in measured.items() if measurement.problem]
+    assert not problems, "\n".join(problems)
