@@ -71,10 +71,15 @@ def convert(arrays: Mapping[str, np.ndarray], spec: LSTMSpec, source: Adapter, t
     return {name: np.asarray(array, dtype=np.float64) for name, array in target.canonical_to_backend(spec, canonical).items()}
 
 
-def candidate_sizes(arrays: Mapping[str, np.ndarray]) -> list[int]:
-    """Every size the arrays' axes could stand for: each axis length, and a quarter of it."""
+def candidate_sizes(arrays: Mapping[str, np.ndarray], differences: bool = False) -> list[int]:
+    """Every size the arrays' axes could stand for: each axis length, and a quarter of it;
+    with ``differences``, also the difference of two of those (an axis of I + H, as a
+    kernel that stacks input and recurrent weights has)."""
     lengths = {int(length) for array in arrays.values() for length in np.shape(array)}
-    return sorted(lengths | {length // 4 for length in lengths if length % 4 == 0} - {0})
+    sizes = lengths | {length // 4 for length in lengths if length % 4 == 0}
+    if differences:
+        sizes |= {one - other for one in sizes for other in sizes}
+    return sorted({size for size in sizes if size > 0})
 
 
 def structures(known: Mapping[str, object]) -> Iterable[dict]:
@@ -122,17 +127,21 @@ def infer_spec(arrays: Mapping[str, np.ndarray], source: Adapter, **known) -> LS
         spec = spec_of(structure, placeholders)
         if spec is not None and not unsupported_features(source, spec) and set(expected_arrays(source, spec)) == names:
             fitting_names.append(structure)
-    sizes = candidate_sizes(arrays)
     matches = []
-    for structure in fitting_names:
-        for input_size, hidden_size, proj_size in itertools.product(
-            [known["input_size"]] if "input_size" in known else sizes,
-            [known["hidden_size"]] if "hidden_size" in known else sizes,
-            ([known["proj_size"]] if known.get("proj_size") else sizes) if structure["projects"] else [0],
-        ):
-            spec = spec_of(structure, {"input_size": input_size, "hidden_size": hidden_size, "proj_size": proj_size})
-            if spec is not None and not unsupported_features(source, spec) and expected_arrays(source, spec) == shapes:
-                matches.append(spec)
+    # Sizes read off the axes first; differences of them only where those fit no spec.
+    for differences in (False, True):
+        sizes = candidate_sizes(arrays, differences)
+        for structure in fitting_names:
+            for input_size, hidden_size, proj_size in itertools.product(
+                [known["input_size"]] if "input_size" in known else sizes,
+                [known["hidden_size"]] if "hidden_size" in known else sizes,
+                ([known["proj_size"]] if known.get("proj_size") else sizes) if structure["projects"] else [0],
+            ):
+                spec = spec_of(structure, {"input_size": input_size, "hidden_size": hidden_size, "proj_size": proj_size})
+                if spec is not None and not unsupported_features(source, spec) and expected_arrays(source, spec) == shapes:
+                    matches.append(spec)
+        if matches:
+            break
     if not matches:
         hint = "its names fit no spec" if not fitting_names else "its names fit, its shapes fit no sizes"
         raise ValueError(f"arrays: no LSTMSpec gives exactly these {source.name} arrays ({hint}): {sorted(names)}")

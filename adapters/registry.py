@@ -1,7 +1,8 @@
 """Finding adapters by name: built-in ones, installed plug-ins, and ``module:attribute`` strings.
 
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
-  ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``;
+  ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``,
+  ``tensorflow-block``, ``flax``, ``flax-lstmcell``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -40,6 +41,9 @@ BUILTIN_ADAPTERS = {
     "keras-torch": "adapters.keras_torch:KerasTorchLSTMAdapter",
     "keras-jax": "adapters.keras_jax:KerasJaxLSTMAdapter",
     "keras-tensorflow": "adapters.keras_tensorflow:KerasTensorFlowLSTMAdapter",
+    "tensorflow-block": "adapters.tensorflow_block:TensorFlowBlockLSTMAdapter",
+    "flax": "adapters.flax_lstm:FlaxLSTMAdapter",
+    "flax-lstmcell": "adapters.flax_lstm:FlaxLSTMCellAdapter",
 }
 
 

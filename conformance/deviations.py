@@ -395,8 +395,36 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras2-f64-base-typ-cpu",
         versions_seen=("3.15.1 on tensorflow 2.21.0",),
     ),
+    KnownDeviation(
+        name="tensorflow-block-v2-gradient-in-v1-gate-order",
+        backend="tensorflow-block",
+        checks=("gradients", "gradients_c_n"),
+        summary="TensorFlow registers BlockLSTM's gradient for BlockLSTMV2 (tensorflow/python/ops/rnn_grad.py): "
+        "BlockLSTMGrad reads and writes the gate blocks as i, c, f, o while BlockLSTMV2 orders them i, f, c, o, so "
+        "the forget and candidate blocks of every weight and bias gradient are swapped and the gradients of x, h0 "
+        "and c0 are wrong too; calling BlockLSTMGradV2 directly gives the oracle's gradients",
+        quantities=GRADIENT_QUANTITIES,
+        applies=lambda request: True,
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        versions_seen=("2.21.0",),
+    ),
+    *(
+        KnownDeviation(
+            name=f"{backend}-empty-sequence-final-carry-from-padding",
+            backend=backend,
+            checks=("forward", "gradients", "gradients_c_n", "padding", "nan_padding"),
+            summary="nnx.RNN with seq_lengths takes each sequence's final carry at index length - 1 of the carries "
+            "of every step, so for a sequence of length 0 it takes index -1: the carry after running the cell over "
+            "all T padded steps, not the initial carry; h_n and c_n of empty sequences (and every gradient reaching "
+            "them) depend on the padding",
+            quantities=frozenset({"h_n", "c_n"}) | GRADIENT_QUANTITIES,
+            applies=has_empty_sequence,
+            reproducer="L1-fwd-tm-mixed0-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+            versions_seen=("0.12.8 on jax 0.10.2",),
+        )
+        for backend in ("flax", "flax-lstmcell")
+    ),
 )
-
 
 
 

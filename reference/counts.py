@@ -10,7 +10,15 @@ A layout says which tensors a framework keeps per (layer, direction) cell:
   [1, 7H] with the three peephole vectors appended; no projection, and always a bias;
 - ``onnx``: the ONNX ``LSTM`` operator, per direction of a (one-layer) node: ``W`` [4H, I_k],
   ``R`` [4H, H], ``B`` [8H] (both biases, optional) and ``P`` [3H] (peepholes, optional);
-  no projection. With ``input_forget`` every layout keeps the forget gate's tensors.
+  no projection;
+- ``keras``: ``keras.layers.LSTM``: ``kernel`` [I_k, 4H], ``recurrent_kernel`` [H, 4H] and one
+  ``bias`` [4H] (optional); neither projection nor peepholes;
+- ``flax`` and ``flax_per_gate``: Flax's ``nnx.OptimizedLSTMCell`` (``dense_i.kernel`` [I_k, 4H],
+  ``dense_h.kernel`` [H, 4H], ``dense_h.bias`` [4H]) and ``nnx.LSTMCell`` (the same split per
+  gate: four input kernels [I_k, H], four recurrent kernels [H, H] and their biases [H]);
+  always a bias, on the recurrent side only; neither projection nor peepholes;
+- ``tf_block``: TensorFlow's fused ``BlockLSTMV2`` op: ``kernel`` [I_k + H, 4H], one ``bias``
+  [4H] (optional) and three peephole vectors [H] (optional); no projection. With ``input_forget`` every layout keeps the forget gate's tensors.
 """
 
 from __future__ import annotations
@@ -100,15 +108,47 @@ def _keras_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
     return {**terms, "bias": (4 * hidden,)} if spec.bias else terms
 
 
+def _flax_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    if spec.proj_size or spec.peepholes or not spec.bias:
+        feature = "proj_size" if spec.proj_size else "peepholes" if spec.peepholes else "bias"
+        raise ValueError(f"spec.{feature}: the flax layouts (nnx LSTM cells) have no projection, no peepholes and always a bias, got {getattr(spec, feature)}")
+    hidden = spec.hidden_size
+    return {"dense_i.kernel": (spec.layer_input_size(layer), 4 * hidden), "dense_h.kernel": (hidden, 4 * hidden), "dense_h.bias": (4 * hidden,)}
+
+
+def _flax_per_gate_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    _flax_terms(spec, layer)  # the same limits
+    hidden, terms = spec.hidden_size, {}
+    for input_side, recurrent_side in (("ii", "hi"), ("if_", "hf"), ("ig", "hg"), ("io", "ho")):
+        terms[f"{input_side}.kernel"] = (spec.layer_input_size(layer), hidden)
+        terms.update({f"{recurrent_side}.kernel": (hidden, hidden), f"{recurrent_side}.bias": (hidden,)})
+    return terms
+
+
+def _tf_block_terms(spec: LSTMSpec, layer: int) -> dict[str, tuple[int, ...]]:
+    if spec.proj_size:
+        raise ValueError(f"spec.proj_size: the tf_block layout (BlockLSTMV2) has no projection, got {spec.proj_size}")
+    hidden = spec.hidden_size
+    terms = {"kernel": (spec.layer_input_size(layer) + hidden, 4 * hidden)}
+    if spec.bias:
+        terms["bias"] = (4 * hidden,)
+    if spec.peepholes:
+        terms.update({name: (hidden,) for name in ("wci", "wcf", "wco")})
+    return terms
+
+
 # Layouts with one bias per gate where the canonical layout has b_ih and b_hh: they keep
 # only the sum b_ih + b_hh.
-ONE_BIAS_LAYOUTS = ("single_bias", "keras")
+ONE_BIAS_LAYOUTS = ("single_bias", "keras", "tf_block", "flax", "flax_per_gate")
 
 LAYOUTS: dict[str, Callable[[LSTMSpec, int], dict[str, tuple[int, ...]]]] = {
     "canonical": cell_param_shapes,
     "two_biases": _two_bias_terms,
     "single_bias": _single_bias_terms,
     "keras": _keras_terms,
+    "tf_block": _tf_block_terms,
+    "flax": _flax_terms,
+    "flax_per_gate": _flax_per_gate_terms,
     "onnx": _onnx_terms,
 }
 

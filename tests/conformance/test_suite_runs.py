@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from conformance.report.schema import parity_schema
 
@@ -164,3 +165,27 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     # Its reproducer is diagnosed too: tanh of c_n is no mapping mistake.
     (checked,) = [record for record in records if record["kind"] == "deviation_reproducers"]
     assert checked["reproducer_diagnoses"] == {"plugin-example-cell-state-squashed": []}
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "undeclared"])
+def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared):
+    """Values at padded steps computed from the padding: declared unspecified, the forward
+    parity, padding and semantics checks pass and the semantics table shows what they are;
+    undeclared, the oracle's zeros are expected and the same checks fail."""
+    adapter = "tests.support.conventions:" + ("PaddingRunOn" if declared else "PaddingRunOnUndeclared")
+    tests = ("conformance/test_forward_parity.py", "conformance/test_invariants.py", "conformance/test_semantics.py")
+    # The cases the NumPy stack runs (its layout has neither projection nor a missing bias).
+    cases = "((forward_matches or padding_content or nan_padding) and mixed and P0 and not nobias) or semantics"
+    process, records = run_suite(tmp_path, "conventions", "--adapter", adapter, "-k", cases, tests=tests)
+    ran = {test: record for test, record in records.items() if record["outcome"] != "unsupported"}
+    outcomes = {(record["kind"], record["outcome"]) for record in ran.values()}
+    (semantics,) = [record for record in ran.values() if record["kind"] == "semantics"]
+    assert set(semantics["semantics"].values()) == {"other"}
+    if declared:
+        assert process.returncode == 0, process.stdout[-3000:]
+        assert {kind for kind, _ in outcomes} >= {"forward", "padding", "nan_padding", "semantics"}
+        assert {outcome for _, outcome in outcomes} == {"pass"}
+        assert set(semantics["declared"].values()) == {"unspecified"}
+    else:
+        assert process.returncode == 1
+        assert {("forward", "fail"), ("padding", "fail"), ("nan_padding", "fail"), ("semantics", "fail")} <= outcomes

@@ -1,0 +1,181 @@
+"""Adapter for TensorFlow's fused LSTM kernel, ``tf.raw_ops.BlockLSTMV2`` (what
+``tf.compat.v1`` ``LSTMBlockFusedCell`` runs).
+
+The op runs one layer in one direction over a time-major batch ``x`` [T, B, I] from
+``h_prev``/``cs_prev`` [B, H], in float16 or float32, with optional peepholes and a cell
+clip (``cell_clip`` > 0 clips the cell state to [-cell_clip, cell_clip]; 0 turns it off).
+It returns every step's gates, cell states ``cs`` and outputs ``h`` [T, B, H]. It has one
+``seq_len_max`` for the whole batch and no per-sequence lengths. As the op's users do,
+this adapter composes layers and directions from single calls: a reversed direction runs
+the op over the time-flipped sequences and flips its outputs back, and h_n / c_n are the
+last step's ``h`` / ``cs``.
+
+Layout of one (layer, direction) cell, under ``layer{k}.{forward|backward}.``:
+
+- ``kernel`` [I_k + H, 4H]: canonical w_ih and w_hh side by side, transposed (the op
+  multiplies ``[x, h_prev] @ kernel``);
+- ``bias`` [4H] (with a bias): b_ih + b_hh; without one the op's ``b`` is a constant zero;
+- ``w_ci``, ``w_cf``, ``w_co`` [H] (with peepholes): the input and forget gates' peepholes
+  on the previous cell state, the output gate's on the new one.
+
+Gate blocks inside 4H are ordered i, f, c, o: the canonical order (found by running all
+24 orders against the oracle; ``BlockLSTM``, the first version, orders them i, c, f, o
+and adds a ``forget_bias``). Mapping back puts the one bias in b_ih and zeros in b_hh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, parameter_count
+
+from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .keras_lstm import canonical_to_keras, keras_to_canonical
+from .paddle_legacy import cell_prefix
+
+# Canonical peephole name -> the op's input of it.
+PEEPHOLE_INPUTS = {"w_ic": "wci", "w_fc": "wcf", "w_oc": "wco"}
+
+
+def cell_prefixes(spec: LSTMSpec) -> list[tuple[int, str]]:
+    """(layer, name prefix) of every cell, in canonical cell order."""
+    return [(layer, cell_prefix(spec, layer, direction)) for layer in range(spec.num_layers) for direction in range(spec.num_directions)]
+
+
+def canonical_to_block(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+    """Canonical parameters as the op's per-cell arrays (see the module docstring): Keras's
+    arrays with the recurrent kernel stacked under the kernel, and the peepholes."""
+    arrays = canonical_to_keras(spec, params)
+    for (_, prefix), cell in zip(cell_prefixes(spec), params):
+        arrays[f"{prefix}.kernel"] = np.concatenate([arrays[f"{prefix}.kernel"], arrays.pop(f"{prefix}.recurrent_kernel")])
+        if spec.peepholes:
+            arrays.update({f"{prefix}.{key}": getattr(cell, name) for name, key in PEEPHOLE_INPUTS.items()})
+    return arrays
+
+
+def block_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
+    """The op's per-cell arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
+    keras = {name: np.asarray(array) for name, array in arrays.items() if name.endswith(".bias")}
+    for layer, prefix in cell_prefixes(spec):
+        kernel = np.asarray(arrays[f"{prefix}.kernel"])
+        keras[f"{prefix}.kernel"], keras[f"{prefix}.recurrent_kernel"] = np.split(kernel, [spec.layer_input_size(layer)])
+    cells = keras_to_canonical(spec, keras)
+    if not spec.peepholes:
+        return cells
+    return tuple(
+        replace(cell, **{name: np.asarray(arrays[f"{prefix}.{key}"]) for name, key in PEEPHOLE_INPUTS.items()})
+        for (_, prefix), cell in zip(cell_prefixes(spec), cells)
+    )
+
+
+class TensorFlowBlockLSTMAdapter(BaseAdapter):
+    """``tf.raw_ops.BlockLSTMV2``: peepholes, cell clip, reverse and bidirectional by
+    flipping, stacked layers, initial states, float32; gradients through ``tf.GradientTape``
+    (the op's registered ``BlockLSTMGradV2``)."""
+
+    name = "tensorflow-block"
+    parameter_layout = "tf_block"
+
+    def _import_version(self) -> str:
+        import tensorflow as tf
+
+        return tf.__version__
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = missing_features(spec, "BlockLSTMV2", supported=("reverse", "peepholes", "cell_clip"))
+        if spec.proj_size:
+            reasons.append("BlockLSTMV2 has no projection")
+        if config.lengths:
+            reasons.append("BlockLSTMV2 has one seq_len_max for the whole batch, no per-sequence lengths")
+        if config.dtype != "float32":
+            reasons.append(f"BlockLSTMV2 takes float16 and float32 only, not {config.dtype}")
+        if config.dropout:
+            reasons.append("BlockLSTMV2 has no dropout between layers")
+        if config.device != "cpu":
+            reasons.append("the tensorflow-block adapter runs on the CPU")
+        return reasons
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        return parameter_count(spec, self.parameter_layout).total
+
+    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
+        return canonical_to_block(spec, params)
+
+    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
+        return block_to_canonical(spec, backend_params)
+
+    def _forward(self, spec: LSTMSpec, x, h0: list, c0: list, weights: Mapping[str, object]):
+        """Run the stacked op calls on ``x`` [T, B, I] (tensors) from per-cell initial
+        states; returns (outputs [T, B, D*H], h_n list, c_n list) as tensors."""
+        import tensorflow as tf
+
+        hidden = spec.hidden_size
+        zeros = tf.zeros([hidden], dtype=x.dtype)
+        h_n, c_n = [], []
+        for layer in range(spec.num_layers):
+            outputs = []
+            for direction in range(spec.num_directions):
+                index, prefix = spec.cell_index(layer, direction), cell_prefix(spec, layer, direction)
+                reversed_ = spec.runs_reversed(direction)
+                steps = tf.reverse(x, axis=[0]) if reversed_ else x
+                result = tf.raw_ops.BlockLSTMV2(
+                    seq_len_max=tf.constant(int(x.shape[0]), dtype=tf.int64),
+                    x=steps,
+                    cs_prev=c0[index],
+                    h_prev=h0[index],
+                    w=weights[f"{prefix}.kernel"],
+                    b=weights.get(f"{prefix}.bias", tf.zeros([4 * hidden], dtype=x.dtype)),
+                    **{key: weights.get(f"{prefix}.{key}", zeros) for key in PEEPHOLE_INPUTS.values()},
+                    cell_clip=spec.cell_clip or 0.0,
+                    use_peephole=spec.peepholes,
+                )
+                h_n.append(result.h[-1])
+                c_n.append(result.cs[-1])
+                outputs.append(tf.reverse(result.h, axis=[0]) if reversed_ else result.h)
+            x = tf.concat(outputs, axis=2)
+        return x, h_n, c_n
+
+    @staticmethod
+    def _tensors(request: RunRequest, inputs: LSTMInputs, params: LSTMParams):
+        """(x [T, B, I], h0 list, c0 list, weights by layout name) as float32 tensors."""
+        import tensorflow as tf
+
+        def tensor(array: np.ndarray):
+            return tf.constant(np.asarray(array, dtype=request.dtype))
+
+        weights = {name: tensor(array) for name, array in canonical_to_block(request.spec, params).items()}
+        return tensor(inputs.x), [tensor(h) for h in inputs.h0], [tensor(c) for c in inputs.c0], weights
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        outputs, h_n, c_n = self._forward(request.spec, *self._tensors(request, inputs, params))
+        outputs = np.asarray(outputs, dtype=np.float64)
+        return LSTMResult(
+            outputs.transpose(1, 0, 2).copy() if request.batch_first else outputs,
+            np.stack([np.asarray(h, dtype=np.float64) for h in h_n]),
+            np.stack([np.asarray(c, dtype=np.float64) for c in c_n]),
+        )
+
+    def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
+        import tensorflow as tf
+
+        spec = request.spec
+        x, h0, c0, weights = self._tensors(request, inputs, params)
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, c0, weights])
+            outputs, h_n, c_n = self._forward(spec, x, h0, c0, weights)
+            pairs = [(outputs, upstream.outputs), *zip(h_n, upstream.h_n), *zip(c_n, upstream.c_n)]
+            loss = tf.add_n([tf.reduce_sum(result * grad.astype(request.dtype)) for result, grad in pairs])
+        grad_x, grad_h0, grad_c0, grad_weights = tape.gradient(loss, [x, h0, c0, weights])
+        gradients = block_to_canonical(spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in grad_weights.items()})
+        grad_x = np.asarray(grad_x, dtype=np.float64)
+        return LSTMGradients(
+            x=grad_x.transpose(1, 0, 2).copy() if request.batch_first else grad_x,
+            h0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_h0]),
+            c0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_c0]),
+            # The op's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
+            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) if spec.bias else cell for cell in gradients),
+        )
