@@ -5,7 +5,10 @@
 
 Each creates the virtual environment ``.venv`` when it is missing, installs the project
 with every backend at the versions CI pins (``.ci/constraints.txt``), and reinstalls when
-``pyproject.toml`` or the constraints changed since. Further arguments go to the command
+``pyproject.toml`` or the constraints changed since. MindSpore cannot share that
+environment (its wheel needs NumPy 1, JAX needs NumPy 2): it gets ``.venv-mindspore``,
+built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore backend
+under that environment's Python (``--interpreter``). Further arguments go to the command
 run (``lstm-parity run`` or ``pytest -n auto``).
 """
 
@@ -23,6 +26,8 @@ ENVIRONMENT = ROOT / ".venv"
 # Installed-from fingerprint: the environment is rebuilt when these files change.
 INSTALL_INPUTS = ("pyproject.toml", ".ci/constraints.txt")
 STAMP = "lstm-conformance-installed"
+# Backends that run under an environment of their own: (environment, its pinned requirements).
+SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-environment.txt")}
 COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
 
 
@@ -32,18 +37,18 @@ def executable(environment: Path, name: str) -> Path:
     return folder / (name + (".exe" if os.name == "nt" else ""))
 
 
-def fingerprint(root: Path) -> str:
+def fingerprint(root: Path, inputs: tuple[str, ...] = INSTALL_INPUTS) -> str:
     """A digest of the files an installation is made from."""
     digest = hashlib.sha256()
-    for name in INSTALL_INPUTS:
+    for name in inputs:
         digest.update(name.encode() + b"\0" + (root / name).read_bytes())
     return digest.hexdigest()
 
 
-def needs_install(environment: Path, root: Path) -> bool:
+def needs_install(environment: Path, root: Path, inputs: tuple[str, ...] = INSTALL_INPUTS) -> bool:
     """Whether ``environment`` is missing, incomplete, or installed from other inputs."""
     stamp = environment / STAMP
-    return not (executable(environment, "python").exists() and stamp.exists() and stamp.read_text() == fingerprint(root))
+    return not (executable(environment, "python").exists() and stamp.exists() and stamp.read_text() == fingerprint(root, inputs))
 
 
 def install(environment: Path, root: Path) -> None:
@@ -57,6 +62,28 @@ def install(environment: Path, root: Path) -> None:
     (environment / STAMP).write_text(fingerprint(root))
 
 
+def install_separate(environment: Path, root: Path, requirements: str) -> None:
+    """Create ``environment`` (if needed) and install exactly ``requirements`` into it."""
+    print(f"quickstart: installing {environment.name} from {requirements} (once; minutes)", flush=True)
+    if not executable(environment, "python").exists():
+        venv.EnvBuilder(with_pip=True).create(environment)
+    python = str(executable(environment, "python"))
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", requirements], cwd=root, check=True)
+    (environment / STAMP).write_text(fingerprint(root, (requirements,)))
+
+
+def interpreter_arguments(root: Path) -> list[str]:
+    """``--interpreter NAME=PYTHON`` for each backend with an environment of its own, building
+    the environment first where it is missing or stale."""
+    arguments = []
+    for name, (environment, requirements) in SEPARATE_ENVIRONMENTS.items():
+        if needs_install(environment, root, (requirements,)):
+            install_separate(environment, root, requirements)
+        arguments += ["--interpreter", f"{name}={executable(environment, 'python').relative_to(root)}"]
+    return arguments
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python3 quickstart.py {{{','.join(COMMANDS)}}} [arguments...]", file=sys.stderr)
@@ -65,7 +92,8 @@ def main(argv: list[str]) -> int:
     if needs_install(ENVIRONMENT, ROOT):
         install(ENVIRONMENT, ROOT)
     program, *arguments = COMMANDS[argv[0]]
-    return subprocess.run([str(executable(ENVIRONMENT, program)), *arguments, *argv[1:]], cwd=ROOT).returncode
+    command = [str(executable(ENVIRONMENT, program)), *arguments, *interpreter_arguments(ROOT), *argv[1:]]
+    return subprocess.run(command, cwd=ROOT).returncode
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
   ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``,
-  ``tensorflow-block``, ``flax``, ``flax-lstmcell``;
+  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -44,6 +44,7 @@ BUILTIN_ADAPTERS = {
     "tensorflow-block": "adapters.tensorflow_block:TensorFlowBlockLSTMAdapter",
     "flax": "adapters.flax_lstm:FlaxLSTMAdapter",
     "flax-lstmcell": "adapters.flax_lstm:FlaxLSTMCellAdapter",
+    "mindspore": "adapters.mindspore_lstm:MindSporeLSTMAdapter",
 }
 
 

@@ -1,7 +1,8 @@
 """The backends a run tests, and the case table built from what they support.
 
 A :class:`BackendPool` holds one adapter per selected backend, each in its own child
-process unless isolation is off. Each backend runs its own forward table: a strength-3
+process (under another Python interpreter where one is named for it) unless isolation is
+off. Each backend runs its own forward table: a strength-3
 covering design drawn only from the cases that backend supports (so a backend without
 peepholes still gets every 3-way combination of the features it has), plus its
 known-deviation reproducers and a CUDA copy of a few cases; its gradient table is built
@@ -13,6 +14,7 @@ always spells the whole case, so any case reruns alone on any backend.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
@@ -49,6 +51,8 @@ class Backend:
 
     reference: str
     adapter: Adapter
+    # The Python interpreter its isolated process runs under, when not this one's.
+    interpreter: str | None = None
     _support: dict[RunConfig, tuple[str, ...]] = field(default_factory=dict)
     _counts: dict[LSTMSpec, int] = field(default_factory=dict)
     _conventions: dict[RunConfig, dict[str, str]] = field(default_factory=dict)
@@ -87,7 +91,8 @@ class Backend:
     def rerun_command(self, case: Case) -> str:
         """The command that reruns ``case`` alone on this backend, in a checkout or from a wheel."""
         option = "--backend" if self.reference in known_adapters() else "--adapter"
-        return f"pytest --pyargs conformance {option} {self.reference} --case {case.id}"
+        interpreter = f" --interpreter {self.reference}={self.interpreter}" if self.interpreter else ""
+        return f"pytest --pyargs conformance {option} {self.reference}{interpreter} --case {case.id}"
 
     def supports(self, case: Case | None, gradients: bool = False) -> bool:
         return case is not None and self.supports_config(case.config(gradients))
@@ -130,12 +135,15 @@ class Backend:
 class BackendPool:
     """The backends of a run, loaded once (see the module docstring)."""
 
-    def __init__(self, references: list[str], isolate: bool = True) -> None:
+    def __init__(self, references: list[str], isolate: bool = True, interpreters: Mapping[str, str] | None = None) -> None:
         self.isolate = isolate
-        self.backends = [Backend(reference, self._load(reference)) for reference in references]
+        self.interpreters = dict(interpreters or {})
+        self.backends = [Backend(reference, self._load(reference), self.interpreters.get(reference)) for reference in references]
 
     def _load(self, reference: str) -> Adapter:
-        return IsolatedAdapter(reference) if self.isolate else load_adapter(reference)
+        if not self.isolate:
+            return load_adapter(reference)
+        return IsolatedAdapter(reference, python=self.interpreters.get(reference))
 
     @cached_property
     def case_tables(self) -> dict[str, list[Case]]:

@@ -54,6 +54,8 @@ def pytest_command(arguments: argparse.Namespace, json_path: Path) -> list[str]:
         command += ["--backend", name]
     for reference in arguments.adapter:
         command += ["--adapter", reference]
+    for interpreter in arguments.interpreter:
+        command += ["--interpreter", interpreter]
     return command + arguments.pytest_args
 
 
@@ -127,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
     run_parser.add_argument("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
+    run_parser.add_argument(
+        "--interpreter", action="append", default=[], metavar="NAME=PYTHON", help="run backend NAME's process under this Python (repeatable)"
+    )
     run_parser.add_argument("--out", default="reports", metavar="DIR", help="where to write the three files (default: reports)")
     run_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers (default: auto; 0: none)")
     run_parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="more pytest arguments, after --")

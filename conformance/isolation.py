@@ -6,23 +6,37 @@ child process that loaded the adapter by reference (a registry name or
 their type and message; if the child dies (segfault, abort, ``os._exit``) or hangs
 past the timeout, the call raises :class:`BackendCrashed` naming the signal, and the
 next call starts a fresh child.
+
+The child may run under another Python interpreter (``python=``): a virtual environment
+of its own for a framework that cannot share one with the others (MindSpore's wheel
+needs NumPy 1, JAX needs NumPy 2). That child sees this project's packages and the
+working directory (:func:`child_path`), everything else from its own environment; arrays cross between
+NumPy 1 and 2 (:func:`receive_message` reads either's pickles).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import io
 import os
 import pickle
 import select
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+import adapters
+import reference as reference_package
 from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offers_gradients
 from adapters.conventions import declared_conventions
 from adapters.registry import load_adapter
@@ -42,6 +56,21 @@ def send_message(stream: BinaryIO, message: object) -> None:
     stream.flush()
 
 
+# NumPy 2 pickles arrays by functions of numpy._core, NumPy 1 by the same of numpy.core.
+NUMPY_CORE = "numpy._core" if int(np.__version__.split(".")[0]) >= 2 else "numpy.core"
+
+
+class PortableUnpickler(pickle.Unpickler):
+    """Unpickles what a process on the other NumPy major version pickled."""
+
+    def find_class(self, module: str, name: str):
+        for core in ("numpy._core", "numpy.core"):
+            if module == core or module.startswith(core + "."):
+                module = NUMPY_CORE + module[len(core) :]
+                break
+        return super().find_class(module, name)
+
+
 def receive_message(stream: BinaryIO) -> object:
     """Read one length-prefixed pickled message (EOFError when the other side is gone)."""
     header = stream.read(_HEADER.size)
@@ -51,7 +80,7 @@ def receive_message(stream: BinaryIO) -> object:
     payload = stream.read(size)
     if len(payload) < size:
         raise EOFError("connection closed mid-message")
-    return pickle.loads(payload)
+    return PortableUnpickler(io.BytesIO(payload)).load()
 
 
 class BackendCrashed(RuntimeError):
@@ -99,12 +128,33 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
         send_message(replies, reply)
 
 
+@functools.cache
+def project_packages_folder() -> str:
+    """A folder holding only links to this project's packages, for children under another
+    interpreter: the folder they are installed in may hold other packages (NumPy among
+    them) that would shadow the child's own."""
+    folder = tempfile.mkdtemp(prefix="lstm-conformance-packages-")
+    atexit.register(shutil.rmtree, folder, True)
+    for package in (adapters, reference_package, sys.modules[__package__]):
+        os.symlink(Path(package.__file__).resolve().parent, Path(folder) / package.__name__)
+    return folder
+
+
+def child_path(python: str | None) -> list[str]:
+    """The module search path of a child: this process's, or for another interpreter only
+    this project's packages and the working directory."""
+    if python is None:
+        return [path for path in sys.path if path]
+    return [project_packages_folder(), os.getcwd()]
+
+
 class IsolatedAdapter:
     """An adapter whose every call runs in a child process (see the module docstring)."""
 
-    def __init__(self, reference: str, timeout: float = 300.0) -> None:
+    def __init__(self, reference: str, timeout: float = 300.0, python: str | None = None) -> None:
         self.reference = reference
         self.timeout = timeout
+        self.python = python
         self._process: subprocess.Popen | None = None
         self._requests: BinaryIO | None = None
         self._replies: BinaryIO | None = None
@@ -113,9 +163,9 @@ class IsolatedAdapter:
     def _start(self) -> tuple[str, str, bool, bool]:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
-        environment = {**SINGLE_THREADED, **os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+        environment = {**SINGLE_THREADED, **os.environ, "PYTHONPATH": os.pathsep.join(child_path(self.python))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "conformance.isolation", self.reference, str(to_child_read), str(from_child_write)],
+            [self.python or sys.executable, "-m", "conformance.isolation", self.reference, str(to_child_read), str(from_child_write)],
             pass_fds=(to_child_read, from_child_write),
             env=environment,
         )

@@ -4,6 +4,8 @@ Options:
   --backend NAME            test this registered backend (repeatable)
   --adapter MODULE:ATTR     test an out-of-tree adapter (repeatable)
   --no-isolation            run adapters in the test process (faster to debug; a crash ends the run)
+  --interpreter NAME=PYTHON run backend NAME's isolated process under that Python (a virtual
+                            environment of its own, for a framework whose pins clash with others')
   --parity-json PATH        write every comparison's record to PATH when the run ends
   --sweep-examples N        hypothesis examples per backend in the randomized sweep (default 40)
   --sweep-random            draw new sweep examples each run (default: the same, derandomized)
@@ -18,10 +20,15 @@ be imported skip with the reason. Tests take the fixtures ``backend_case`` (one 
 backend and case of the forward table, or of the case ids a ``cases`` marker lists),
 ``backend_gradient_case`` (the same over the gradient table), ``backend`` (one per
 backend) and ``record``.
+
+The tests of one file on the same (backend, case) are collected side by side, and
+pytest-xdist's default distribution becomes ``worksteal`` (contiguous runs of tests per
+worker), so a backend that compiles per shape compiles a case once for all its checks.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -77,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backend", action="append", default=[], metavar="NAME", help="test this registered backend (repeatable)")
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
     group.addoption("--no-isolation", action="store_true", help="run adapters in the test process, not in child processes")
+    group.addoption(
+        "--interpreter",
+        action="append",
+        default=[],
+        metavar="NAME=PYTHON",
+        help="run backend NAME (a --backend name or --adapter reference) in a process of this Python interpreter (repeatable)",
+    )
     group.addoption("--parity-json", metavar="PATH", help="write the parity records of this run to PATH")
     group.addoption("--sweep-examples", type=int, default=40, metavar="N", help="hypothesis examples per backend in the sweep")
     group.addoption("--sweep-random", action="store_true", help="draw new sweep examples each run instead of the fixed ones")
@@ -94,6 +108,21 @@ def chosen_cases(config: pytest.Config) -> list[Case]:
     return cases
 
 
+def chosen_interpreters(config: pytest.Config) -> dict[str, str]:
+    """``--interpreter NAME=PYTHON`` as {NAME: PYTHON}, or a usage error naming what is wrong."""
+    interpreters = {}
+    for value in config.getoption("--interpreter"):
+        name, equals, python = value.partition("=")
+        if not equals or not name or not python:
+            raise pytest.UsageError(f"--interpreter: expected NAME=PYTHON (a backend and a Python executable), got {value!r}")
+        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            raise pytest.UsageError(f"--interpreter: expected an executable Python for {name!r}, got {python!r}, which is not an executable file")
+        interpreters[name] = python
+    if interpreters and config.getoption("--no-isolation"):
+        raise pytest.UsageError(f"--interpreter: backends run in their own interpreters only when isolated; got --no-isolation with {sorted(interpreters)}")
+    return interpreters
+
+
 def check_chosen_backends(config: pytest.Config) -> None:
     """A usage error, before anything is collected, for a ``--backend`` name that is not
     registered or an ``--adapter`` reference that does not load or lacks members of the
@@ -107,6 +136,7 @@ def check_chosen_backends(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     chosen_cases(config)
+    chosen_interpreters(config)
     check_chosen_backends(config)
     for marker, description in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {description}")
@@ -116,10 +146,22 @@ def pytest_configure(config: pytest.Config) -> None:
         "supported, with gradients if asked, where applies(backend, case)) instead of the case table",
     )
     if not hasattr(config, "workerinput"):
+        distribute_by_work_stealing(config)
         config.pluginmanager.register(CapabilitySummary(), "lstm-capability-summary")
         path = config.getoption("--parity-json")
         if path:
             config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
+
+
+def distribute_by_work_stealing(config: pytest.Config) -> None:
+    """Under pytest-xdist's default distribution (``-n`` alone, or ``--dist load``), hand
+    out tests in contiguous runs (``--dist worksteal``): the checks of one (backend, case)
+    sit side by side (see :func:`keep_case_checks_together`), so a backend that compiles
+    per shape (JAX, Keras on JAX) compiles a case's gradients once for both gradient
+    checks, where ``load`` would deal neighbours to different workers. Any other
+    ``--dist`` is left as chosen."""
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "worksteal"
 
 
 def selected_references(config: pytest.Config) -> list[str]:
@@ -131,7 +173,9 @@ def selected_references(config: pytest.Config) -> list[str]:
 def backend_pool(config: pytest.Config) -> BackendPool:
     """The run's backends, started on first use (only processes that collect tests use it)."""
     if _POOL not in config.stash:
-        config.stash[_POOL] = BackendPool(selected_references(config), isolate=not config.getoption("--no-isolation"))
+        config.stash[_POOL] = BackendPool(
+            selected_references(config), isolate=not config.getoption("--no-isolation"), interpreters=chosen_interpreters(config)
+        )
     return config.stash[_POOL]
 
 
@@ -221,12 +265,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", pool.backends, ids=[backend.name for backend in pool.backends])
 
 
+def keep_case_checks_together(items: list[pytest.Item]) -> None:
+    """Reorder ``items`` so that the tests of one file on the same (backend, case) follow
+    each other (each group where its first test stood; others keep their places)."""
+    first_place: dict[object, int] = {}
+
+    def place(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = indexed
+        pair = case_of(item)
+        group = (item.path, pair[0].name, pair[1].id) if pair else index
+        return first_place.setdefault(group, index), index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=place)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--case``, only the tests that take a case run."""
+    """With ``--case``, only the tests that take a case run; the checks of one case sit together."""
     if config.getoption("--case"):
         kept = [item for item in items if case_of(item) is not None]
         config.hook.pytest_deselected(items=[item for item in items if case_of(item) is None])
         items[:] = kept
+    keep_case_checks_together(items)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -243,7 +302,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def case_of(item: pytest.Item) -> tuple[Backend, Case] | None:
     """The (backend, case) a case-taking test runs, if it is one."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return next((params[name] for name in ("backend_case", "backend_gradient_case") if name in params), None)
+    # An empty parametrization (a backend with no case to run) holds pytest's NOTSET.
+    return next((params[name] for name in ("backend_case", "backend_gradient_case") if isinstance(params.get(name), tuple)), None)
 
 
 def require_available(backend: Backend) -> None:

@@ -19,7 +19,7 @@ from .cases import INVARIANT_CASES, Case, round_to
 from .compare import compare_arrays, compare_quantities
 from .deviations import find_deviations
 from .diagnosis import diagnose_gradients
-from .expectations import expected_gradients, gradient_quantities, padded_mask
+from .expectations import expected_gradients, gradient_quantities, oracle_forward, padded_mask
 from .location import Locator
 from .running import PreparedCase, conclude, prepare
 from .seeding import seed_for
@@ -28,12 +28,13 @@ from .tolerances import regime_scale
 PADDED_UPSTREAM_NOISE = 3.0
 
 
-def upstream_for(prepared: PreparedCase, shapes: LSTMResult, through: str) -> LSTMResult:
-    """Seeded upstream gradients with the shapes of the results, in the case's dtype; 0 at
+def upstream_for(prepared: PreparedCase, through: str) -> LSTMResult:
+    """Seeded upstream gradients shaped as the case's results (the oracle's, so that the
+    backend runs only its gradients), in the case's dtype; 0 at
     padded output positions; only on outputs and h_n, or only on c_n (``through``)."""
     rng = np.random.default_rng(seed_for(f"{prepared.case.id}:upstream"))
     dtype = prepared.request.dtype
-    grads = [round_to(dtype, rng.standard_normal(np.shape(value))) for value in shapes]
+    grads = [round_to(dtype, rng.standard_normal(np.shape(value))) for value in oracle_forward(prepared.request)]
     padded = padded_mask(prepared.request.lengths, prepared.case.steps, prepared.request.batch_first)
     if padded is not None:
         grads[0][padded] = 0.0
@@ -44,7 +45,7 @@ def upstream_for(prepared: PreparedCase, shapes: LSTMResult, through: str) -> LS
 def check_gradients(backend_gradient_case, record, node: pytest.Item, check: str, through: str) -> None:
     prepared = prepare(backend_gradient_case, check, node, record, gradients=True)
     case, run_request = prepared.case, prepared.request
-    upstream = upstream_for(prepared, prepared.run(), through)
+    upstream = upstream_for(prepared, through)
     expectation = expected_gradients(run_request, upstream, regime_scale(case.regime))
     actual = prepared.gradients(upstream)
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
@@ -75,7 +76,7 @@ def test_upstream_at_padded_steps_changes_no_gradient(backend_case, record, requ
     prepared = prepare(backend_case, "padded_upstream", request.node, record, gradients=True)
     padded = padded_mask(prepared.request.lengths, prepared.case.steps, prepared.request.batch_first)
     assert padded is not None and padded.any(), "the case table says this case has padded positions, but its data has none"
-    upstream = upstream_for(prepared, prepared.run(), "outputs_and_h_n")
+    upstream = upstream_for(prepared, "outputs_and_h_n")
     noisy_outputs = upstream.outputs.copy()
     noise = np.random.default_rng(seed_for(f"{prepared.case.id}:padding")).standard_normal(noisy_outputs[padded].shape)
     noisy_outputs[padded] = round_to(prepared.request.dtype, noise * PADDED_UPSTREAM_NOISE)

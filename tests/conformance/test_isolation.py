@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import pickle
 import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from adapters import RunRequest
-from conformance.isolation import BackendCrashed, IsolatedAdapter
+from adapters import RunRequest, load_adapter
+from conformance.isolation import BackendCrashed, IsolatedAdapter, PortableUnpickler
 from reference import LSTMSpec, init_params, lstm_forward
 
 SPEC = LSTMSpec(input_size=2, hidden_size=3)
@@ -52,3 +56,36 @@ def test_a_hanging_call_is_killed_after_the_timeout():
 def test_an_adapter_that_cannot_load_is_reported():
     with pytest.raises(ValueError, match=re.escape("adapter: cannot load 'no_such_module:Adapter'")):
         IsolatedAdapter("no_such_module:Adapter")
+
+
+def test_arrays_pickled_under_the_other_numpy_major_version_load():
+    """A child under NumPy 1 pickles arrays by numpy.core functions, one under NumPy 2 by
+    numpy._core ones: either reads as this process's own, without NumPy's compatibility shim."""
+    array = np.arange(6.0).reshape(2, 3)
+    payload = pickle.dumps(array, protocol=2)
+    assert b"numpy._core" in payload or b"numpy.core" in payload
+    for core in (b"numpy._core", b"numpy.core"):
+        foreign = payload.replace(b"numpy._core", core) if b"numpy._core" in payload else payload.replace(b"numpy.core", core)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loaded = PortableUnpickler(io.BytesIO(foreign)).load()
+        np.testing.assert_array_equal(loaded, array)
+
+
+SEPARATE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-mindspore" / "bin" / "python"
+
+
+@pytest.mark.skipif(not SEPARATE_PYTHON.exists(), reason="no .venv-mindspore here (quickstart.py builds it)")
+def test_a_backend_runs_under_another_interpreter_and_numpy():
+    """The example adapter in a child of MindSpore's environment (NumPy 1) gives exactly what
+    it gives in this process (NumPy 2): requests and results cross both ways."""
+    reference = "adapters.example:ExampleAdapter"
+    adapter = IsolatedAdapter(reference, python=str(SEPARATE_PYTHON))
+    try:
+        assert adapter.availability().available
+        away = adapter.run(request(3))
+    finally:
+        adapter.close()
+    here = load_adapter(reference).run(request(3))
+    for got, expected in zip(away, here):
+        np.testing.assert_array_equal(got, expected)

@@ -189,3 +189,18 @@ def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared
     else:
         assert process.returncode == 1
         assert {("forward", "fail"), ("padding", "fail"), ("nan_padding", "fail"), ("semantics", "fail")} <= outcomes
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mindspore", "ERROR: --interpreter: expected NAME=PYTHON (a backend and a Python executable), got 'mindspore'"),
+        ("mindspore=/no/such/python", "ERROR: --interpreter: expected an executable Python for 'mindspore', got '/no/such/python', which is not an executable file"),
+    ],
+)
+def test_a_bad_interpreter_is_one_usage_error(value, message):
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "--interpreter", value], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert process.returncode == 4
+    assert process.stderr.strip().splitlines() == [message]
