@@ -1,0 +1,56 @@
+"""The checks of one (backend, case) reach one pytest-xdist worker together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conformance.cases import Case
+from conformance.plugin import distribute_by_work_stealing, keep_case_checks_together
+
+CASE_IDS = (
+    "L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+    "L2-bidir-tm-mixed-h0-P0-bias-nopeep-noclip-std-f32-B1-sat-cpu",
+)
+
+
+def item(name: str, path: str, backend: str | None = None, case_id: str | None = None) -> SimpleNamespace:
+    """A stand-in for a collected test: a case-taking one when given a backend and a case."""
+    params = {} if backend is None else {"backend_gradient_case": (SimpleNamespace(name=backend), Case.from_id(case_id))}
+    return SimpleNamespace(name=name, path=Path(path), callspec=SimpleNamespace(params=params))
+
+
+def test_checks_of_one_case_in_one_file_follow_each_other():
+    first, second = CASE_IDS
+    items = [
+        item("plain", "tests/test_a.py"),
+        item("gradients-torch-1", "conformance/test_gradient_parity.py", "torch", first),
+        item("gradients-torch-2", "conformance/test_gradient_parity.py", "torch", second),
+        item("gradients-flax-1", "conformance/test_gradient_parity.py", "flax", first),
+        item("gradients_c_n-torch-1", "conformance/test_gradient_parity.py", "torch", first),
+        item("gradients_c_n-torch-2", "conformance/test_gradient_parity.py", "torch", second),
+        item("gradients_c_n-flax-1", "conformance/test_gradient_parity.py", "flax", first),
+        item("forward-torch-1", "conformance/test_forward_parity.py", "torch", first),
+        item("last", "tests/test_b.py"),
+    ]
+    keep_case_checks_together(items)
+    assert [test.name for test in items] == [
+        "plain",
+        "gradients-torch-1",
+        "gradients_c_n-torch-1",
+        "gradients-torch-2",
+        "gradients_c_n-torch-2",
+        "gradients-flax-1",
+        "gradients_c_n-flax-1",
+        "forward-torch-1",
+        "last",
+    ]
+
+
+@pytest.mark.parametrize(("chosen", "used"), [("load", "worksteal"), ("loadscope", "loadscope"), ("no", "no"), ("each", "each")])
+def test_only_the_default_distribution_becomes_work_stealing(chosen, used):
+    config = SimpleNamespace(option=SimpleNamespace(dist=chosen))
+    distribute_by_work_stealing(config)
+    assert config.option.dist == used
