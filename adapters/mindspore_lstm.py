@@ -21,7 +21,7 @@ import numpy as np
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import BaseAdapter, RunConfig, RunRequest, missing_features
-from .torch_lstm import TorchLayout, torch_to_canonical
+from .torch_lstm import TorchLayout
 
 
 def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = False):
@@ -103,4 +103,4 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
         (grad_x, grad_h0, grad_c0), grad_weights = ms.grad(loss, grad_position=(0, 1, 2), weights=list(weights))(x, h0, c0)
         named = {name: grad.asnumpy().astype(np.float64) for name, grad in zip(names, grad_weights)}
         as_float64 = [grad.asnumpy().astype(np.float64) for grad in (grad_x, grad_h0, grad_c0)]
-        return LSTMGradients(*as_float64, torch_to_canonical(request.spec, named))
+        return LSTMGradients(*as_float64, self.backend_to_canonical(request.spec, named))
