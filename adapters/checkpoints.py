@@ -2,7 +2,12 @@
 
 A checkpoint is read as a flat mapping of names to NumPy arrays, by file suffix:
 ``.npz`` (NumPy, no framework needed), ``.pt``/``.pth`` (a torch ``state_dict``, or a dict
-holding one under ``state_dict``) and ``.pdparams`` (Paddle). An LSTM's arrays sit under a
+holding one under ``state_dict``), ``.pdparams`` (Paddle), and three formats that store an
+LSTM layer by layer, whose layers are stacked and named in an adapter's layout as they are
+read (:mod:`adapters.stored_layers`): Keras's ``.weights.h5`` and ``.keras``
+(:mod:`adapters.keras_files`), ONNX models' initializers (:mod:`adapters.onnx_files`) and
+Flax's msgpack checkpoints (:mod:`adapters.flax_files`). Keras files and ONNX models hold
+the LSTM only when written. An LSTM's arrays sit under a
 module prefix (``encoder.lstm.``); :func:`find_lstm` finds it by the names the adapter
 gives its arrays, infers the spec, and returns every other array untouched. A framework
 whose state dict holds some arrays twice under other names (paddle.nn.LSTM's flat names)
@@ -21,17 +26,51 @@ import numpy as np
 from reference import LSTMSpec
 
 from .base import Adapter
+from . import flax_files, keras_files, onnx_files
 from .conversion import PLACEHOLDER_SIZES, expected_arrays, infer_spec, spec_of, structures, unsupported_features
+from .stored_layers import LAYER_NAME
 
-SUFFIXES = {".npz": "numpy", ".pt": "torch", ".pth": "torch", ".pdparams": "paddle"}
+SUFFIXES = {
+    ".npz": "numpy", ".pt": "torch", ".pth": "torch", ".pdparams": "paddle",
+    **dict.fromkeys(keras_files.SUFFIXES, "keras"), **dict.fromkeys(onnx_files.SUFFIXES, "onnx"), **dict.fromkeys(flax_files.SUFFIXES, "flax"),
+}
+# Formats that store an LSTM layer by layer, each a module with ``read_file(path)``,
+# ``write_file(path, arrays)`` and ``is_layer_name(name)`` (the names of one layer of an
+# adapter's layout it stores).
+LAYERED_FORMATS = {"keras": keras_files, "onnx": onnx_files, "flax": flax_files}
+# Formats written with the LSTM alone: a checkpoint's other arrays have no place there.
+LSTM_ONLY_FORMATS = ("keras", "onnx")
 # A module prefix ends where a name's part does: "encoder.lstm." (never "lstm.1" of "lstm.10.").
 PREFIX_ENDS = "./:"
 
 
 def checkpoint_format(path: Path) -> str:
-    if path.suffix not in SUFFIXES:
+    kind = next((kind for suffix, kind in SUFFIXES.items() if path.name.endswith(suffix)), None)
+    if kind is None:
         raise ValueError(f"path: expected a file ending in {', '.join(SUFFIXES)}, got {str(path)!r}")
-    return SUFFIXES[path.suffix]
+    return kind
+
+
+def holds_other_arrays(path: str | Path) -> bool:
+    """Whether a file of ``path``'s format can hold arrays other than an LSTM's."""
+    return checkpoint_format(Path(path)) not in LSTM_ONLY_FORMATS
+
+
+def keeps_names(path: str | Path) -> bool:
+    """Whether a file of ``path``'s format keeps the names arrays are written under (a layered
+    format names an LSTM, when read, by where it stored it)."""
+    return checkpoint_format(Path(path)) not in LAYERED_FORMATS
+
+
+def check_format_holds(path: str | Path, adapter: Adapter, spec: LSTMSpec) -> None:
+    """ValueError when ``path``'s format cannot store ``adapter``'s arrays of ``spec``."""
+    kind = checkpoint_format(Path(path))
+    if kind in LAYERED_FORMATS:
+        names = list(expected_arrays(adapter, spec))
+        stored = LAYERED_FORMATS[kind].is_layer_name
+        foreign = [name for name in names if not (LAYER_NAME.match(name) and stored(LAYER_NAME.match(name)["name"]))]
+        if foreign:
+            raise ValueError(f"path: a {kind} file stores an LSTM in the {kind} layout, not {adapter.name}'s (such as {foreign[0]}); got {str(path)!r}")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
@@ -40,6 +79,8 @@ def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     kind = checkpoint_format(path)
     if not path.is_file():
         raise ValueError(f"path: expected an existing file, got {str(path)!r}")
+    if kind in LAYERED_FORMATS:
+        return LAYERED_FORMATS[kind].read_file(path)
     if kind == "numpy":
         with np.load(path) as archive:
             return {name: archive[name] for name in archive.files}
@@ -64,7 +105,9 @@ def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path
     path = Path(path)
     kind = checkpoint_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "numpy":
+    if kind in LAYERED_FORMATS:
+        LAYERED_FORMATS[kind].write_file(path, arrays)
+    elif kind == "numpy":
         with path.open("wb") as file:
             np.savez(file, **arrays)
     elif kind == "torch":

@@ -5,8 +5,9 @@
 
 The LSTM is found in the source file (``--prefix`` chooses among several), its spec
 inferred (``--spec FIELD=VALUE`` settles an ambiguity), its arrays converted and written
-under the same prefix with every other array of the file passed through, in the source's
-dtype. Then both frameworks run their file's weights against the oracle. Exit status: 0
+under the same prefix with every other array of the file passed through (where the
+target's format has a place for them: a Keras file and an ONNX model hold the LSTM alone),
+in the source's dtype. Formats: see :mod:`adapters.checkpoints`. Then both frameworks run their file's weights against the oracle. Exit status: 0
 when both sides agree with the oracle, 1 when one does not, 3 when a side could not run
 (framework not installed), 2 for bad input.
 """
@@ -18,7 +19,7 @@ import sys
 
 import numpy as np
 
-from adapters.checkpoints import find_lstm, read_checkpoint, with_aliases, write_checkpoint
+from adapters.checkpoints import check_format_holds, find_lstm, holds_other_arrays, keeps_names, read_checkpoint, with_aliases, write_checkpoint
 from adapters.conversion import STRUCTURAL_FIELDS, convert, describe_spec
 from adapters.registry import load_adapter
 
@@ -50,21 +51,27 @@ def convert_files(arguments: argparse.Namespace) -> int:
         print(f"source: {source.name} LSTM under prefix {found.prefix!r}: {describe_spec(found.spec)}")
         dtype = np.result_type(*found.arrays.values())
         if arguments.check_only:
-            converted = find_lstm(read_checkpoint(arguments.output), target, found.prefix, **parse_known(arguments.spec))
+            prefix = arguments.output_prefix or (found.prefix if keeps_names(arguments.output) else None)
+            converted = find_lstm(read_checkpoint(arguments.output), target, prefix, **parse_known(arguments.spec))
             if converted.spec != found.spec:
                 raise ValueError(f"--output: its LSTM is {describe_spec(converted.spec)}, not the source's")
             target_arrays = converted.arrays
-            print(f"target: {arguments.output} holds the {target.name} LSTM under the same prefix")
+            print(f"target: {arguments.output} holds the {target.name} LSTM under prefix {converted.prefix!r}")
         else:
+            check_format_holds(arguments.output, target, found.spec)
             target_arrays = {name: array.astype(dtype) for name, array in convert(found.arrays, found.spec, source, target).items()}
             stored = with_aliases(target, found.spec, target_arrays)
-            written = {**found.others, **{found.prefix + name: array for name, array in stored.items()}}
-            write_checkpoint(arguments.output, written)
+            others = found.others if holds_other_arrays(arguments.output) else {}
+            write_checkpoint(arguments.output, {**others, **{found.prefix + name: array for name, array in stored.items()}})
             aliases = len(stored) - len(target_arrays)
             print(
                 f"wrote {arguments.output}: {len(target_arrays)} {target.name} LSTM arrays ({dtype})"
                 + (f" and {aliases} aliases of them" if aliases else "")
-                + f", {len(found.others)} other arrays passed through"
+                + (
+                    f", {len(others)} other arrays passed through"
+                    if others or not found.others
+                    else f"; its format holds the LSTM alone, so the source's {len(found.others)} other arrays are not in it"
+                )
             )
     except (ValueError, TypeError, KeyError) as error:
         print(f"lstm-parity convert: {error}", file=sys.stderr)
@@ -76,20 +83,24 @@ def convert_files(arguments: argparse.Namespace) -> int:
         print("verdict: UNPROVEN (a side could not run)")
         return UNPROVEN
     if all(proof.passed for proof in proofs):
-        print("verdict: PARITY (both frameworks agree with the oracle within the suite's tolerances)")
+        print("verdict: PARITY (the weights are the source's and both frameworks agree with the oracle within the suite's tolerances)")
         return 0
-    print("verdict: MISMATCH")
+    failed = [proof for proof in proofs if not proof.passed]
+    # The weights' proof names no deviations: when it fails, no framework bug explains it.
+    explained = ", ".join(deviation for proof in failed for deviation in proof.deviations) if all(proof.deviations for proof in failed) else ""
+    print("verdict: MISMATCH" + (f" from known deviations of the framework ({explained}); the weights are the source's" if explained else ""))
     return MISMATCH
 
 
 def add_convert_parser(commands) -> None:
     """The ``convert`` subcommand on ``lstm-parity``'s subparsers."""
     parser = commands.add_parser("convert", help="convert an LSTM's weights between frameworks and prove parity")
-    parser.add_argument("source", metavar="SOURCE_FILE", help="a weights file: .pt/.pth (torch), .pdparams (Paddle) or .npz")
+    parser.add_argument("source", metavar="SOURCE_FILE", help="a weights file: .pt/.pth (torch), .pdparams (Paddle), .weights.h5/.keras (Keras), .onnx, .msgpack (Flax) or .npz")
     parser.add_argument("--from", dest="source_backend", required=True, metavar="BACKEND", help="the source file's layout (a backend name)")
     parser.add_argument("--to", dest="target_backend", required=True, metavar="BACKEND", help="the layout to write (a backend name)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (or, with --check-only, to check)")
     parser.add_argument("--prefix", metavar="PREFIX", help="the LSTM's module prefix when the file holds several (e.g. encoder.lstm.)")
+    parser.add_argument("--output-prefix", metavar="PREFIX", help="with --check-only: the LSTM's prefix in OUT (default: the source's, or found in a Keras, ONNX or Flax file)")
     parser.add_argument("--spec", action="append", default=[], metavar="FIELD=VALUE", help="fix a spec field the arrays leave ambiguous")
     parser.add_argument("--check-only", action="store_true", help="write nothing: prove an existing pair of files")
     parser.set_defaults(handler=convert_files)

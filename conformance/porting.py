@@ -1,9 +1,14 @@
 """Proving a weight conversion: source and target frameworks against the oracle.
 
-Both sides run their own weights (each read back through its adapter's mapping) on the
-same seeded inputs; the oracle runs the source's weights in float64. Each side is held to
-the suite's tolerances for its dtype (float64 where the backend takes it), so a correct
-conversion between two float64 backends agrees to float64 precision.
+A conversion is proven in two parts. The weights: read back through the target adapter's
+mapping, every array the conversion only moves (transposes, reorders gates, splits
+directions) equals the source's exactly, and each cell's bias sum b_ih + b_hh (all an LSTM
+computes with) equals the source's up to the rounding of one sum stored in the file's
+dtype (when two float32 biases are folded into Keras's or Flax's one bias, their sum is
+rounded to float32: at most half a unit in the last place of each element). The
+frameworks: both sides run their own weights on the same seeded inputs against the oracle
+run on those weights in float64, each held to the suite's tolerances for its dtype
+(float64 where the backend takes it).
 """
 
 from __future__ import annotations
@@ -51,6 +56,49 @@ class SideProof:
         return lines + [f"  known deviation of {self.backend} that applies: {name}" for name in self.deviations]
 
 
+@dataclass(frozen=True)
+class WeightProof:
+    """The converted weights against the source's, in canonical layout: the largest
+    difference of the arrays the conversion moves (exactly 0 when correct), and of the bias
+    sums with the rounding allowed for the file's dtype (see the module docstring)."""
+
+    dtype: str
+    moved_difference: float
+    bias_difference: float
+    bias_allowance: float
+    bias_within: bool
+    skipped: str = ""
+    deviations: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.moved_difference == 0 and self.bias_within
+
+    def describe(self) -> list[str]:
+        verdict = "ok" if self.passed else "MISMATCH"
+        return [
+            f"weights ({self.dtype}) against the source's: moved arrays max abs difference {self.moved_difference:.3e} (must be 0), "
+            f"bias sums {self.bias_difference:.3e} (allowed: rounding to {self.dtype}, up to {self.bias_allowance:.3e}): {verdict}"
+        ]
+
+
+def compare_weights(source: LSTMParams, target: LSTMParams, dtype: str) -> WeightProof:
+    """``target``'s canonical parameters against ``source``'s, stored in ``dtype``."""
+    moved, bias, allowance, within = 0.0, 0.0, 0.0, True
+    for one, other in zip(source, target, strict=True):
+        for name, array in one.arrays().items():
+            if name not in ("b_ih", "b_hh"):
+                moved = max(moved, float(np.max(np.abs(getattr(other, name) - array), initial=0.0)))
+        if one.b_ih is not None:
+            expected = one.b_ih + one.b_hh
+            difference = np.abs(other.b_ih + other.b_hh - expected)
+            # Round to nearest: a stored sum is within half the spacing of the stored value.
+            allowed = np.spacing(np.abs(expected).astype(dtype)).astype(np.float64) / 2
+            bias, allowance = max(bias, float(np.max(difference))), max(allowance, float(np.max(allowed)))
+            within = within and bool(np.all(difference <= allowed))
+    return WeightProof(dtype, moved, bias, allowance, within)
+
+
 def proof_dtype(adapter: Adapter, spec: LSTMSpec) -> str | None:
     """float64 when the backend takes it, else float32; None when it takes neither."""
     for dtype in ("float64", "float32"):
@@ -84,12 +132,14 @@ def float64_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def prove_conversion(
     spec: LSTMSpec, source: Adapter, source_arrays: Mapping[str, np.ndarray], target: Adapter, target_arrays: Mapping[str, np.ndarray]
-) -> list[SideProof]:
-    """Both sides of a conversion against the oracle on seeded inputs [T, B, I]."""
+) -> list[WeightProof | SideProof]:
+    """The weights, then both frameworks against the oracle on seeded inputs [T, B, I]."""
     source_params = source.backend_to_canonical(spec, float64_arrays(source_arrays))
     target_params = target.backend_to_canonical(spec, float64_arrays(target_arrays))
+    stored = str(np.result_type(*(np.asarray(array).dtype for array in target_arrays.values())))
     x = np.random.default_rng(seed_for(f"convert:{spec}")).standard_normal((PROOF_STEPS, PROOF_BATCH, spec.input_size))
     return [
+        compare_weights(source_params, target_params, stored),
         prove_side("source", source, spec, source_params, source_params, x),
-        prove_side("target", target, spec, target_params, source_params, x),
+        prove_side("target", target, spec, target_params, target_params, x),
     ]

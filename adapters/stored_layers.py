@@ -1,0 +1,103 @@
+"""The LSTM layers a model file stores one by one (a Keras layer, a Flax ``RNN``, an ONNX
+``LSTM`` node), stacked into the multi-layer LSTMs the adapters' layouts describe.
+
+A file format reads its arrays under the file's own names and recognises its LSTM layers:
+each a :class:`StoredLayer` holding its arrays under the names of one layer of an
+adapter's layout (``forward.kernel`` for Keras's ``layer0.forward.kernel``, ``W`` for
+ONNX's ``layer0.W``). :func:`stack_layers` joins consecutive layers of one container
+whose sizes chain (the next layer's input is this layer's output, same hidden size,
+directions and bias) into one LSTM, named ``{first layer's path}:layer{k}.{name}`` as the
+adapter names it; every array that belongs to no layer keeps its file name.
+:func:`split_stacks` undoes that for writing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+STACK_END = ":"
+LAYER_NAME = re.compile(r"^(?P<prefix>.*?)layer(?P<layer>\d+)\.(?P<name>.+)$")
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """One LSTM layer in a file: ``path`` where the file keeps it, ``container`` the path of
+    what holds it (layers of one container may stack), ``arrays`` its arrays by name in one
+    layer of the adapter's layout, ``sources`` the file name of each, and its sizes."""
+
+    path: str
+    container: str
+    arrays: dict[str, np.ndarray]
+    sources: dict[str, str]
+    input_size: int
+    hidden_size: int
+    num_directions: int
+
+    def continues(self, previous: StoredLayer) -> bool:
+        """Whether this layer can be the layer after ``previous`` in one LSTM."""
+        return (
+            self.container == previous.container
+            and self.input_size == previous.hidden_size * previous.num_directions
+            and (self.hidden_size, self.num_directions, set(self.arrays)) == (previous.hidden_size, previous.num_directions, set(previous.arrays))
+        )
+
+
+def group_directions(cells: Mapping[str, T], separator: str, sides: Mapping[str, str]) -> dict[str, dict[str, T]]:
+    """Each stored layer's cells by direction: a wrapper holding both ``sides`` (a
+    ``Bidirectional``'s ``forward_layer`` and ``backward_layer``, named ``forward`` and
+    ``backward`` by ``sides``) is one layer of two directions; any other cell is a layer of
+    one, read as forward. ``cells`` are keyed by path, parts joined by ``separator``."""
+    layers: dict[str, dict[str, T]] = {}
+    for path, cell in cells.items():
+        parent, _, own = path.rpartition(separator)
+        if own in sides and all(f"{parent}{separator}{side}" in cells for side in sides):
+            layers.setdefault(parent, {})[sides[own]] = cell
+        else:
+            layers[path] = {"forward": cell}
+    return {path: dict(sorted(layers[path].items(), reverse=True)) for path in sorted(layers, key=natural_key)}
+
+
+def natural_key(path: str) -> tuple:
+    """Sort key reading digit runs as numbers: ``lstm_2`` before ``lstm_10``, ``layers.2`` before ``layers.10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path))
+
+
+def stack_layers(layers: Iterable[StoredLayer], checkpoint: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``checkpoint`` with its stored layers' arrays renamed into stacks (see the module
+    docstring); ``layers`` in the order the file stores them."""
+    renamed: dict[str, np.ndarray] = {}
+    owned: set[str] = set()
+    stack: list[StoredLayer] = []
+    for layer in layers:
+        stack = [*stack, layer] if stack and layer.continues(stack[-1]) else [layer]
+        prefix = stack[0].path + STACK_END
+        renamed.update({f"{prefix}layer{len(stack) - 1}.{name}": array for name, array in layer.arrays.items()})
+        owned |= set(layer.sources.values())
+    return {**{name: array for name, array in checkpoint.items() if name not in owned}, **renamed}
+
+
+def split_stacks(arrays: Mapping[str, np.ndarray], is_layer_name) -> tuple[str, list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """The one LSTM among ``arrays``: its prefix and its layers (each a dict by name within
+    the layer); and the other arrays. ``is_layer_name(name)`` tells a name of one layer of the layout;
+    ValueError when the arrays hold several LSTMs (several prefixes) or skip a layer."""
+    layers: dict[int, dict[str, np.ndarray]] = {}
+    prefixes, others = set(), {}
+    for full_name, array in arrays.items():
+        match = LAYER_NAME.match(full_name)
+        if match and is_layer_name(match["name"]):
+            prefixes.add(match["prefix"])
+            layers.setdefault(int(match["layer"]), {})[match["name"]] = array
+        else:
+            others[full_name] = array
+    if len(prefixes) > 1:
+        raise ValueError(f"arrays: expected one LSTM, got LSTMs under prefixes {sorted(prefixes)}")
+    if sorted(layers) != list(range(len(layers))):
+        raise ValueError(f"arrays: expected layers 0 to {len(layers) - 1}, got layers {sorted(layers)}")
+    return next(iter(prefixes), ""), [layers[k] for k in range(len(layers))], others
