@@ -6,7 +6,7 @@ holding one under ``state_dict``), ``.pdparams`` (Paddle), and three formats tha
 LSTM layer by layer, whose layers are stacked and named in an adapter's layout as they are
 read (:mod:`adapters.stored_layers`): Keras's ``.weights.h5`` and ``.keras``
 (:mod:`adapters.keras_files`), ONNX models' initializers (:mod:`adapters.onnx_files`) and
-Flax's msgpack checkpoints (:mod:`adapters.flax_files`). Keras files and ONNX models hold
+Flax's msgpack checkpoints and Orbax checkpoint directories (:mod:`adapters.flax_files`). Keras files and ONNX models hold
 the LSTM only when written. An LSTM's arrays sit under a
 module prefix (``encoder.lstm.``); :func:`find_lstm` finds it by the names the adapter
 gives its arrays, infers the spec, and returns every other array untouched. A framework
@@ -17,6 +17,7 @@ checked against the arrays they repeat; written, they are added.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,27 +45,31 @@ LSTM_ONLY_FORMATS = ("keras", "onnx")
 PREFIX_ENDS = "./:"
 
 
-def checkpoint_format(path: Path) -> str:
-    kind = next((kind for suffix, kind in SUFFIXES.items() if path.name.endswith(suffix)), None)
+def checkpoint_format(path: str | Path) -> str:
+    """The format of ``path``: by suffix, or an Orbax checkpoint (Flax) for a directory or a
+    path ending in a separator."""
+    if Path(path).is_dir() or os.fspath(path).endswith(("/", os.sep)):
+        return "flax"
+    kind = next((kind for suffix, kind in SUFFIXES.items() if Path(path).name.endswith(suffix)), None)
     if kind is None:
-        raise ValueError(f"path: expected a file ending in {', '.join(SUFFIXES)}, got {str(path)!r}")
+        raise ValueError(f"path: expected a file ending in {', '.join(SUFFIXES)} or an Orbax checkpoint directory, got {os.fspath(path)!r}")
     return kind
 
 
 def holds_other_arrays(path: str | Path) -> bool:
     """Whether a file of ``path``'s format can hold arrays other than an LSTM's."""
-    return checkpoint_format(Path(path)) not in LSTM_ONLY_FORMATS
+    return checkpoint_format(path) not in LSTM_ONLY_FORMATS
 
 
 def keeps_names(path: str | Path) -> bool:
     """Whether a file of ``path``'s format keeps the names arrays are written under (a layered
     format names an LSTM, when read, by where it stored it)."""
-    return checkpoint_format(Path(path)) not in LAYERED_FORMATS
+    return checkpoint_format(path) not in LAYERED_FORMATS
 
 
 def check_format_holds(path: str | Path, adapter: Adapter, spec: LSTMSpec) -> None:
     """ValueError when ``path``'s format cannot store ``adapter``'s arrays of ``spec``."""
-    kind = checkpoint_format(Path(path))
+    kind = checkpoint_format(path)
     if kind in LAYERED_FORMATS:
         names = list(expected_arrays(adapter, spec))
         stored = LAYERED_FORMATS[kind].is_layer_name
@@ -75,9 +80,9 @@ def check_format_holds(path: str | Path, adapter: Adapter, spec: LSTMSpec) -> No
 
 def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     """Every array of the file at ``path``, by name (see the module docstring for formats)."""
-    path = Path(path)
     kind = checkpoint_format(path)
-    if not path.is_file():
+    path = Path(path)
+    if not path.exists():
         raise ValueError(f"path: expected an existing file, got {str(path)!r}")
     if kind in LAYERED_FORMATS:
         return LAYERED_FORMATS[kind].read_file(path)
@@ -101,9 +106,9 @@ def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Write ``arrays`` in the format of ``path``'s suffix; returns the path."""
-    path = Path(path)
+    """Write ``arrays`` in the format of ``path`` (see :func:`checkpoint_format`); returns the path."""
     kind = checkpoint_format(path)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind in LAYERED_FORMATS:
         LAYERED_FORMATS[kind].write_file(path, arrays)

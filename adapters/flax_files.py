@@ -1,8 +1,13 @@
-"""Flax checkpoints in Flax's own msgpack format (``.msgpack``): what
-``flax.serialization.to_bytes(nnx.state(model, nnx.Param).to_pure_dict())`` writes,
-read with ``flax.serialization.msgpack_restore`` (no model and no hub needed).
+"""Flax checkpoints, read without the model and without a hub: Flax's msgpack format
+(``.msgpack``: what ``flax.serialization.to_bytes(nnx.state(model, nnx.Param).to_pure_dict())``
+writes, read with ``flax.serialization.msgpack_restore``), and Orbax checkpoint
+directories (what Flax's guide saves: ``ocp.StandardCheckpointer().save(path,
+nnx.state(model))``, restored here without a target; a path that is a directory, or ends
+in a separator when written).
 
-The nested dict is flattened into dotted names (``layers.0.forward_rnn.cell.dense_i.kernel``).
+The nested dict is flattened into dotted names (``layers.0.forward_rnn.cell.dense_i.kernel``;
+an Orbax checkpoint of an ``nnx.State`` keeps each array under ``value``, which is dropped
+when read and added when written).
 An ``nnx.RNN`` is a module whose ``cell`` holds one of the two Flax cells' weights
 (``OptimizedLSTMCell``'s ``dense_i``/``dense_h``, ``LSTMCell``'s ``ii`` ... ``ho``); an
 ``nnx.Bidirectional`` holds two RNNs, ``forward_rnn`` and ``backward_rnn``. Each is one
@@ -27,6 +32,8 @@ from .flax_lstm import FlaxLSTMAdapter, FlaxLSTMCellAdapter
 from .stored_layers import STACK_END, StoredLayer, group_directions, split_stacks, stack_layers
 
 SUFFIXES = (".msgpack",)
+# Where an Orbax checkpoint of an nnx.State keeps a variable's array.
+VARIABLE_VALUE = ".value"
 # Each Flax cell's weight names, and which of them are its input and recurrent kernels
 # ([I, 4H] and [H, 4H] for OptimizedLSTMCell, [I, H] and [H, H] per gate for LSTMCell).
 CELLS = {
@@ -62,14 +69,30 @@ def unflatten(arrays: Mapping[str, np.ndarray]) -> dict:
     return tree
 
 
-def read_file(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a Flax msgpack checkpoint, its LSTM modules stacked (module docstring)."""
-    from flax import serialization
+def restore_orbax(path: Path) -> Mapping:
+    """An Orbax checkpoint's tree as NumPy arrays in their stored dtypes (restored without a
+    target, Orbax makes JAX arrays, which without JAX's x64 mode would be float32)."""
+    import jax
+    import orbax.checkpoint as ocp
 
-    tree = serialization.msgpack_restore(path.read_bytes())
+    checkpointer = ocp.StandardCheckpointer()
+    metadata = checkpointer.metadata(path.absolute())
+    stored = getattr(metadata, "item_metadata", metadata)
+    target = jax.tree_util.tree_map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), stored, is_leaf=lambda leaf: hasattr(leaf, "shape") and hasattr(leaf, "dtype"))
+    return checkpointer.restore(path.absolute(), target)
+
+
+def read_file(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a Flax checkpoint, its LSTM modules stacked (module docstring)."""
+    if path.is_dir():
+        tree = restore_orbax(path)
+    else:
+        from flax import serialization
+
+        tree = serialization.msgpack_restore(path.read_bytes())
     if not isinstance(tree, Mapping):
         raise ValueError(f"path: expected a Flax state dict in {str(path)!r}, got {type(tree).__name__}")
-    arrays = flatten(tree)
+    arrays = {name.removesuffix(VARIABLE_VALUE): array for name, array in flatten(tree).items()}
     return stack_layers(flax_layers(arrays), arrays)
 
 
@@ -112,7 +135,7 @@ def container_of(prefix: str) -> str:
 
 
 def write_file(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """``arrays`` as a Flax msgpack checkpoint, the LSTM (named in a flax layout under any
+    """``arrays`` as a Flax msgpack checkpoint or Orbax directory, the LSTM (named in a flax layout under any
     prefix) as an ``nnx.List`` of ``RNN``/``Bidirectional`` modules."""
     from flax import serialization
 
@@ -125,4 +148,11 @@ def write_file(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             direction, _, weight = name.partition(".")
             module = f"{direction}_rnn." if len(directions) == 2 else ""
             placed[f"{container}.{k}.{module}cell.{weight}"] = array
-    path.write_bytes(serialization.to_bytes(unflatten({**others, **placed})))
+    if path.suffix in SUFFIXES:
+        path.write_bytes(serialization.to_bytes(unflatten({**others, **placed})))
+        return
+    import orbax.checkpoint as ocp
+
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path.absolute(), unflatten({f"{name}{VARIABLE_VALUE}": array for name, array in {**others, **placed}.items()}), force=True)
+    checkpointer.wait_until_finished()

@@ -175,6 +175,10 @@ FLAX_MODEL = """
         if variable.value.ndim == 1:
             variable.value = jax.random.normal(jax.random.key(1), variable.value.shape, jnp.float64)
     open("{folder}/model.msgpack", "wb").write(serialization.to_bytes(nnx.state(model, nnx.Param).to_pure_dict()))
+    import orbax.checkpoint as ocp
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save("{folder}/orbax", nnx.state(model, nnx.Param))
+    checkpointer.wait_until_finished()
     x = jnp.asarray(np.load("{folder}/x.npy"))
     for layer in model.layers:
         x = layer(x)
@@ -182,25 +186,29 @@ FLAX_MODEL = """
 """
 
 
+@pytest.mark.parametrize("checkpoint", ["model.msgpack", "orbax"])
 @pytest.mark.parametrize("cell, layout", [("OptimizedLSTMCell", "flax"), ("LSTMCell", "flax-lstmcell")])
-def test_a_flax_checkpoint_converts_to_a_torch_lstm_that_computes_what_flax_did(tmp_path, cell, layout):
+def test_a_flax_checkpoint_converts_to_a_torch_lstm_that_computes_what_flax_did(tmp_path, cell, layout, checkpoint):
+    """Flax's msgpack of a state's pure dict and Orbax's directory of an nnx.State (as Flax's
+    guide saves one), both read without the model; written back, the same arrays."""
     pytest.importorskip("flax")
     pytest.importorskip("torch")
     np.save(tmp_path / "x.npy", inputs())
     run_python(FLAX_MODEL.format(cell=cell, hidden=HIDDEN, input=INPUT, both=2 * HIDDEN, folder=tmp_path))
-    process = convert(tmp_path / "model.msgpack", "--from", layout, "--to", "torch", "-o", tmp_path / "model.pt")
+    process = convert(tmp_path / checkpoint, "--from", layout, "--to", "torch", "-o", tmp_path / "model.pt")
     assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
     assert "source: {} LSTM under prefix 'layers.0:'".format(layout) in process.stdout and "2 other arrays passed through" in process.stdout
     import torch
 
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     np.testing.assert_allclose(torch_outputs(state, "layers.0:", inputs()), np.load(tmp_path / "flax_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
-    back = convert(tmp_path / "model.pt", "--from", "torch", "--to", layout, "-o", tmp_path / "back.msgpack", "--prefix", "layers.0:")
+    written = f"{tmp_path / 'back'}/" if checkpoint == "orbax" else tmp_path / "back.msgpack"
+    back = convert(tmp_path / "model.pt", "--from", "torch", "--to", layout, "-o", written, "--prefix", "layers.0:")
     assert back.returncode == 0 and "verdict: PARITY" in back.stdout, back.stdout + back.stderr
-    original, written = read_checkpoint(tmp_path / "model.msgpack"), read_checkpoint(tmp_path / "back.msgpack")
-    assert set(written) == set(original)
+    original, rewritten = read_checkpoint(tmp_path / checkpoint), read_checkpoint(written)
+    assert set(rewritten) == set(original)
     for name, array in original.items():
-        np.testing.assert_array_equal(written[name], array, err_msg=name)
+        np.testing.assert_array_equal(rewritten[name], array, err_msg=name)
 
 
 def layer(path: str, input_size: int, hidden: int) -> StoredLayer:
