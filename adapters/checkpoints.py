@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ SUFFIXES = {
     **dict.fromkeys(keras_files.SUFFIXES, "keras"), **dict.fromkeys(onnx_files.SUFFIXES, "onnx"), **dict.fromkeys(flax_files.SUFFIXES, "flax"),
 }
 # Formats that store an LSTM layer by layer, each a module with ``read_file(path)``,
-# ``write_file(path, arrays)`` and ``is_layer_name(name)`` (the names of one layer of an
+# ``write_file(path, arrays, spec)`` and ``is_layer_name(name)`` (the names of one layer of an
 # adapter's layout it stores).
 LAYERED_FORMATS = {"keras": keras_files, "onnx": onnx_files, "flax": flax_files}
 # Formats written with the LSTM alone: a checkpoint's other arrays have no place there.
@@ -105,13 +105,15 @@ def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     return {name: np.asarray(value) for name, value in loaded.items()}
 
 
-def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Write ``arrays`` in the format of ``path`` (see :func:`checkpoint_format`); returns the path."""
+def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray], spec: LSTMSpec | None = None) -> Path:
+    """Write ``arrays`` in the format of ``path`` (see :func:`checkpoint_format`); returns the
+    path. ``spec``: the LSTM's, for a format that stores settings besides the weights (a
+    ``.keras`` archive's activations, an ONNX node's attributes)."""
     kind = checkpoint_format(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind in LAYERED_FORMATS:
-        LAYERED_FORMATS[kind].write_file(path, arrays)
+        LAYERED_FORMATS[kind].write_file(path, arrays, spec)
     elif kind == "numpy":
         with path.open("wb") as file:
             np.savez(file, **arrays)
@@ -150,12 +152,14 @@ def possible_names(adapter: Adapter) -> set[str]:
 @dataclass(frozen=True)
 class FoundLSTM:
     """An LSTM inside a checkpoint: its prefix, spec and arrays (names without the prefix),
-    and every other array of the checkpoint (full names)."""
+    every other array of the checkpoint (full names), and the spec fields its file sets
+    besides the weights (a Keras archive's activations, an ONNX node's attributes)."""
 
     prefix: str
     spec: LSTMSpec
     arrays: dict[str, np.ndarray]
     others: dict[str, np.ndarray]
+    settings: dict[str, object] = field(default_factory=dict)
 
 
 def find_lstm(checkpoint: Mapping[str, np.ndarray], adapter: Adapter, prefix: str | None = None, **known) -> FoundLSTM:
@@ -176,10 +180,16 @@ def find_lstm(checkpoint: Mapping[str, np.ndarray], adapter: Adapter, prefix: st
     arrays = {name[len(prefix) :]: array for name, array in checkpoint.items() if name.startswith(prefix) and name[len(prefix) :] in names}
     spec = infer_spec(arrays, adapter, **known)
     owned = set(arrays)
+    settings = getattr(checkpoint, "settings", {}).get(prefix, {})
+    if settings:
+        # What the file says besides the weights (activations, a reversed direction); where
+        # that renames arrays (a reverse-only layer's cells are "backward"), in layout order.
+        structural, spec = spec, replace(spec, **settings)
+        arrays = dict(zip(expected_arrays(adapter, spec), (arrays[name] for name in expected_arrays(adapter, structural))))
     for alias, name in aliases_of(adapter, spec).items():
         if prefix + alias in checkpoint:
             if not np.array_equal(checkpoint[prefix + alias], arrays[name]):
                 raise ValueError(f"checkpoint: {prefix + alias} should repeat {prefix + name} (as {adapter.name} stores it), but differs")
             owned.add(alias)
     others = {name: array for name, array in checkpoint.items() if not (name.startswith(prefix) and name[len(prefix) :] in owned)}
-    return FoundLSTM(prefix, spec, arrays, others)
+    return FoundLSTM(prefix, spec, arrays, others, dict(settings))

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reference import LSTMSpec
+
 from .flax_lstm import FlaxLSTMAdapter, FlaxLSTMCellAdapter
 from .stored_layers import STACK_END, StoredLayer, group_directions, split_stacks, stack_layers
 
@@ -134,9 +136,10 @@ def container_of(prefix: str) -> str:
     return base or "layers"
 
 
-def write_file(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """``arrays`` as a Flax msgpack checkpoint or Orbax directory, the LSTM (named in a flax layout under any
-    prefix) as an ``nnx.List`` of ``RNN``/``Bidirectional`` modules."""
+def write_file(path: Path, arrays: Mapping[str, np.ndarray], spec: LSTMSpec | None = None) -> None:
+    """``arrays`` as a Flax msgpack checkpoint or Orbax directory, the LSTM (named in a flax
+    layout under any prefix) as an ``nnx.List`` of ``RNN``/``Bidirectional`` modules. A Flax
+    checkpoint holds weights only: ``spec`` (its activations) has no place there."""
     from flax import serialization
 
     prefix, layers, others = split_stacks(arrays, is_layer_name)

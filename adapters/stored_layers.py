@@ -7,15 +7,16 @@ adapter's layout (``forward.kernel`` for Keras's ``layer0.forward.kernel``, ``W`
 ONNX's ``layer0.W``). :func:`stack_layers` joins consecutive layers of one container
 whose sizes chain (the next layer's input is this layer's output, same hidden size,
 directions and bias) into one LSTM, named ``{first layer's path}:layer{k}.{name}`` as the
-adapter names it; every array that belongs to no layer keeps its file name.
-:func:`split_stacks` undoes that for writing.
+adapter names it; every array that belongs to no layer keeps its file name. What a file
+says of a layer besides its weights (activations, direction) rides along as spec fields,
+and layers stack only where those agree. :func:`split_stacks` undoes the naming for writing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -39,6 +40,7 @@ class StoredLayer:
     input_size: int
     hidden_size: int
     num_directions: int
+    settings: Mapping[str, object] = field(default_factory=dict)
 
     def continues(self, previous: StoredLayer) -> bool:
         """Whether this layer can be the layer after ``previous`` in one LSTM."""
@@ -46,7 +48,17 @@ class StoredLayer:
             self.container == previous.container
             and self.input_size == previous.hidden_size * previous.num_directions
             and (self.hidden_size, self.num_directions, set(self.arrays)) == (previous.hidden_size, previous.num_directions, set(previous.arrays))
+            and dict(self.settings) == dict(previous.settings)
         )
+
+
+class LayeredCheckpoint(dict):
+    """A checkpoint's arrays by name, and what its file says of each stacked LSTM besides
+    the weights: ``settings``, spec fields (activations, ``reverse``, clips) by stack prefix."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], settings: Mapping[str, Mapping[str, object]]):
+        super().__init__(arrays)
+        self.settings = {prefix: dict(fields) for prefix, fields in settings.items()}
 
 
 def group_directions(cells: Mapping[str, T], separator: str, sides: Mapping[str, str]) -> dict[str, dict[str, T]]:
@@ -69,18 +81,21 @@ def natural_key(path: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path))
 
 
-def stack_layers(layers: Iterable[StoredLayer], checkpoint: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def stack_layers(layers: Iterable[StoredLayer], checkpoint: Mapping[str, np.ndarray]) -> LayeredCheckpoint:
     """``checkpoint`` with its stored layers' arrays renamed into stacks (see the module
-    docstring); ``layers`` in the order the file stores them."""
+    docstring), and each stack's settings; ``layers`` in the order the file stores them."""
     renamed: dict[str, np.ndarray] = {}
     owned: set[str] = set()
+    settings: dict[str, Mapping[str, object]] = {}
     stack: list[StoredLayer] = []
     for layer in layers:
         stack = [*stack, layer] if stack and layer.continues(stack[-1]) else [layer]
         prefix = stack[0].path + STACK_END
         renamed.update({f"{prefix}layer{len(stack) - 1}.{name}": array for name, array in layer.arrays.items()})
         owned |= set(layer.sources.values())
-    return {**{name: array for name, array in checkpoint.items() if name not in owned}, **renamed}
+        if layer.settings:
+            settings[prefix] = layer.settings
+    return LayeredCheckpoint({**{name: array for name, array in checkpoint.items() if name not in owned}, **renamed}, settings)
 
 
 def split_stacks(arrays: Mapping[str, np.ndarray], is_layer_name) -> tuple[str, list[dict[str, np.ndarray]], dict[str, np.ndarray]]:

@@ -23,6 +23,7 @@ from adapters.checkpoints import check_format_holds, find_lstm, holds_other_arra
 from adapters.conversion import STRUCTURAL_FIELDS, convert, describe_spec
 from adapters.registry import load_adapter
 
+from .isolation import IsolatedAdapter, parse_interpreters
 from .porting import prove_conversion
 
 USAGE_ERROR, MISMATCH, UNPROVEN = 2, 1, 3
@@ -47,8 +48,11 @@ def parse_known(settings: list[str]) -> dict[str, object]:
 def convert_files(arguments: argparse.Namespace) -> int:
     try:
         source, target = load_adapter(arguments.source_backend), load_adapter(arguments.target_backend)
+        interpreters = parse_interpreters(arguments.interpreter)
         found = find_lstm(read_checkpoint(arguments.source), source, arguments.prefix, **parse_known(arguments.spec))
         print(f"source: {source.name} LSTM under prefix {found.prefix!r}: {describe_spec(found.spec)}")
+        if found.settings:
+            print("  as its file sets: " + ", ".join(f"{name}={value!r}" for name, value in found.settings.items()))
         dtype = np.result_type(*found.arrays.values())
         if arguments.check_only:
             prefix = arguments.output_prefix or (found.prefix if keeps_names(arguments.output) else None)
@@ -62,7 +66,7 @@ def convert_files(arguments: argparse.Namespace) -> int:
             target_arrays = {name: array.astype(dtype) for name, array in convert(found.arrays, found.spec, source, target).items()}
             stored = with_aliases(target, found.spec, target_arrays)
             others = found.others if holds_other_arrays(arguments.output) else {}
-            write_checkpoint(arguments.output, {**others, **{found.prefix + name: array for name, array in stored.items()}})
+            write_checkpoint(arguments.output, {**others, **{found.prefix + name: array for name, array in stored.items()}}, found.spec)
             aliases = len(stored) - len(target_arrays)
             print(
                 f"wrote {arguments.output}: {len(target_arrays)} {target.name} LSTM arrays ({dtype})"
@@ -76,7 +80,14 @@ def convert_files(arguments: argparse.Namespace) -> int:
     except (ValueError, TypeError, KeyError) as error:
         print(f"lstm-parity convert: {error}", file=sys.stderr)
         return USAGE_ERROR
-    proofs = prove_conversion(found.spec, source, found.arrays, target, target_arrays)
+    # Each framework runs in a process of its own (two Keras backends cannot share one),
+    # under the Python --interpreter names for it.
+    sides = [IsolatedAdapter(reference, python=interpreters.get(reference)) for reference in (arguments.source_backend, arguments.target_backend)]
+    try:
+        proofs = prove_conversion(found.spec, sides[0], found.arrays, sides[1], target_arrays)
+    finally:
+        for side in sides:
+            side.close()
     for proof in proofs:
         print("\n".join(proof.describe()))
     if any(proof.skipped for proof in proofs):
@@ -102,5 +113,8 @@ def add_convert_parser(commands) -> None:
     parser.add_argument("--prefix", metavar="PREFIX", help="the LSTM's module prefix when the file holds several (e.g. encoder.lstm.)")
     parser.add_argument("--output-prefix", metavar="PREFIX", help="with --check-only: the LSTM's prefix in OUT (default: the source's, or found in a Keras, ONNX or Flax file)")
     parser.add_argument("--spec", action="append", default=[], metavar="FIELD=VALUE", help="fix a spec field the arrays leave ambiguous")
+    parser.add_argument(
+        "--interpreter", action="append", default=[], metavar="NAME=PYTHON", help="run backend NAME's side of the proof under this Python (repeatable)"
+    )
     parser.add_argument("--check-only", action="store_true", help="write nothing: prove an existing pair of files")
     parser.set_defaults(handler=convert_files)

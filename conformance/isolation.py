@@ -148,6 +148,20 @@ def child_path(python: str | None) -> list[str]:
     return [project_packages_folder(), os.getcwd()]
 
 
+def parse_interpreters(values: list[str]) -> dict[str, str]:
+    """``--interpreter NAME=PYTHON`` values as {NAME: PYTHON}; ValueError naming a malformed
+    value or a PYTHON that is not an executable file."""
+    interpreters = {}
+    for value in values:
+        name, equals, python = value.partition("=")
+        if not equals or not name or not python:
+            raise ValueError(f"--interpreter: expected NAME=PYTHON (a backend and a Python executable), got {value!r}")
+        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            raise ValueError(f"--interpreter: expected an executable Python for {name!r}, got {python!r}, which is not an executable file")
+        interpreters[name] = python
+    return interpreters
+
+
 class IsolatedAdapter:
     """An adapter whose every call runs in a child process (see the module docstring)."""
 

@@ -28,7 +28,6 @@ worker), so a backend that compiles per shape compiles a case once for all its c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
@@ -38,6 +37,7 @@ from adapters.registry import load_adapter
 from .backends import Backend, BackendPool, default_references
 from .capabilities import capability_lines, capability_tables
 from .cases import Case
+from .isolation import parse_interpreters
 from .recording import RECORD_KEY, ParityRecorder
 
 MARKERS = {
@@ -110,14 +110,10 @@ def chosen_cases(config: pytest.Config) -> list[Case]:
 
 def chosen_interpreters(config: pytest.Config) -> dict[str, str]:
     """``--interpreter NAME=PYTHON`` as {NAME: PYTHON}, or a usage error naming what is wrong."""
-    interpreters = {}
-    for value in config.getoption("--interpreter"):
-        name, equals, python = value.partition("=")
-        if not equals or not name or not python:
-            raise pytest.UsageError(f"--interpreter: expected NAME=PYTHON (a backend and a Python executable), got {value!r}")
-        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-            raise pytest.UsageError(f"--interpreter: expected an executable Python for {name!r}, got {python!r}, which is not an executable file")
-        interpreters[name] = python
+    try:
+        interpreters = parse_interpreters(config.getoption("--interpreter"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
     if interpreters and config.getoption("--no-isolation"):
         raise pytest.UsageError(f"--interpreter: backends run in their own interpreters only when isolated; got --no-isolation with {sorted(interpreters)}")
     return interpreters

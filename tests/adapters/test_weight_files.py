@@ -257,3 +257,90 @@ def test_keras_files_round_trip_under_the_names_keras_gives_its_layers(tmp_path,
         np.testing.assert_array_equal(read[name.replace("encoder.", "layers/lstm:")], array, err_msg=name)
     with pytest.raises(ValueError, match=r"a Keras weights file holds one Sequential model's LSTM layers only, got other arrays \['head.weight'\]"):
         write_checkpoint(tmp_path / f"other{suffix}", {**arrays, "head.weight": np.ones(2)})
+
+
+SETTINGS_SPECS = [
+    LSTMSpec(input_size=INPUT, hidden_size=HIDDEN, num_layers=2, reverse=True, gate_activation="hard_sigmoid(alpha=0.25, beta=0.4)",
+             candidate_activation="relu", cell_activation="softsign", activation_clip=3.0, input_forget=True),
+    LSTMSpec(input_size=INPUT, hidden_size=HIDDEN, bidirectional=True, candidate_activation="leaky_relu(alpha=0.3)"),
+]
+
+
+@pytest.mark.parametrize("spec", SETTINGS_SPECS, ids=["reverse-clip-cifg", "bidirectional-leaky"])
+def test_an_onnx_nodes_attributes_are_read_as_the_spec_they_were_written_from(tmp_path, spec):
+    pytest.importorskip("onnx")
+    from adapters.checkpoints import write_checkpoint
+    from reference import init_params
+
+    adapter = load_adapter("onnxruntime")
+    arrays = {name: array.astype(np.float32) for name, array in adapter.canonical_to_backend(spec, init_params(spec, 4)).items()}
+    found = find_lstm(read_checkpoint(write_checkpoint(tmp_path / "lstm.onnx", arrays, spec)), adapter)
+    assert found.spec == spec
+    assert all(np.array_equal(found.arrays[name], array) for name, array in arrays.items())
+
+
+def test_onnx_activations_the_oracle_cannot_run_as_one_set_are_named(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    spec = LSTMSpec(input_size=INPUT, hidden_size=HIDDEN, bidirectional=True)
+    model = load_adapter("onnxruntime").model(spec, "float32", lengths=False, initial_states=False)
+    (node,) = [node for node in model.graph.node if node.op_type == "LSTM"]
+    node.name = "encoder"
+    for activations, message in [
+        (["Sigmoid", "Tanh", "Tanh", "Sigmoid", "Relu", "Tanh"], r"LSTM node 'encoder' has activations \['sigmoid', 'tanh', 'tanh'\] forward and \['sigmoid', 'relu', 'tanh'\] backward"),
+        (["Sigmoid", "Gelu", "Tanh"] * 2, r"LSTM node 'encoder' has activation Gelu, which is none of the oracle's"),
+    ]:
+        del node.attribute[:]
+        node.attribute.extend([onnx.helper.make_attribute("hidden_size", HIDDEN), onnx.helper.make_attribute("direction", "bidirectional"),
+                               onnx.helper.make_attribute("activations", activations)])
+        onnx.save(model, str(tmp_path / "model.onnx"))
+        with pytest.raises(ValueError, match=message):
+            read_checkpoint(tmp_path / "model.onnx")
+
+
+def test_a_keras_model_with_relu_run_backwards_converts_to_onnx_with_both_and_onnxruntime_computes_what_keras_did(tmp_path):
+    """The archive's config sets the spec (activation relu, go_backwards); torch, which has
+    neither, is refused naming both; the ONNX model written carries both, and ONNX Runtime
+    on it computes Keras's outputs (Keras returns a go_backwards layer's outputs in reversed
+    time order; both in float32, as ONNX Runtime has no float64 LSTM: 1e-5 allows two
+    float32 roundings over 6 steps of values of order 1)."""
+    pytest.importorskip("keras")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    np.save(tmp_path / "x.npy", inputs())
+    run_python(
+        f"""
+    import numpy as np, keras
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.LSTM({HIDDEN}, activation="relu", go_backwards=True, return_sequences=True, bias_initializer="random_normal")
+    model = keras.Sequential([keras.Input((None, {INPUT})), layer])
+    model.save("{tmp_path}/relu.keras")
+    np.save("{tmp_path}/keras_outputs.npy", keras.ops.convert_to_numpy(model(np.load("{tmp_path}/x.npy"))))
+    """,
+        KERAS_BACKEND="torch",
+    )
+    refused = convert(tmp_path / "relu.keras", "--from", "keras-torch", "--to", "torch", "-o", tmp_path / "relu.pt")
+    assert refused.returncode == 2 and "as its file sets: candidate_activation='relu', cell_activation='relu', reverse=True" in refused.stdout
+    assert "torch.nn.LSTM has no reverse-only direction; torch.nn.LSTM has no activations other than sigmoid/tanh/tanh" in refused.stderr
+    process = convert(tmp_path / "relu.keras", "--from", "keras-torch", "--to", "onnxruntime", "-o", tmp_path / "relu.onnx")
+    assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
+    session = onnxruntime.InferenceSession(str(tmp_path / "relu.onnx"), providers=["CPUExecutionProvider"])
+    (outputs, _, _) = session.run(None, {"X": inputs().transpose(1, 0, 2).astype(np.float32)})
+    np.testing.assert_allclose(outputs.transpose(1, 0, 2), np.load(tmp_path / "keras_outputs.npy")[:, ::-1], rtol=0, atol=1e-5)
+
+
+def test_a_keras_archive_keeps_the_activations_and_direction_of_its_spec(tmp_path):
+    """Written with h5py and json alone, read back: the config's activation, recurrent
+    activation and go_backwards are the spec's; a .weights.h5 (weights only) reads as defaults."""
+    pytest.importorskip("h5py")
+    from dataclasses import replace
+
+    from adapters.checkpoints import write_checkpoint
+    from reference import init_params
+
+    spec = LSTMSpec(input_size=INPUT, hidden_size=HIDDEN, num_layers=2, reverse=True, gate_activation="hard_sigmoid_relu6",
+                    candidate_activation="elu(alpha=1.0)", cell_activation="elu(alpha=1.0)")
+    adapter = load_adapter("keras-torch")
+    arrays = adapter.canonical_to_backend(spec, init_params(spec, 6))
+    for suffix, expected in ((".keras", spec), (".weights.h5", replace(spec, reverse=False, gate_activation="sigmoid", candidate_activation="tanh", cell_activation="tanh"))):
+        found = find_lstm(read_checkpoint(write_checkpoint(tmp_path / f"lstm{suffix}", arrays, spec)), adapter)
+        assert found.spec == expected, suffix
+        assert [np.shape(array) for array in found.arrays.values()] == [np.shape(array) for array in arrays.values()]
