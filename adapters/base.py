@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -170,6 +170,26 @@ def has_costly_runs(adapter: object) -> bool:
     the suite then covers every 2-way combination of features once instead of every 3-way
     combination twice, and sweeps a quarter of the examples."""
     return bool(getattr(adapter, "costly_runs", False))
+
+
+def one_bias_gradients(params: LSTMParams) -> LSTMParams:
+    """Gradients mapped back from a layout with one bias per cell (which maps back into b_ih,
+    with b_hh zero): that bias is b_ih + b_hh, so each canonical bias gets its whole gradient."""
+    return tuple(replace(cell, b_hh=cell.b_ih.copy()) if cell.b_ih is not None else cell for cell in params)
+
+
+def backend_gradients(request: RunRequest, grad_x, grad_h0, grad_c0, params: LSTMParams, x_batch_major: bool) -> LSTMGradients:
+    """A backend's gradients as the suite compares them, float64: ``grad_x`` [B, T, I] when
+    ``x_batch_major`` else [T, B, I], put in the request's layout; per-cell initial-state
+    gradients (canonical cell order) stacked into [L*D, B, R] and [L*D, B, H]; ``params``
+    already canonical."""
+    grad_x = np.asarray(grad_x, dtype=np.float64)
+    return LSTMGradients(
+        x=np.ascontiguousarray(grad_x if x_batch_major == request.batch_first else grad_x.transpose(1, 0, 2)),
+        h0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_h0]),
+        c0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_c0]),
+        params=params,
+    )
 
 
 class UnsupportedCase(ValueError):

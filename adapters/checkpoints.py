@@ -29,7 +29,7 @@ from reference import LSTMSpec
 from .base import Adapter
 from . import flax_files, keras_files, onnx_files
 from .conversion import PLACEHOLDER_SIZES, expected_arrays, infer_spec, spec_of, structures, unsupported_features
-from .stored_layers import LAYER_NAME
+from .stored_layers import layer_name_parts
 
 SUFFIXES = {
     ".npz": "numpy", ".pt": "torch", ".pth": "torch", ".pdparams": "paddle",
@@ -72,8 +72,7 @@ def check_format_holds(path: str | Path, adapter: Adapter, spec: LSTMSpec) -> No
     kind = checkpoint_format(path)
     if kind in LAYERED_FORMATS:
         names = list(expected_arrays(adapter, spec))
-        stored = LAYERED_FORMATS[kind].is_layer_name
-        foreign = [name for name in names if not (LAYER_NAME.match(name) and stored(LAYER_NAME.match(name)["name"]))]
+        foreign = [name for name in names if layer_name_parts(name, LAYERED_FORMATS[kind].is_layer_name) is None]
         if foreign:
             raise ValueError(f"path: a {kind} file stores an LSTM in the {kind} layout, not {adapter.name}'s (such as {foreign[0]}); got {str(path)!r}")
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
 from .jax_calls import jitted_forward_and_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
@@ -113,7 +113,11 @@ def optimized_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> 
 
 def split_names(arrays: Mapping[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
     """(``layer{k}.{direction}`` prefix, the rest of the name, array) of each named array."""
-    return [(f"{layer}.{direction}", rest, array) for (layer, direction, rest), array in ((name.split(".", 2), array) for name, array in arrays.items())]
+    split = []
+    for name, array in arrays.items():
+        layer, direction, rest = name.split(".", 2)
+        split.append((f"{layer}.{direction}", rest, array))
+    return split
 
 
 @dataclass(frozen=True)
@@ -251,14 +255,7 @@ class FlaxLSTMAdapter(BaseAdapter):
             stack.params(self, request.spec, self._weights(request, params)), *self._arguments(inputs, dtype), terms
         )
         canonical = self.backend_to_canonical(request.spec, stack.named(self, request.spec, grad_params))
-        grad_x = np.asarray(grad_x, dtype=np.float64)
-        return LSTMGradients(
-            x=grad_x if request.batch_first else grad_x.transpose(1, 0, 2),
-            h0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_h0]),
-            c0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_c0]),
-            # The cell's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
-            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) for cell in canonical),
-        )
+        return backend_gradients(request, grad_x, grad_h0, grad_c0, one_bias_gradients(canonical), x_batch_major=True)
 
     def _weights(self, request: RunRequest, params: LSTMParams) -> dict[str, np.ndarray]:
         return {name: array.astype(request.dtype) for name, array in self.canonical_to_backend(request.spec, params).items()}

@@ -34,13 +34,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
 from .paddle_legacy import cell_prefix
 
 # Oracle activation name -> (the name Keras knows it by, the oracle parameters that name
@@ -244,16 +243,8 @@ class KerasLSTMAdapter(BaseAdapter):
     def collect_gradients(request: RunRequest, grad_x, grad_h0: list, grad_c0: list, named: dict[str, np.ndarray]) -> LSTMGradients:
         """The backend's gradients in the canonical layout: ``grad_x`` [B, T, I] as Keras has
         it, per-cell initial-state gradients, and each weight's gradient by layout name."""
-        spec = request.spec
-        grad_x = np.asarray(grad_x, dtype=np.float64)
-        params = keras_to_canonical(spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in named.items()})
-        return LSTMGradients(
-            x=grad_x if request.batch_first else grad_x.transpose(1, 0, 2),
-            h0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_h0]),
-            c0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_c0]),
-            # Keras's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
-            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) if spec.bias else cell for cell in params),
-        )
+        params = keras_to_canonical(request.spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in named.items()})
+        return backend_gradients(request, grad_x, grad_h0, grad_c0, one_bias_gradients(params), x_batch_major=True)
 
     def stack(self, spec: LSTMSpec, layers: list, x, mask, h0: list, c0: list, call=None):
         """Run the layers over ``x`` [B, T, I] (a backend tensor) with ``mask`` [B, T] or None

@@ -22,13 +22,12 @@ sequence's last processed step (the initial state for an empty sequence).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase, missing_features
+from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase, missing_features, one_bias_gradients
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
 
 # Canonical gate block (i, f, g, o) for each legacy block (g, i, f, o).
@@ -235,6 +234,5 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             x=self._padded(request, inputs, x.grad.numpy()),
             h0=np.stack([h0.grad.numpy() for h0, _ in states]).astype(np.float64),
             c0=np.stack([c0.grad.numpy() for _, c0 in states]).astype(np.float64),
-            # The op's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
-            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) for cell in gradients),
+            params=one_bias_gradients(gradients),
         )

@@ -15,7 +15,7 @@ and layers stack only where those agree. :func:`split_stacks` undoes the naming 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,7 +24,7 @@ import numpy as np
 T = TypeVar("T")
 
 STACK_END = ":"
-LAYER_NAME = re.compile(r"^(?P<prefix>.*?)layer(?P<layer>\d+)\.(?P<name>.+)$")
+LAYER_PART = re.compile(r"layer(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -98,19 +98,30 @@ def stack_layers(layers: Iterable[StoredLayer], checkpoint: Mapping[str, np.ndar
     return LayeredCheckpoint({**{name: array for name, array in checkpoint.items() if name not in owned}, **renamed}, settings)
 
 
-def split_stacks(arrays: Mapping[str, np.ndarray], is_layer_name) -> tuple[str, list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def layer_name_parts(full_name: str, is_layer_name: Callable[[str], bool]) -> tuple[str, int, str] | None:
+    """(prefix, k, name) of ``{prefix}layer{k}.{name}`` where ``is_layer_name(name)`` (a
+    prefix may hold ``layer1.`` itself: ``encoder.layer1.lstm.layer0.W``), or None."""
+    for match in LAYER_PART.finditer(full_name):
+        name = full_name[match.end() :]
+        if is_layer_name(name):
+            return full_name[: match.start()], int(match[1]), name
+    return None
+
+
+def split_stacks(arrays: Mapping[str, np.ndarray], is_layer_name: Callable[[str], bool]) -> tuple[str, list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """The one LSTM among ``arrays``: its prefix and its layers (each a dict by name within
-    the layer); and the other arrays. ``is_layer_name(name)`` tells a name of one layer of the layout;
-    ValueError when the arrays hold several LSTMs (several prefixes) or skip a layer."""
+    the layer); and the other arrays. ``is_layer_name(name)`` tells a name of one layer of
+    the layout; ValueError when the arrays hold several LSTMs (several prefixes) or skip a layer."""
     layers: dict[int, dict[str, np.ndarray]] = {}
     prefixes, others = set(), {}
     for full_name, array in arrays.items():
-        match = LAYER_NAME.match(full_name)
-        if match and is_layer_name(match["name"]):
-            prefixes.add(match["prefix"])
-            layers.setdefault(int(match["layer"]), {})[match["name"]] = array
-        else:
+        parts = layer_name_parts(full_name, is_layer_name)
+        if parts is None:
             others[full_name] = array
+        else:
+            prefix, layer, name = parts
+            prefixes.add(prefix)
+            layers.setdefault(layer, {})[name] = array
     if len(prefixes) > 1:
         raise ValueError(f"arrays: expected one LSTM, got LSTMs under prefixes {sorted(prefixes)}")
     if sorted(layers) != list(range(len(layers))):

@@ -32,7 +32,7 @@ import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, parameter_count
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
 
@@ -171,11 +171,4 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
             loss = tf.add_n([tf.reduce_sum(result * grad.astype(request.dtype)) for result, grad in pairs])
         grad_x, grad_h0, grad_c0, grad_weights = tape.gradient(loss, [x, h0, c0, weights])
         gradients = block_to_canonical(spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in grad_weights.items()})
-        grad_x = np.asarray(grad_x, dtype=np.float64)
-        return LSTMGradients(
-            x=grad_x.transpose(1, 0, 2).copy() if request.batch_first else grad_x,
-            h0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_h0]),
-            c0=np.stack([np.asarray(grad, dtype=np.float64) for grad in grad_c0]),
-            # The op's one bias is b_ih + b_hh: each canonical bias gets its whole gradient.
-            params=tuple(replace(cell, b_hh=cell.b_ih.copy()) if spec.bias else cell for cell in gradients),
-        )
+        return backend_gradients(request, grad_x, grad_h0, grad_c0, one_bias_gradients(gradients), x_batch_major=False)
