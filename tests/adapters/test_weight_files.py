@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters.checkpoints import check_format_holds, find_lstm, read_checkpoint
+from adapters.checkpoints import check_format_holds, find_lstm, read_checkpoint, write_checkpoint
 from adapters.registry import load_adapter
 from adapters.stored_layers import StoredLayer, natural_key, stack_layers
 from reference import LSTMSpec
@@ -70,8 +70,18 @@ def torch_checkpoint(path: Path, dtype: str = "float64") -> np.ndarray:
     return model.lstm.double()(torch.from_numpy(inputs()))[0].detach().numpy()
 
 
+def to_torch(path: Path | str, source: str) -> tuple[str, dict[str, np.ndarray]]:
+    """The LSTM in the file at ``path`` (``source``'s layout) converted with the Python API:
+    its prefix, and its torch arrays under that prefix."""
+    from adapters.conversion import convert as convert_arrays
+
+    found = find_lstm(read_checkpoint(path), load_adapter(source))
+    arrays = convert_arrays(found.arrays, found.spec, load_adapter(source), load_adapter("torch"))
+    return found.prefix, {found.prefix + name: array for name, array in arrays.items()}
+
+
 KERAS_MODEL = """
-    import os, numpy as np, keras
+    import numpy as np, keras
     keras.utils.set_random_seed(0)
     layer = lambda: keras.layers.LSTM({hidden}, return_sequences=True, bias_initializer="random_normal", dtype="float64")
     model = keras.Sequential([keras.Input((None, {input}), dtype="float64"), keras.layers.Bidirectional(layer(), dtype="float64"),
@@ -85,132 +95,174 @@ KERAS_MODEL = """
 """
 
 
-@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
-def test_a_keras_file_converts_to_a_torch_lstm_that_computes_what_keras_did(tmp_path, suffix):
+@pytest.fixture(scope="module")
+def keras_saved(tmp_path_factory) -> Path:
+    """A folder holding a float64 Keras model (two Bidirectional LSTM layers and a Dense head)
+    as Keras saves it (model.weights.h5, model.keras) and its LSTM layers' outputs on inputs()."""
     pytest.importorskip("keras")
+    folder = tmp_path_factory.mktemp("keras")
+    np.save(folder / "x.npy", inputs())
+    run_python(KERAS_MODEL.format(hidden=HIDDEN, input=INPUT, folder=folder), KERAS_BACKEND="torch")
+    return folder
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
+def test_a_keras_file_converts_to_a_torch_lstm_that_computes_what_keras_did(keras_saved, suffix):
     pytest.importorskip("torch")
-    np.save(tmp_path / "x.npy", inputs())
-    run_python(KERAS_MODEL.format(hidden=HIDDEN, input=INPUT, folder=tmp_path), KERAS_BACKEND="torch")
-    found = find_lstm(read_checkpoint(tmp_path / f"model{suffix}"), load_adapter("keras-torch"))
+    found = find_lstm(read_checkpoint(keras_saved / f"model{suffix}"), load_adapter("keras-torch"))
     assert found.prefix == "layers/bidirectional:" and found.spec == SPEC
     assert set(found.others) == {"layers/dense/vars/0", "layers/dense/vars/1"}
-    process = convert(tmp_path / f"model{suffix}", "--from", "keras-torch", "--to", "torch", "-o", tmp_path / "model.pt")
+    prefix, state = to_torch(keras_saved / f"model{suffix}", "keras-torch")
+    np.testing.assert_allclose(torch_outputs(state, prefix, inputs()), np.load(keras_saved / "keras_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
+
+
+def test_the_command_converts_a_keras_archive_into_a_torch_file_with_its_other_arrays(keras_saved, tmp_path):
+    torch = pytest.importorskip("torch")
+    process = convert(keras_saved / "model.keras", "--from", "keras-torch", "--to", "torch", "-o", tmp_path / "model.pt")
     assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
     assert "2 other arrays passed through" in process.stdout
-    import torch
-
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert state["layers/dense/vars/1"].shape == (2,)
-    actual = torch_outputs(state, "layers/bidirectional:", inputs())
-    np.testing.assert_allclose(actual, np.load(tmp_path / "keras_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
+    np.testing.assert_allclose(torch_outputs(state, "layers/bidirectional:", inputs()), np.load(keras_saved / "keras_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
 
 
-@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
-def test_torch_weights_written_as_a_keras_file_load_into_keras_and_compute_what_torch_did(tmp_path, suffix):
+def test_torch_weights_written_as_keras_files_load_into_keras_and_compute_what_torch_did(tmp_path):
+    """The command writes the .keras (keras.saving.load_model takes it whole); the Python
+    API the .weights.h5 (model.load_weights takes it into the same Sequential)."""
     pytest.importorskip("keras")
     pytest.importorskip("torch")
+    from adapters.conversion import convert as convert_arrays
+
     expected = torch_checkpoint(tmp_path / "model.pt")
-    process = convert(tmp_path / "model.pt", "--from", "torch", "--to", "keras-torch", "-o", tmp_path / f"lstm{suffix}")
+    process = convert(tmp_path / "model.pt", "--from", "torch", "--to", "keras-torch", "-o", tmp_path / "lstm.keras")
     assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
     assert "its format holds the LSTM alone, so the source's 1 other arrays are not in it" in process.stdout
+    found = find_lstm(read_checkpoint(tmp_path / "model.pt"), load_adapter("torch"))
+    arrays = convert_arrays(found.arrays, found.spec, load_adapter("torch"), load_adapter("keras-torch"))
+    write_checkpoint(tmp_path / "lstm.weights.h5", arrays, found.spec)
     np.save(tmp_path / "x.npy", inputs())
-    load = (
-        f'model = keras.saving.load_model("{tmp_path}/lstm.keras")'
-        if suffix == ".keras"
-        else f"""layer = lambda: keras.layers.LSTM({HIDDEN}, return_sequences=True, dtype="float64")
-    model = keras.Sequential([keras.Input((None, {INPUT}), dtype="float64"), keras.layers.Bidirectional(layer(), dtype="float64"), keras.layers.Bidirectional(layer(), dtype="float64")])
-    model.load_weights("{tmp_path}/lstm.weights.h5")"""
-    )
     run_python(
         f"""
     import numpy as np, keras
-    {load}
-    np.save("{tmp_path}/keras_outputs.npy", keras.ops.convert_to_numpy(model(np.load("{tmp_path}/x.npy"))))
+    x = np.load("{tmp_path}/x.npy")
+    archive = keras.saving.load_model("{tmp_path}/lstm.keras")
+    np.save("{tmp_path}/from_archive.npy", keras.ops.convert_to_numpy(archive(x)))
+    layer = lambda: keras.layers.LSTM({HIDDEN}, return_sequences=True, dtype="float64")
+    model = keras.Sequential([keras.Input((None, {INPUT}), dtype="float64"), keras.layers.Bidirectional(layer(), dtype="float64"),
+                              keras.layers.Bidirectional(layer(), dtype="float64")])
+    model.load_weights("{tmp_path}/lstm.weights.h5")
+    np.save("{tmp_path}/from_weights.npy", keras.ops.convert_to_numpy(model(x)))
     """,
         KERAS_BACKEND="torch",
     )
-    np.testing.assert_allclose(np.load(tmp_path / "keras_outputs.npy"), expected, rtol=0, atol=FLOAT64_AGREEMENT)
+    for loaded in ("from_archive", "from_weights"):
+        np.testing.assert_allclose(np.load(tmp_path / f"{loaded}.npy"), expected, rtol=0, atol=FLOAT64_AGREEMENT, err_msg=loaded)
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["torch-export", "torchscript"])
-def test_an_onnx_model_torch_exported_converts_back_to_torch_and_a_written_one_runs_in_onnxruntime(tmp_path, dynamo):
-    """torch.onnx.export's LSTM nodes (both exporters: each folds the reordered weights into
-    initializers) are read from their initializers (gate order i, o, f, c)
-    into a torch LSTM computing what the original did; and the model written for torch's
-    float32 weights, run by ONNX Runtime itself, computes what torch does (ONNX Runtime has
-    no float64 LSTM: 1e-5 allows its float32 rounding over 6 steps of values of order 1)."""
+def test_an_onnx_model_torch_exported_converts_back_to_the_torch_lstm(tmp_path, dynamo):
+    """torch.onnx.export's LSTM nodes (both exporters fold the reordered weights into
+    initializers) are read from their initializers (gate order i, o, f, c) into a torch LSTM
+    computing what the original did: the float32 weights come back exactly, so float64 runs
+    agree to float64 rounding."""
     torch = pytest.importorskip("torch")
-    onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     expected = torch_checkpoint(tmp_path / "model.pt", "float32")
     lstm = torch.nn.LSTM(INPUT, HIDDEN, num_layers=2, bidirectional=True, batch_first=True)
     lstm.load_state_dict({name.removeprefix("lstm."): value for name, value in torch.load(tmp_path / "model.pt").items() if name.startswith("lstm.")})
     torch.onnx.export(lstm, (torch.zeros(BATCH, STEPS, INPUT),), str(tmp_path / "exported.onnx"), dynamo=dynamo)
-    process = convert(tmp_path / "exported.onnx", "--from", "onnxruntime", "--to", "torch", "-o", tmp_path / "back.pt")
-    assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
-    back = torch.load(tmp_path / "back.pt", weights_only=True)
-    (prefix,) = {name.removesuffix("weight_ih_l0") for name in back if name.endswith("weight_ih_l0")}
-    # The weights come back exactly (float32 in, float32 out), so float64 runs agree to float64 rounding.
-    np.testing.assert_allclose(torch_outputs(back, prefix, inputs()), expected, rtol=0, atol=FLOAT64_AGREEMENT)
+    prefix, state = to_torch(tmp_path / "exported.onnx", "onnxruntime")
+    np.testing.assert_allclose(torch_outputs(state, prefix, inputs()), expected, rtol=0, atol=FLOAT64_AGREEMENT)
+
+
+def test_the_command_writes_an_onnx_model_onnxruntime_runs_like_torch_and_reads_it_back(tmp_path):
+    """Torch's float32 weights as an ONNX model, run by ONNX Runtime itself (it has no float64
+    LSTM: 1e-5 allows its float32 rounding over 6 steps of values of order 1); read back by
+    the command, parity again."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    expected = torch_checkpoint(tmp_path / "model.pt", "float32")
     process = convert(tmp_path / "model.pt", "--from", "torch", "--to", "onnxruntime", "-o", tmp_path / "written.onnx")
     assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
     session = onnxruntime.InferenceSession(str(tmp_path / "written.onnx"), providers=["CPUExecutionProvider"])
     (outputs, _, _) = session.run(None, {"X": inputs().transpose(1, 0, 2).astype(np.float32)})
     np.testing.assert_allclose(outputs.transpose(1, 0, 2), expected, rtol=0, atol=1e-5)
+    back = convert(tmp_path / "written.onnx", "--from", "onnxruntime", "--to", "torch", "-o", tmp_path / "back.pt")
+    assert back.returncode == 0 and "source: onnxruntime LSTM under prefix 'LSTM_0:'" in back.stdout and "verdict: PARITY" in back.stdout
 
 
 FLAX_MODEL = """
     import jax, numpy as np
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
-    from flax import nnx, serialization
-    rngs = nnx.Rngs(0)
-    def rnn(size, reverse):
-        cell = nnx.{cell}(size, {hidden}, dtype=jnp.float64, param_dtype=jnp.float64, rngs=rngs)
-        return nnx.RNN(cell, reverse=reverse, keep_order=True)
-    class Model(nnx.Module):
-        def __init__(self):
-            self.head = nnx.Linear(2, 2, rngs=rngs)
-            self.layers = nnx.List([nnx.Bidirectional(rnn(size, False), rnn(size, True)) for size in ({input}, {both})])
-    model = Model()
-    for variable in jax.tree.leaves(nnx.state(model, nnx.Param), is_leaf=lambda leaf: isinstance(leaf, nnx.Variable)):
-        if variable.value.ndim == 1:
-            variable.value = jax.random.normal(jax.random.key(1), variable.value.shape, jnp.float64)
-    open("{folder}/model.msgpack", "wb").write(serialization.to_bytes(nnx.state(model, nnx.Param).to_pure_dict()))
     import orbax.checkpoint as ocp
-    checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save("{folder}/orbax", nnx.state(model, nnx.Param))
-    checkpointer.wait_until_finished()
-    x = jnp.asarray(np.load("{folder}/x.npy"))
-    for layer in model.layers:
-        x = layer(x)
-    np.save("{folder}/flax_outputs.npy", np.asarray(x))
+    from flax import nnx, serialization
+    def rnn(cell, size, reverse, rngs):
+        return nnx.RNN(cell(size, {hidden}, dtype=jnp.float64, param_dtype=jnp.float64, rngs=rngs), reverse=reverse, keep_order=True)
+    class Model(nnx.Module):
+        def __init__(self, cell, rngs):
+            self.head = nnx.Linear(2, 2, rngs=rngs)
+            self.layers = nnx.List([nnx.Bidirectional(rnn(cell, size, False, rngs), rnn(cell, size, True, rngs)) for size in ({input}, {both})])
+    for name in ("OptimizedLSTMCell", "LSTMCell"):
+        model = Model(getattr(nnx, name), nnx.Rngs(0))
+        for variable in jax.tree.leaves(nnx.state(model, nnx.Param), is_leaf=lambda leaf: isinstance(leaf, nnx.Variable)):
+            if variable.value.ndim == 1:
+                variable.value = jax.random.normal(jax.random.key(1), variable.value.shape, jnp.float64)
+        open(f"{folder}/{{name}}.msgpack", "wb").write(serialization.to_bytes(nnx.state(model, nnx.Param).to_pure_dict()))
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(f"{folder}/{{name}}-orbax", nnx.state(model, nnx.Param))
+        checkpointer.wait_until_finished()
+        x = jnp.asarray(np.load("{folder}/x.npy"))
+        for layer in model.layers:
+            x = layer(x)
+        np.save(f"{folder}/{{name}}-outputs.npy", np.asarray(x))
 """
 
 
-@pytest.mark.parametrize("checkpoint", ["model.msgpack", "orbax"])
-@pytest.mark.parametrize("cell, layout", [("OptimizedLSTMCell", "flax"), ("LSTMCell", "flax-lstmcell")])
-def test_a_flax_checkpoint_converts_to_a_torch_lstm_that_computes_what_flax_did(tmp_path, cell, layout, checkpoint):
-    """Flax's msgpack of a state's pure dict and Orbax's directory of an nnx.State (as Flax's
-    guide saves one), both read without the model; written back, the same arrays."""
+@pytest.fixture(scope="module")
+def flax_saved(tmp_path_factory) -> Path:
+    """A folder holding, for each Flax cell, a float64 model (a Linear head and two
+    Bidirectional layers in an nnx.List) saved by Flax as {cell}.msgpack (a state's pure dict)
+    and {cell}-orbax (Orbax's directory of an nnx.State, as Flax's guide saves one), and its
+    layers' outputs on inputs()."""
     pytest.importorskip("flax")
-    pytest.importorskip("torch")
-    np.save(tmp_path / "x.npy", inputs())
-    run_python(FLAX_MODEL.format(cell=cell, hidden=HIDDEN, input=INPUT, both=2 * HIDDEN, folder=tmp_path))
-    process = convert(tmp_path / checkpoint, "--from", layout, "--to", "torch", "-o", tmp_path / "model.pt")
-    assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
-    assert "source: {} LSTM under prefix 'layers.0:'".format(layout) in process.stdout and "2 other arrays passed through" in process.stdout
-    import torch
+    folder = tmp_path_factory.mktemp("flax")
+    np.save(folder / "x.npy", inputs())
+    run_python(FLAX_MODEL.format(hidden=HIDDEN, input=INPUT, both=2 * HIDDEN, folder=folder))
+    return folder
 
-    state = torch.load(tmp_path / "model.pt", weights_only=True)
-    np.testing.assert_allclose(torch_outputs(state, "layers.0:", inputs()), np.load(tmp_path / "flax_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
+
+@pytest.mark.parametrize("checkpoint", ["msgpack", "orbax"])
+@pytest.mark.parametrize("cell, layout", [("OptimizedLSTMCell", "flax"), ("LSTMCell", "flax-lstmcell")])
+def test_a_flax_checkpoint_converts_to_a_torch_lstm_that_computes_what_flax_did_and_back(flax_saved, tmp_path, cell, layout, checkpoint):
+    """Read without the model into torch arrays computing Flax's outputs; those written back
+    in Flax's layout and format are the checkpoint's own arrays."""
+    pytest.importorskip("torch")
+    from adapters.checkpoints import write_checkpoint
+    from adapters.conversion import convert as convert_arrays
+
+    path = flax_saved / (f"{cell}.msgpack" if checkpoint == "msgpack" else f"{cell}-orbax")
+    prefix, state = to_torch(path, layout)
+    assert prefix == "layers.0:"
+    np.testing.assert_allclose(torch_outputs(state, prefix, inputs()), np.load(flax_saved / f"{cell}-outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
+    original = read_checkpoint(path)
+    found = find_lstm({name.removeprefix(prefix): array for name, array in state.items()}, load_adapter("torch"))
+    back = convert_arrays(found.arrays, found.spec, load_adapter("torch"), load_adapter(layout))
+    others = {name: array for name, array in original.items() if not name.startswith(prefix)}
     written = f"{tmp_path / 'back'}/" if checkpoint == "orbax" else tmp_path / "back.msgpack"
-    back = convert(tmp_path / "model.pt", "--from", "torch", "--to", layout, "-o", written, "--prefix", "layers.0:")
-    assert back.returncode == 0 and "verdict: PARITY" in back.stdout, back.stdout + back.stderr
-    original, rewritten = read_checkpoint(tmp_path / checkpoint), read_checkpoint(written)
+    rewritten = read_checkpoint(write_checkpoint(written, {**others, **{prefix + name: array for name, array in back.items()}}))
     assert set(rewritten) == set(original)
     for name, array in original.items():
         np.testing.assert_array_equal(rewritten[name], array, err_msg=name)
+
+
+def test_the_command_converts_a_flax_checkpoint_with_its_other_arrays(flax_saved, tmp_path):
+    torch = pytest.importorskip("torch")
+    process = convert(flax_saved / "OptimizedLSTMCell-orbax", "--from", "flax", "--to", "torch", "-o", tmp_path / "model.pt")
+    assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
+    assert "source: flax LSTM under prefix 'layers.0:'" in process.stdout and "2 other arrays passed through" in process.stdout
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    np.testing.assert_allclose(torch_outputs(state, "layers.0:", inputs()), np.load(flax_saved / "OptimizedLSTMCell-outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
 
 
 def layer(path: str, input_size: int, hidden: int) -> StoredLayer:
