@@ -2,12 +2,12 @@
 
 A checkpoint is read as a flat mapping of names to NumPy arrays, by file suffix:
 ``.npz`` (NumPy, no framework needed), ``.pt``/``.pth`` (a torch ``state_dict``, or a dict
-holding one under ``state_dict``), ``.pdparams`` (Paddle), and three formats that store an
-LSTM layer by layer, whose layers are stacked and named in an adapter's layout as they are
-read (:mod:`adapters.stored_layers`): Keras's ``.weights.h5`` and ``.keras``
-(:mod:`adapters.keras_files`), ONNX models' initializers (:mod:`adapters.onnx_files`) and
-Flax's msgpack checkpoints and Orbax checkpoint directories (:mod:`adapters.flax_files`). Keras files and ONNX models hold
-the LSTM only when written. An LSTM's arrays sit under a
+holding one under ``state_dict``), ``.pdparams`` (Paddle), and formats that store an LSTM
+layer by layer, whose layers are stacked and named in an adapter's layout as they are read
+(:mod:`adapters.stored_layers`): Keras's ``.weights.h5`` and ``.keras``
+(:mod:`adapters.keras_files`), ONNX models' initializers (:mod:`adapters.onnx_files`),
+Flax's msgpack checkpoints and Orbax checkpoint directories (:mod:`adapters.flax_files`).
+Keras files and ONNX models hold the LSTM alone when written. An LSTM's arrays sit under a
 module prefix (``encoder.lstm.``); :func:`find_lstm` finds it by the names the adapter
 gives its arrays, infers the spec, and returns every other array untouched. A framework
 whose state dict holds some arrays twice under other names (paddle.nn.LSTM's flat names)

@@ -207,7 +207,8 @@ def sequential_config(layers: list[dict[str, np.ndarray]], spec: LSTMSpec | None
                 "dtype": dtype,
             },
         }
-        configs.append(lstm if len(directions) == 1 else {"module": "keras.layers", "class_name": "Bidirectional", "config": {"name": name, "layer": lstm, "merge_mode": "concat", "dtype": dtype}})
+        wrapper = {"module": "keras.layers", "class_name": "Bidirectional", "config": {"name": name, "layer": lstm, "merge_mode": "concat", "dtype": dtype}}
+        configs.append(lstm if len(directions) == 1 else wrapper)
     return {"module": "keras", "class_name": "Sequential", "config": {"name": "sequential", "layers": configs, "dtype": dtype}}
 
 

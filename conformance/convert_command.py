@@ -4,12 +4,14 @@
     lstm-parity convert model.pt --from torch --to paddle -o model.pdparams --check-only
 
 The LSTM is found in the source file (``--prefix`` chooses among several), its spec
-inferred (``--spec FIELD=VALUE`` settles an ambiguity), its arrays converted and written
-under the same prefix with every other array of the file passed through (where the
-target's format has a place for them: a Keras file and an ONNX model hold the LSTM alone),
-in the source's dtype. Formats: see :mod:`adapters.checkpoints`. Then both frameworks run their file's weights against the oracle. Exit status: 0
-when both sides agree with the oracle, 1 when one does not, 3 when a side could not run
-(framework not installed), 2 for bad input.
+inferred (``--spec FIELD=VALUE`` settles an ambiguity; settings the file holds besides the
+weights join it), its arrays converted and written under the same prefix with every other
+array of the file passed through (where the target's format has a place for them: a Keras
+file and an ONNX model hold the LSTM alone), in the source's dtype; formats: see
+:mod:`adapters.checkpoints`. Then the proof (:mod:`conformance.porting`): the converted
+weights against the source's, and both frameworks, each in a process of its own, against
+the oracle. Exit status: 0 when all agree, 1 when one does not, 3 when a side could not
+run (framework not installed), 2 for bad input.
 """
 
 from __future__ import annotations
