@@ -2,13 +2,12 @@
 (``.msgpack``: what ``flax.serialization.to_bytes(nnx.state(model, nnx.Param).to_pure_dict())``
 writes, read with ``flax.serialization.msgpack_restore``), and Orbax checkpoint
 directories (what Flax's guide saves: ``ocp.StandardCheckpointer().save(path,
-nnx.state(model))``, restored here without a target; a path that is a directory, or ends
-in a separator when written).
+nnx.state(model))``, restored here into NumPy arrays shaped from its own metadata; a path
+that is a directory, or ends in a separator when written).
 
 The nested dict is flattened into dotted names (``layers.0.forward_rnn.cell.dense_i.kernel``;
 an Orbax checkpoint of an ``nnx.State`` keeps each array under ``value``, which is dropped
-when read and added when written).
-An ``nnx.RNN`` is a module whose ``cell`` holds one of the two Flax cells' weights
+when read and added when written). An ``nnx.RNN`` is a module whose ``cell`` holds one of the two Flax cells' weights
 (``OptimizedLSTMCell``'s ``dense_i``/``dense_h``, ``LSTMCell``'s ``ii`` ... ``ho``); an
 ``nnx.Bidirectional`` holds two RNNs, ``forward_rnn`` and ``backward_rnn``. Each is one
 layer of the ``flax`` / ``flax-lstmcell`` layouts (:mod:`adapters.flax_lstm`); a lone

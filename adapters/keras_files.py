@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from reference import LSTMSpec
+from reference.activations import activation_text
 
 from .keras_lstm import KERAS_ACTIVATIONS
 from .stored_layers import StoredLayer, group_directions, split_stacks, stack_layers
@@ -41,10 +42,7 @@ DIRECTIONS = {"forward_layer": "forward", "backward_layer": "backward"}
 ARCHIVE_WEIGHTS = "model.weights.h5"
 ARCHIVE_CONFIG = "config.json"
 # Keras's activation names -> the oracle's activations (KERAS_ACTIVATIONS turned around).
-ORACLE_ACTIVATIONS = {
-    keras_name: name + (f"({', '.join(f'{key}={value!r}' for key, value in implied.items())})" if implied else "")
-    for name, (keras_name, implied) in KERAS_ACTIVATIONS.items()
-}
+ORACLE_ACTIVATIONS = {keras_name: activation_text(name, **implied) for name, (keras_name, implied) in KERAS_ACTIVATIONS.items()}
 SPEC_DEFAULTS = {spec_field.name: spec_field.default for spec_field in fields(LSTMSpec)}
 
 

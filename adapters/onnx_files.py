@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from reference import LSTMSpec
+from reference.activations import activation_text
 
 from .onnxruntime_lstm import ONNX_ACTIVATIONS, ONNX_PARAMETERS
 from .stored_layers import StoredLayer, split_stacks, stack_layers
@@ -57,8 +58,8 @@ def node_activations(node_name: str, attributes: Mapping[str, object], direction
         if name not in ORACLE_ACTIVATIONS:
             raise ValueError(f"path: LSTM node {node_name!r} has activation {name}, which is none of the oracle's ({', '.join(ORACLE_ACTIVATIONS)})")
         params = {key: as_written(values[key].pop(0)) for key in ONNX_PARAMETERS.get(name, ()) if values[key]}
-        bound.append(ORACLE_ACTIVATIONS[name] + (f"({', '.join(f'{key}={value!r}' for key, value in params.items())})" if params else ""))
-    if bound[:3] != bound[3:6] and len(bound) == 6:
+        bound.append(activation_text(ORACLE_ACTIVATIONS[name], **params))
+    if len(bound) == 6 and bound[:3] != bound[3:]:
         raise ValueError(f"path: LSTM node {node_name!r} has activations {bound[:3]} forward and {bound[3:]} backward; the oracle runs one set for both")
     return {role: activation for role, activation in zip(ROLES, bound) if activation != getattr(DEFAULT_SPEC, role)}
 
