@@ -399,3 +399,29 @@ def test_a_keras_archive_keeps_the_activations_and_direction_of_its_spec(tmp_pat
         found = find_lstm(read_checkpoint(write_checkpoint(tmp_path / f"lstm{suffix}", arrays, spec)), adapter)
         assert found.spec == expected, suffix
         assert [np.shape(array) for array in found.arrays.values()] == [np.shape(array) for array in arrays.values()]
+
+
+def test_the_weights_proof_allows_one_rounding_of_a_folded_bias_and_nothing_else():
+    """torch's two float32 biases folded into Keras's one float32 bias round once: that
+    passes, with the difference reported; a bias two rounding steps off, or a moved array
+    off by one, fails."""
+    from adapters.conversion import convert as convert_arrays
+    from conformance.porting import compare_weights
+    from reference import init_params
+
+    spec = LSTMSpec(input_size=INPUT, hidden_size=HIDDEN)
+    torch_adapter, keras_adapter = load_adapter("torch"), load_adapter("keras-torch")
+    source = {name: array.astype(np.float32) for name, array in torch_adapter.canonical_to_backend(spec, init_params(spec, 8)).items()}
+    stored = {name: array.astype(np.float32) for name, array in convert_arrays(source, spec, torch_adapter, keras_adapter).items()}
+    source_params = torch_adapter.backend_to_canonical(spec, {name: array.astype(np.float64) for name, array in source.items()})
+
+    def proof(arrays):
+        return compare_weights(source_params, keras_adapter.backend_to_canonical(spec, {name: array.astype(np.float64) for name, array in arrays.items()}), "float32")
+
+    folded = proof(stored)
+    assert folded.passed and folded.moved_difference == 0 and 0 < folded.bias_difference <= folded.bias_allowance
+    bias = stored["layer0.forward.bias"]
+    off = np.nextafter(np.nextafter(bias, np.inf), np.inf)
+    assert not proof({**stored, "layer0.forward.bias": off}).passed
+    kernel = stored["layer0.forward.kernel"]
+    assert not proof({**stored, "layer0.forward.kernel": np.nextafter(kernel, np.inf)}).passed
