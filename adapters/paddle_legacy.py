@@ -115,7 +115,15 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
     parameter_layout = "single_bias"
 
     def _import_version(self) -> str:
-        return import_paddle().__version__
+        paddle = import_paddle()
+        if not hasattr(paddle._C_ops, "lstm"):
+            # Paddle 2.6 has the op only as _legacy_C_ops.lstm(Input, Weight, Bias, *attributes),
+            # which cannot take the initial states (H0, C0) this adapter passes for gradients.
+            raise ImportError(
+                f"paddle {paddle.__version__} has no paddle._C_ops.lstm, which this adapter calls (Paddle 3.0 on); its "
+                "_legacy_C_ops.lstm takes no initial states"
+            )
+        return paddle.__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec

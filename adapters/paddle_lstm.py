@@ -12,6 +12,7 @@ they are shifted onto the wrong tensors.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import numpy as np
@@ -89,6 +90,8 @@ def paddle_layer(spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, t
     """A paddle.nn.LSTM of ``spec`` in ``dtype`` (no bias: both bias attributes False)."""
     paddle = import_paddle()
     bias = None if spec.bias else False
+    # Only Paddle 3 knows proj_size (see has_projection): a layer without one does not name it.
+    projection = {"proj_size": spec.proj_size} if spec.proj_size else {}
     with default_dtype(dtype):
         return paddle.nn.LSTM(
             spec.input_size,
@@ -99,8 +102,13 @@ def paddle_layer(spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, t
             dropout=dropout,
             bias_ih_attr=bias,
             bias_hh_attr=bias,
-            proj_size=spec.proj_size,
+            **projection,
         )
+
+
+def has_projection() -> bool:
+    """Whether this Paddle's LSTM takes ``proj_size`` (Paddle 3.0 on; 2.6 has no projection)."""
+    return "proj_size" in inspect.signature(import_paddle().nn.LSTM.__init__).parameters
 
 
 def load_params(layer, spec: LSTMSpec, params: LSTMParams, dtype: str) -> None:
@@ -138,7 +146,10 @@ class PaddleLSTMAdapter(PaddleLayout, BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        return missing_features(spec, "paddle.nn.LSTM") + device_reasons(config)
+        reasons = missing_features(spec, "paddle.nn.LSTM") + device_reasons(config)
+        if spec.proj_size and not has_projection():
+            reasons.append(f"paddle.nn.LSTM of paddle {import_paddle().__version__} has no proj_size (added in Paddle 3.0)")
+        return reasons
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         """Trainable parameters: unique tensors (the layer also exposes aliases) that take

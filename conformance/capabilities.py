@@ -16,6 +16,7 @@ from adapters.base import RunConfig
 
 from .backends import Backend
 from .cases import ACTIVATION_SETS, DTYPE_NAMES, Case
+from .report.columns import column
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def capabilities(backend: Backend) -> dict[str, str]:
 
 def capability_tables(records: list[dict]) -> dict[str, dict[str, str]]:
     """Per backend, its recorded capability table (from the ``capabilities`` records)."""
-    return {record["backend"]: record["capabilities"] for record in records if record.get("kind") == "capabilities" and "capabilities" in record}
+    return {column(record): record["capabilities"] for record in records if record.get("kind") == "capabilities" and "capabilities" in record}
 
 
 def capability_rows(tables: dict[str, dict[str, str]]) -> tuple[list[tuple[str, ...]], list[str]]:

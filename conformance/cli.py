@@ -6,11 +6,15 @@ Subcommands:
   report  rebuild parity.md and parity.html from an existing parity.json
   params  print a spec's parameter count under each layout, term by term, and why
   convert convert an LSTM's weights file between frameworks, then prove both against the oracle
+  merge   merge parity.json files of several runs (shards, machines, framework versions) into one
+  matrix  run the suite against several released versions of frameworks, each in its own venv
+  scoreboard  deviation x version and per-version counts from parity.json files
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +22,12 @@ from pathlib import Path
 from reference import LAYOUTS, LSTMSpec, parameter_count
 
 from .convert_command import add_convert_parser
+from .matrix import main_matrix
 from .report.count_explanation import explain_count
-from .report.files import ReportError, load_document, write_pages
+from .recording import format_document
+from .report.files import ReportError, load_document, write_pages, write_scoreboard
+from .report.merging import merge_documents
+from .report.scoreboard import versions_seen
 
 # The suite is the directory of this package, wherever it is installed.
 SUITE_DIRECTORY = Path(__file__).resolve().parent
@@ -56,6 +64,8 @@ def pytest_command(arguments: argparse.Namespace, json_path: Path) -> list[str]:
         command += ["--adapter", reference]
     for interpreter in arguments.interpreter:
         command += ["--interpreter", interpreter]
+    if arguments.shard:
+        command += ["--shard", arguments.shard]
     return command + arguments.pytest_args
 
 
@@ -86,6 +96,57 @@ def report(arguments: argparse.Namespace) -> int:
         print(f"lstm-parity report: {error}", file=sys.stderr)
         return USAGE_ERROR
     report_written(write_pages(document, Path(arguments.out) if arguments.out else json_path.parent))
+    return 0
+
+
+def merge(arguments: argparse.Namespace) -> int:
+    """Merge parity JSONs into <out>/parity.json and write its pages; 2 with a message when an
+    input cannot be read or the output would overwrite one."""
+    out = Path(arguments.out)
+    sources = [Path(path) for path in arguments.json]
+    json_path = out / JSON_NAME
+    if any(source.resolve() == json_path.resolve() for source in sources):
+        print(f"lstm-parity merge: --out: {json_path} is one of the inputs; expected another directory", file=sys.stderr)
+        return USAGE_ERROR
+    document = read_merged("merge", arguments.json)
+    if document is None:
+        return USAGE_ERROR
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(format_document(document), encoding="utf-8")
+    report_written([json_path, *write_pages(document, out)])
+    return 0
+
+
+def read_merged(command: str, paths: list[str]) -> dict | None:
+    """The parity documents at ``paths`` merged, or None after printing why one cannot be read."""
+    try:
+        return merge_documents([(Path(path), load_document(Path(path))) for path in paths])
+    except ReportError as error:
+        print(f"lstm-parity {command}: {error}", file=sys.stderr)
+        return None
+
+
+def scoreboard(arguments: argparse.Namespace) -> int:
+    """Write <out>/scoreboard.{md,html,json} from parity JSONs (and, when asked, the registry's
+    measured versions); 2 with a message when an input cannot be read."""
+    document = read_merged("scoreboard", arguments.json)
+    if document is None:
+        return USAGE_ERROR
+    skipped = []
+    for path in arguments.matrix:
+        try:
+            skipped += [entry for entry in json.loads(Path(path).read_text(encoding="utf-8")) if entry["status"] == "skipped"]
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            print(f"lstm-parity scoreboard: --matrix: {path} is not a matrix.json that lstm-parity matrix wrote ({error!r})", file=sys.stderr)
+            return USAGE_ERROR
+    out = Path(arguments.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_scoreboard(document, out, skipped)
+    if arguments.versions_seen:
+        path = Path(arguments.versions_seen)
+        path.write_text(json.dumps(versions_seen(document), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    report_written(written)
     return 0
 
 
@@ -124,7 +185,7 @@ def params(arguments: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard}")
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
@@ -132,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--interpreter", action="append", default=[], metavar="NAME=PYTHON", help="run backend NAME's process under this Python (repeatable)"
     )
+    run_parser.add_argument("--shard", metavar="K/N", help="run the K-th of N deterministic parts (merge the parts with lstm-parity merge)")
     run_parser.add_argument("--out", default="reports", metavar="DIR", help="where to write the three files (default: reports)")
     run_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers (default: auto; 0: none)")
     run_parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="more pytest arguments, after --")
@@ -141,6 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("json", metavar="JSON", help="a parity.json written by a run")
     report_parser.add_argument("--out", metavar="DIR", help="where to write the pages (default: the JSON's directory)")
     report_parser.set_defaults(handler=report)
+
+    merge_parser = commands.add_parser("merge", help="merge parity.json files (shards, machines, versions) into one report")
+    merge_parser.add_argument("json", nargs="+", metavar="JSON", help="parity.json files written by runs (or by merge)")
+    merge_parser.add_argument("-o", "--out", required=True, metavar="DIR", help="where to write the merged parity.json and its pages")
+    merge_parser.set_defaults(handler=merge)
+
+    scoreboard_parser = commands.add_parser("scoreboard", help="deviation x version and per-version outcomes from parity.json files")
+    scoreboard_parser.add_argument("json", nargs="+", metavar="JSON", help="parity.json files of runs on several versions (or merged ones)")
+    scoreboard_parser.add_argument("-o", "--out", required=True, metavar="DIR", help="where to write scoreboard.md, .html and .json")
+    scoreboard_parser.add_argument(
+        "--versions-seen", metavar="PATH", help="also write each deviation's measured versions here (the registry reads conformance/versions_seen.json)"
+    )
+    scoreboard_parser.add_argument(
+        "--matrix", action="append", default=[], metavar="MATRIX.json", help="a matrix.json: list the versions it could not run (repeatable)"
+    )
+    scoreboard_parser.set_defaults(handler=scoreboard)
 
     params_parser = commands.add_parser("params", help="a spec's parameter count per layout, term by term")
     params_parser.add_argument("--input-size", type=int, required=True, metavar="I")
@@ -160,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     params_parser.set_defaults(handler=params)
     add_convert_parser(commands)
+
+    matrix_parser = commands.add_parser("matrix", help="run the suite against several released versions of frameworks")
+    matrix_parser.add_argument("matrix_file", metavar="MATRIX.toml", help="the frameworks, versions and backends to run (see conformance.matrix)")
+    matrix_parser.add_argument("--out", default="reports/matrix", metavar="DIR", help="where environments and records go (default: reports/matrix)")
+    matrix_parser.add_argument("--only", action="append", default=[], metavar="PACKAGE", help="run only this package's versions, or PACKAGE==VERSION only (repeatable)")
+    matrix_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers per run (default: auto)")
+    matrix_parser.set_defaults(handler=lambda arguments: main_matrix(arguments.matrix_file, arguments.out, arguments.workers, arguments.only))
     return parser
 
 

@@ -2,8 +2,10 @@
 
 Each entry names the backend, the checks it shows in (the first one runs its
 reproducer), the compared quantities that deviate (``run`` when the run itself fails), which requests show it, the smallest
-reproducing case (a case id: ``pytest "<reproducer_test>"`` runs it alone) and the
-backend versions it was seen on.
+reproducing case (a case id: ``pytest "<reproducer_test>"`` runs it alone). The backend
+versions a built-in deviation was seen on are measured, not written here: the committed
+scoreboard (``lstm-parity matrix`` and ``lstm-parity scoreboard``) lists the versions it
+reproduced on, and :func:`registered_deviations` reads them from ``versions_seen.json``.
 Tests that hit deviations become strict xfails that only accept
 :class:`DeviationReproduced`: a mismatch outside the deviations' quantities still
 fails, and a deviation that stops reproducing fails the run, so this registry stays true.
@@ -18,9 +20,11 @@ entry-point group ``lstm_conformance.deviations`` (see :func:`registered_deviati
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +35,9 @@ from reference.forward import forward_with_traces
 
 
 DEVIATION_ENTRY_POINT_GROUP = "lstm_conformance.deviations"
+# The versions each built-in deviation was measured to reproduce on: the committed
+# scoreboard's (reports/scoreboard.json), over the default run and the version matrix.
+MEASURED_VERSIONS = Path(__file__).with_name("versions_seen.json")
 
 
 class DeviationReproduced(AssertionError):
@@ -48,7 +55,7 @@ class KnownDeviation:
     quantities: frozenset[str]
     applies: Callable[[RunRequest], bool]
     reproducer: str
-    versions_seen: tuple[str, ...]
+    versions_seen: tuple[str, ...] = ()
     strict: bool = True
 
     @property
@@ -171,7 +178,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs_padded"}),
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-no-bias-fails",
@@ -182,7 +188,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"run"}),
         applies=lambda request: not request.spec.bias and request.spec.proj_size == 0,
         reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-projection-padding-leaks-into-outputs",
@@ -193,7 +198,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs"}),
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-nan-padding-poisons-results",
@@ -204,7 +208,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs", "h_n", "c_n"}),
         applies=has_padding,
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-legacy-sigmoid-clamped-at-13",
@@ -215,7 +218,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs", "h_n", "c_n"}) | GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and sigmoid_input_above(request, 13.0),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-sat-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-legacy-cell-output-gradient-dropped",
@@ -226,7 +228,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: True,
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-legacy-empty-sequence-gradients",
@@ -238,7 +239,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"grad_h0", "grad_c0", "grad_w_hh"}),
         applies=has_empty_sequence,
         reproducer="L1-fwd-tm-mixed0-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
         strict=False,
     ),
     KnownDeviation(
@@ -250,7 +250,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float32" and request.spec.hidden_size % 8 == 0,
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-H16-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-reverse-recurrent-weight-gradient",
@@ -266,7 +265,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         and request.initial_states is not None
         and has_partial_sequence(request),
         reproducer="L1-bidir-tm-mixed-h0-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="paddle-projection-padded-upstream-leaks",
@@ -277,7 +275,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.3.1",),
     ),
     KnownDeviation(
         name="onnxruntime-empty-sequence-final-state",
@@ -288,7 +285,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"h_n", "c_n"}),
         applies=lambda request: request.initial_states is not None and has_empty_sequence(request),
         reproducer="L1-fwd-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        versions_seen=("1.31.1",),
     ),
     KnownDeviation(
         name="onnxruntime-activation-parameter-defaults",
@@ -300,7 +296,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs", "h_n", "c_n"}),
         applies=lambda request: omits_onnx_parameters_of(request, ("affine", "thresholded_relu")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-onnxdef-f32-base-typ-cpu",
-        versions_seen=("1.31.1",),
     ),
     KnownDeviation(
         name="torch-onnx-projection-cut-to-proj-size",
@@ -312,7 +307,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"run"}),
         applies=lambda request: request.spec.proj_size > 0,
         reproducer="L1-fwd-tm-none-zero-P3-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        versions_seen=("2.13.0+cpu",),
     ),
     KnownDeviation(
         name="paddle-onnx-sequence-length-dropped",
@@ -323,7 +317,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n", "forward_last_output"}),
         applies=has_padding,
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
     ),
     KnownDeviation(
         name="paddle-onnx-final-states-of-last-layer-only",
@@ -334,7 +327,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"h_n", "c_n"}),
         applies=lambda request: request.spec.num_layers > 1,
         reproducer="L2-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
     ),
     KnownDeviation(
         name="paddle-onnx-no-bias-crashes",
@@ -345,7 +337,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"run"}),
         applies=lambda request: not request.spec.bias,
         reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f32-base-typ-cpu",
-        versions_seen=("3.3.1 (paddle2onnx 2.1.0)",),
     ),
     KnownDeviation(
         name="keras-torch-float64-masked-loop-in-float32",
@@ -357,7 +348,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and request.lengths is not None,
         reproducer="L1-fwd-tm-full-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.15.1 on torch 2.13.0+cpu",),
     ),
     KnownDeviation(
         name="keras-torch-float64-masked-loop-batch-dependent",
@@ -369,7 +359,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and request.lengths is not None,
         reproducer="L3-bidir-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f64-H13-typ-cpu",
-        versions_seen=("3.15.1 on torch 2.13.0+cpu",),
         strict=False,
     ),
     KnownDeviation(
@@ -381,7 +370,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("silu", "gelu")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras1-f64-base-typ-cpu",
-        versions_seen=("3.15.1 on torch 2.13.0+cpu",),
     ),
     KnownDeviation(
         name="keras-jax-float64-tanh-in-float32",
@@ -393,7 +381,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("tanh",)),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=("3.15.1 on jax 0.10.2",),
     ),
     KnownDeviation(
         name="keras-tensorflow-float64-gelu",
@@ -404,7 +391,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("gelu", "gelu_tanh")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras2-f64-base-typ-cpu",
-        versions_seen=("3.15.1 on tensorflow 2.21.0",),
     ),
     KnownDeviation(
         name="tensorflow-block-v2-gradient-in-v1-gate-order",
@@ -417,7 +403,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: True,
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        versions_seen=("2.21.0",),
     ),
     KnownDeviation(
         name="mindspore-lengths-path-tanh-error-1e-4",
@@ -431,7 +416,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
         applies=lambda request: request.lengths is not None and 4.5 < largest_tanh_input(request) < 8.0,
         reproducer="L2-fwd-bm-mixed-zero-P0-bias-nopeep-noclip-std-f32-H1-typ-cpu",
-        versions_seen=("2.10.0",),
         strict=False,
     ),
     KnownDeviation(
@@ -444,7 +428,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES,
         applies=has_padding,
         reproducer="L2-bidir-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-H13-typ-cpu",
-        versions_seen=("2.10.0",),
     ),
     *(
         KnownDeviation(
@@ -458,7 +441,6 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
             quantities=frozenset({"h_n", "c_n"}) | GRADIENT_QUANTITIES,
             applies=has_empty_sequence,
             reproducer="L1-fwd-tm-mixed0-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-            versions_seen=("0.12.8 on jax 0.10.2",),
         )
         for backend in ("flax", "flax-lstmcell")
     ),
@@ -467,12 +449,20 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
 
 
 @cache
+def measured_versions() -> dict[str, tuple[str, ...]]:
+    """Built-in deviation name -> the backend versions the committed scoreboard measured it to
+    reproduce on (:data:`MEASURED_VERSIONS`, written by ``lstm-parity scoreboard --versions-seen``)."""
+    return {name: tuple(versions) for name, versions in json.loads(MEASURED_VERSIONS.read_text(encoding="utf-8")).items()}
+
+
+@cache
 def registered_deviations() -> tuple[KnownDeviation, ...]:
     """The built-in deviations, then those installed packages declare in the entry-point group
     ``lstm_conformance.deviations`` (``name = "package.module:ATTRIBUTE"``, the attribute an
     iterable of :class:`KnownDeviation`). A TypeError names an entry whose items are not
     deviations; a ValueError names a deviation name used twice or an unknown check."""
-    deviations = list(KNOWN_DEVIATIONS)
+    measured = measured_versions()
+    deviations = [replace(deviation, versions_seen=measured.get(deviation.name, ())) for deviation in KNOWN_DEVIATIONS]
     for entry in entry_points(group=DEVIATION_ENTRY_POINT_GROUP):
         declared = tuple(entry.load())
         wrong = [type(item).__name__ for item in declared if not isinstance(item, KnownDeviation)]

@@ -11,6 +11,8 @@ Options:
   --sweep-random            draw new sweep examples each run (default: the same, derandomized)
   --case ID                 run only the case-taking tests, on this case id, on the selected
                             backends (repeatable; any valid id, in the case table or not)
+  --shard K/N               run the K-th of N deterministic parts of the run (one per machine;
+                            ``lstm-parity merge`` combines their records)
 
 A failing case's report ends with the command that reruns it alone, in a checkout or from an
 installed wheel: ``pytest --pyargs conformance --backend NAME --case ID``.
@@ -39,6 +41,7 @@ from .capabilities import capability_lines, capability_tables
 from .cases import Case
 from .isolation import parse_interpreters
 from .recording import RECORD_KEY, ParityRecorder
+from .sharding import parse_shard, shard_of
 
 MARKERS = {
     "f32": "float32 cases",
@@ -95,6 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sweep-examples", type=int, default=40, metavar="N", help="hypothesis examples per backend in the sweep")
     group.addoption("--sweep-random", action="store_true", help="draw new sweep examples each run instead of the fixed ones")
     group.addoption("--case", action="append", default=[], metavar="ID", help="run the case-taking tests on this case id only (repeatable)")
+    group.addoption("--shard", metavar="K/N", help="run the K-th of N deterministic parts of the run (K from 1)")
 
 
 def chosen_cases(config: pytest.Config) -> list[Case]:
@@ -106,6 +110,17 @@ def chosen_cases(config: pytest.Config) -> list[Case]:
         except ValueError as error:
             raise pytest.UsageError(f"--case: {error}") from None
     return cases
+
+
+def chosen_shard(config: pytest.Config) -> tuple[int, int] | None:
+    """``--shard K/N`` as (K, N), None without it, or a usage error naming what is wrong."""
+    text = config.getoption("--shard")
+    if text is None:
+        return None
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def chosen_interpreters(config: pytest.Config) -> dict[str, str]:
@@ -132,6 +147,7 @@ def check_chosen_backends(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     chosen_cases(config)
+    chosen_shard(config)
     chosen_interpreters(config)
     check_chosen_backends(config)
     for marker, description in MARKERS.items():
@@ -275,12 +291,27 @@ def keep_case_checks_together(items: list[pytest.Item]) -> None:
     items[:] = [item for _, item in sorted(enumerate(items), key=place)]
 
 
+def shard_group(item: pytest.Item) -> str:
+    """What ``--shard`` keeps together: a case-taking test's (backend, case), else the test."""
+    pair = case_of(item)
+    return f"{pair[0].name}-{pair[1].id}" if pair else item.nodeid
+
+
+def keep_only(config: pytest.Config, items: list[pytest.Item], keep: Callable[[pytest.Item], bool]) -> None:
+    """Deselect (as pytest reports it) the items that ``keep`` rejects."""
+    config.hook.pytest_deselected(items=[item for item in items if not keep(item)])
+    items[:] = [item for item in items if keep(item)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--case``, only the tests that take a case run; the checks of one case sit together."""
+    """With ``--case``, only the tests that take a case run; with ``--shard K/N``, only the
+    K-th part; the checks of one case sit together."""
     if config.getoption("--case"):
-        kept = [item for item in items if case_of(item) is not None]
-        config.hook.pytest_deselected(items=[item for item in items if case_of(item) is None])
-        items[:] = kept
+        keep_only(config, items, lambda item: case_of(item) is not None)
+    shard = chosen_shard(config)
+    if shard is not None:
+        index, count = shard
+        keep_only(config, items, lambda item: shard_of(shard_group(item), count) == index)
     keep_case_checks_together(items)
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from .report.environment import describe_environment
 from .report.schema import SCHEMA_VERSION
+from .sharding import parse_shard
 
 RECORD_KEY = "lstm_parity"
 
@@ -95,14 +96,18 @@ class ParityRecorder:
         finished = datetime.now(timezone.utc)
         # The report speaks of the backends that ran: their deviations only.
         ran = {record.get("backend") for record in self.records.values()}
+        run = {
+            "started": self.started.isoformat(timespec="seconds"),
+            "duration_s": (finished - self.started).total_seconds(),
+            "arguments": [str(argument) for argument in self.config.invocation_params.args],
+            "exit_status": int(exitstatus),
+        }
+        shard = self.config.getoption("--shard")
+        if shard:
+            run["shard"] = "/".join(str(part) for part in parse_shard(shard))
         document = {
             "schema_version": SCHEMA_VERSION,
-            "run": {
-                "started": self.started.isoformat(timespec="seconds"),
-                "duration_s": (finished - self.started).total_seconds(),
-                "arguments": [str(argument) for argument in self.config.invocation_params.args],
-                "exit_status": int(exitstatus),
-            },
+            "run": run,
             "environment": describe_environment(),
             "deviations": [deviation.as_record() for deviation in registered_deviations() if deviation.backend in ran],
             "records": sorted(self.records.values(), key=lambda record: record["test"]),

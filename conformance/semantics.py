@@ -20,6 +20,7 @@ from .backends import Backend
 from .cases import DTYPE_NAMES, Case, make_data
 from .deviations import find_deviations
 from .expectations import conventional_padding, expected_forward, padded_mask
+from .report.columns import column
 from .running import request_for
 from .tolerances import regime_scale
 
@@ -120,4 +121,4 @@ def semantics(backend: Backend) -> dict[str, Measurement]:
 
 def semantics_tables(records: list[dict]) -> dict[str, dict[str, str]]:
     """Per backend, its recorded semantics row -> cell (from the ``semantics`` records)."""
-    return {record["backend"]: record["semantics"] for record in records if record.get("kind") == "semantics" and "semantics" in record}
+    return {column(record): record["semantics"] for record in records if record.get("kind") == "semantics" and "semantics" in record}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 OUTCOME_ABBREVIATIONS = {"pass": "pass", "fail": "fail", "unsupported": "unsup", "known_deviation": "dev"}
+# The tone (see Span) of a cell that shows one outcome.
+OUTCOME_TONES = {"pass": "pass", "fail": "fail", "unsupported": "unsupported", "known_deviation": "deviation"}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ import shutil
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
-PACKAGES = ("numpy", "torch", "paddlepaddle", "paddlepaddle-gpu", "pytest", "pytest-xdist", "hypothesis", "lstm-conformance")
+PACKAGES = (
+    "numpy", "torch", "paddlepaddle", "paddlepaddle-gpu", "paddle2onnx", "onnx", "onnxruntime", "onnxscript", "keras", "jax",
+    "jaxlib", "flax", "tensorflow-cpu", "tensorflow", "mindspore", "pytest", "pytest-xdist", "hypothesis", "lstm-conformance",
+)
 
 
 def package_version(name: str) -> str | None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .html_page import render_html
-from .markdown_page import render_markdown
+from .html_page import page_html, render_html
+from .markdown_page import page_markdown, render_markdown
+from .scoreboard import deviation_rows, scoreboard_page
 from .schema import SCHEMA_VERSION, parity_schema
 
 MARKDOWN_NAME = "parity.md"
 HTML_NAME = "parity.html"
+SCOREBOARD_NAME = "scoreboard"
 
 
 class ReportError(Exception):
@@ -65,3 +67,36 @@ def write_pages(document: dict, directory: Path) -> list[Path]:
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
     return list(pages)
+
+
+def scoreboard_data(document: dict, skipped: list[dict]) -> dict:
+    """The scoreboard as data: per deviation, its backend, each version's verdict (in version
+    order) and the versions it reproduces on; the runs it was built from."""
+    return {
+        "runs": [{"label": run["label"], "source": run["source"]} for run in document.get("runs", [])],
+        "not_run": skipped,
+        "deviations": [
+            {
+                "name": row.name,
+                "backend": row.backend,
+                "versions": [{"version": version, **found.__dict__} for version, found in row.verdicts.items()],
+                "versions_seen": row.seen,
+            }
+            for row in deviation_rows(document)
+        ],
+    }
+
+
+def write_scoreboard(document: dict, directory: Path, skipped: list[dict] | None = None) -> list[Path]:
+    """Write scoreboard.md, scoreboard.html and scoreboard.json for a (merged) parity document
+    and the versions a matrix could not run (``matrix.json`` entries)."""
+    skipped = skipped or []
+    page = scoreboard_page(document, skipped)
+    files = {
+        directory / f"{SCOREBOARD_NAME}.md": page_markdown(page),
+        directory / f"{SCOREBOARD_NAME}.html": page_html(page),
+        directory / f"{SCOREBOARD_NAME}.json": json.dumps(scoreboard_data(document, skipped), indent=1, sort_keys=True) + "\n",
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    return list(files)

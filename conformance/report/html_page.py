@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from html import escape
 
-from .content import Inline, Section, Span, Table
+from .content import Inline, Page, Section, Span, Table
 from .sections import build_page
 from .summary import backend_names, error_points, feature_matrix
 from .svg import TONE_FILLS, error_scatter, feature_grid
@@ -78,7 +78,7 @@ def table(content: Table) -> str:
     return markup
 
 
-def section(content: Section, level: int, document: dict) -> str:
+def section(content: Section, level: int, figure: Callable[[str], str]) -> str:
     """A section; one with a figure shows it, and folds its tables away as the figure's data."""
     title = escape(content.title, quote=True)
     heading = f'<h2 id="{anchor(content.title)}">{title}</h2>' if level == 2 else f"<h{level}>{title}</h{level}>"
@@ -86,19 +86,27 @@ def section(content: Section, level: int, document: dict) -> str:
     parts += ["<p>" + "".join(inline(piece) for piece in note) + "</p>" for note in content.notes]
     tables = [table(part) for part in content.tables]
     if content.figure:
-        parts.append(f"<figure>{FIGURES[content.figure](document)}</figure>")
+        parts.append(f"<figure>{figure(content.figure)}</figure>")
         tables = [f"<details><summary>As a table</summary>\n{markup}\n</details>" for markup in tables]
     parts += tables
-    parts += [section(subsection, level + 1, document) for subsection in content.subsections]
+    parts += [section(subsection, level + 1, figure) for subsection in content.subsections]
     return "<section>\n" + "\n".join(parts) + "\n</section>"
 
 
 def render_html(document: dict) -> str:
     """The HTML page of a parity document (a dict as loaded from the JSON)."""
-    page = build_page(document)
+    return page_html(build_page(document), lambda name: FIGURES[name](document))
+
+
+def no_figure(name: str) -> str:
+    raise ValueError(f"figure: this page draws no figures, got a section asking for {name!r}")
+
+
+def page_html(page: Page, figure: Callable[[str], str] = no_figure) -> str:
+    """Any page as one HTML file; ``figure`` draws a section's named figure as SVG."""
     navigation = " ".join(f'<a href="#{anchor(part.title)}">{escape(part.title, quote=True)}</a>' for part in page.sections)
     lead = "\n".join("<p>" + "".join(inline(piece) for piece in note) + "</p>" for note in page.lead)
-    body = "\n".join(section(part, 2, document) for part in page.sections)
+    body = "\n".join(section(part, 2, figure) for part in page.sections)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

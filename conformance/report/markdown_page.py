@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .content import Inline, Line, Section, Table
+from .content import Inline, Line, Page, Section, Table
 from .sections import build_page
 
 # Punctuation Markdown gives meaning to; an underscore only where it could open or close
@@ -70,7 +70,11 @@ def section(content: Section, level: int) -> list[str]:
 
 def render_markdown(document: dict) -> str:
     """The Markdown page of a parity document (a dict as loaded from the JSON)."""
-    page = build_page(document)
+    return page_markdown(build_page(document))
+
+
+def page_markdown(page: Page) -> str:
+    """Any page (the parity page, the scoreboard) as Markdown."""
     lines = [f"# {escape_text(page.title)}", ""]
     for note in page.lead:
         lines += [line(note), ""]

@@ -8,7 +8,8 @@ from ..capabilities import capability_rows, capability_tables
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
 from ..semantics import semantics_tables
-from .content import Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
+from .columns import column
+from .content import OUTCOME_ABBREVIATIONS, OUTCOME_TONES, Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
 from .environment import PACKAGES
 from .summary import (
     ALL_CASES,
@@ -44,14 +45,23 @@ LONG_TABLE_ROWS = 24
 
 
 def run_lines(document: dict) -> tuple[Line, ...]:
-    """When the run started, how long it took, its exit status, command and outcome totals."""
+    """When the run started, how long it took, its exit status, command and outcome totals
+    (for a merged document: how many runs, their earliest start, summed time, worst status)."""
     run = document["run"]
     status = run["exit_status"]
     totals = count_outcomes(document["records"])
+    meaning = EXIT_MEANINGS.get(status, "unknown status")
+    if "runs" in document:
+        labels = ", ".join(merged["label"] for merged in document["runs"])
+        first = (f"Merged from {counted(len(document['runs']), 'run')} ({labels}): the earliest started {run['started']}, "
+                 f"together they took {run['duration_s']:.1f} s; worst pytest exit status {status} ({meaning}).",)
+        command = ("Command: ", Span(shlex.join(run["arguments"]), code=True))
+    else:
+        first = (f"Run started {run['started']}, took {run['duration_s']:.1f} s; pytest exit status {status} ({meaning}).",)
+        command = ("Command: ", Span(shlex.join(["pytest", *run["arguments"]]), code=True))
     return (
-        (f"Run started {run['started']}, took {run['duration_s']:.1f} s; pytest exit status {status} "
-         f"({EXIT_MEANINGS.get(status, 'unknown status')}).",),
-        ("Command: ", Span(shlex.join(["pytest", *run["arguments"]]), code=True)),
+        first,
+        command,
         (f"{counted(len(document['records']), 'record')}: {totals['pass']} pass, {totals['fail']} fail, "
          f"{totals['unsupported']} unsupported, {totals['known_deviation']} known deviation.",),
     )
@@ -62,18 +72,106 @@ def package_order(name: str) -> tuple[int, str]:
     return (PACKAGES.index(name) if name in PACKAGES else len(PACKAGES), name)
 
 
-def environment_section(document: dict) -> Section:
-    """Python, platform, CPU, GPUs and package versions of the run."""
-    environment = document["environment"]
-    cores = environment["cpu_count"]
-    rows: list[tuple[str, str]] = [
-        ("Python", environment["python"]),
-        ("Platform", environment["platform"]),
-        ("CPU", environment["cpu"] + (f" ({cores} cores)" if cores else "")),
-        ("GPU", ", ".join(environment["gpus"]) or "none"),
+def machine_rows(environments: list[dict]) -> list[tuple[str, ...]]:
+    """Python, platform, CPU, GPUs and package versions, one column per environment."""
+    def cpu(environment: dict) -> str:
+        cores = environment["cpu_count"]
+        return environment["cpu"] + (f" ({cores} cores)" if cores else "")
+
+    rows = [
+        ("Python", *(environment["python"] for environment in environments)),
+        ("Platform", *(environment["platform"] for environment in environments)),
+        ("CPU", *(cpu(environment) for environment in environments)),
+        ("GPU", *(", ".join(environment["gpus"]) or "none" for environment in environments)),
     ]
-    rows += [(name, environment["packages"][name]) for name in sorted(environment["packages"], key=package_order)]
-    return Section("Environment", tables=(Table(("", "version or value"), tuple(rows)),))
+    names = sorted({name for environment in environments for name in environment["packages"]}, key=package_order)
+    return rows + [(name, *(environment["packages"].get(name, "-") for environment in environments)) for name in names]
+
+
+def run_rows(document: dict) -> list[tuple[str, ...]]:
+    """For a merged document: each run's source, shard, start, duration, exit status and the
+    version of each backend it ran, one column per run."""
+    runs = document["runs"]
+    versions: dict[tuple[str, str], set[str]] = {}
+    for record in document["records"]:
+        if record.get("backend_version"):
+            versions.setdefault((record["backend"], record["run"]), set()).add(record["backend_version"])
+    backends = sorted({backend for backend, _ in versions})
+    return [
+        ("source", *(merged["source"] for merged in runs)),
+        ("shard", *(merged["run"].get("shard", "whole run") for merged in runs)),
+        ("started", *(merged["run"]["started"] for merged in runs)),
+        ("duration", *(f"{merged['run']['duration_s']:.1f} s" for merged in runs)),
+        ("pytest exit status", *(str(merged["run"]["exit_status"]) for merged in runs)),
+    ] + [(f"{backend} version", *(", ".join(sorted(versions.get((backend, merged["label"]), ()))) or "-" for merged in runs)) for backend in backends]
+
+
+def environment_section(document: dict) -> Section:
+    """Python, platform, CPU, GPUs and package versions of the run; of each run, side by side,
+    in a merged document (with each run's source, shard, time and backend versions)."""
+    if "runs" not in document:
+        return Section("Environment", tables=(Table(("", "version or value"), tuple(machine_rows([document["environment"]]))),))
+    labels = tuple(merged["label"] for merged in document["runs"])
+    rows = run_rows(document) + machine_rows([merged["environment"] for merged in document["runs"]])
+    return Section(
+        "Environment",
+        notes=(("One column per merged run: where it ran, on what, and the version of each backend it ran.",),),
+        tables=(Table(("", *labels), tuple(rows)),),
+    )
+
+
+def worst_relative_error(record: dict) -> str:
+    """The largest max relative error over the record's comparisons, for a table cell."""
+    errors = [comparison["max_rel_error"] for comparison in record.get("comparisons", [])]
+    if not errors:
+        return ""
+    return format_error(None if None in errors else max(errors))
+
+
+def side_by_side_row(test: str, runs: dict[str, dict], labels: list[str]) -> tuple[Inline, ...]:
+    """A test and, per run label, its outcome and worst relative error there ('-': not run)."""
+    cells = [
+        Span(f"{OUTCOME_ABBREVIATIONS[runs[label]['outcome']]} {worst_relative_error(runs[label])}".strip(), tone=OUTCOME_TONES[runs[label]["outcome"]])
+        if label in runs
+        else "-"
+        for label in labels
+    ]
+    return (Span(test, code=True), *cells)
+
+
+def side_by_side_section(document: dict) -> Section | None:
+    """For a merged document: the tests several runs ran, per backend, one column per run
+    (outcome and worst relative error); the tests whose outcome differs first. None when no
+    test ran in more than one run."""
+    if "runs" not in document:
+        return None
+    by_test: dict[tuple[str, str], dict[str, dict]] = {}
+    for record in document["records"]:
+        by_test.setdefault((record["backend"], record["test"]), {})[record["run"]] = record
+    shared = {key: runs for key, runs in by_test.items() if len(runs) > 1}
+    if not shared:
+        return None
+    order = [merged["label"] for merged in document["runs"]]
+    subsections = []
+    for backend in sorted({backend for backend, _ in shared}):
+        tests = {test: runs for (name, test), runs in shared.items() if name == backend}
+        labels = [label for label in order if any(label in runs for runs in tests.values())]
+        differing = {test: runs for test, runs in tests.items() if len({record["outcome"] for record in runs.values()}) > 1}
+        tables = [Table(("test", *labels), tuple(side_by_side_row(test, runs, labels) for test, runs in sorted(differing.items())))] if differing else []
+        tables.append(Table(("test", *labels), tuple(side_by_side_row(test, runs, labels) for test, runs in sorted(tests.items())), folded=True))
+        subsections.append(
+            Section(
+                backend,
+                notes=((f"{counted(len(tests), 'test')} ran in more than one run; the outcome differs in {len(differing)}"
+                        f"{' (first table)' if differing else ''}. Cells: outcome and worst relative error.",),),
+                tables=tuple(tables),
+            )
+        )
+    return Section(
+        "Runs side by side",
+        notes=(("Tests that several merged runs ran, with each run's result next to the others' (nothing is overwritten).",),),
+        subsections=tuple(subsections),
+    )
 
 
 def summary_section(document: dict) -> Section:
@@ -326,7 +424,7 @@ def semantics_section(document: dict) -> Section:
     tables = semantics_tables(records)
     if not tables:
         return Section("Semantics", notes=(("No semantics table was recorded in this run.",),))
-    declared = {record["backend"]: record.get("declared", {}) for record in records}
+    declared = {column(record): record.get("declared", {}) for record in records}
     situations = list(dict.fromkeys(situation for table in tables.values() for situation in table))
     rows = tuple(
         (situation, *(mark_declared(tables[backend].get(situation, "?"), declared[backend].get(situation)) for backend in tables))
@@ -355,12 +453,14 @@ def mark_declared(cell: str, declared: str | None) -> str:
 def build_page(document: dict) -> Page:
     """The page for a parity document: run summary, environment, failures, features, errors,
     findings and parameter counts."""
+    side_by_side = side_by_side_section(document)
     return Page(
         TITLE,
         run_lines(document),
         (
             summary_section(document),
             environment_section(document),
+            *((side_by_side,) if side_by_side else ()),
             failure_section(document),
             capability_section(document),
             semantics_section(document),

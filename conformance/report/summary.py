@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .columns import column
 from .features import FEATURES, features_of, is_case_record
 
 OUTCOMES = ("pass", "fail", "unsupported", "known_deviation")
@@ -37,7 +38,7 @@ def count_outcomes(records: Iterable[dict]) -> dict[str, int]:
 
 def backend_names(document: dict) -> list[str]:
     """The backends of the document's records, sorted."""
-    return sorted({record["backend"] for record in document["records"]})
+    return sorted({column(record) for record in document["records"]})
 
 
 def backend_versions(document: dict) -> dict[str, str]:
@@ -45,14 +46,14 @@ def backend_versions(document: dict) -> dict[str, str]:
     versions: dict[str, set[str]] = {name: set() for name in backend_names(document)}
     for record in document["records"]:
         if record.get("backend_version"):
-            versions[record["backend"]].add(record["backend_version"])
+            versions[column(record)].add(record["backend_version"])
     return {name: ", ".join(sorted(found)) for name, found in versions.items()}
 
 
 def outcomes_by_backend(document: dict) -> dict[str, dict[str, int]]:
     """Backend -> outcome counts over all of its records."""
     return {
-        name: count_outcomes(record for record in document["records"] if record["backend"] == name)
+        name: count_outcomes(record for record in document["records"] if column(record) == name)
         for name in backend_names(document)
     }
 
@@ -76,7 +77,7 @@ def outcomes_by_kind(document: dict) -> dict[str, dict[str, dict[str, int]]]:
     records = document["records"]
     return {
         kind: {
-            name: count_outcomes(record for record in records if record["kind"] == kind and record["backend"] == name)
+            name: count_outcomes(record for record in records if record["kind"] == kind and column(record) == name)
             for name in backend_names(document)
         }
         for kind in ordered_kinds(record["kind"] for record in records)
@@ -94,7 +95,7 @@ def feature_matrix(document: dict) -> dict[str, dict[str, dict[str, int]]]:
     rows = {row: {name: dict.fromkeys(OUTCOMES, 0) for name in names} for row in (ALL_CASES, *FEATURES)}
     for record in filter(is_case_record, document["records"]):
         for row in (ALL_CASES, *features_of(record)):
-            rows[row][record["backend"]][record["outcome"]] += 1
+            rows[row][column(record)][record["outcome"]] += 1
     return rows
 
 
@@ -162,7 +163,7 @@ def worst_errors(document: dict) -> list[WorstError]:
     for record in sorted(document["records"], key=lambda record: record["test"]):
         case = record.get("case_id") or record["test"]
         for comparison in judged_comparisons(record, deviating):
-            key = (record["kind"], record["backend"], record.get("dtype", ANY_DTYPE), quantity_family(comparison["quantity"]))
+            key = (record["kind"], column(record), record.get("dtype", ANY_DTYPE), quantity_family(comparison["quantity"]))
             max_abs = Extreme(comparison["max_abs_error"], case)
             max_rel = Extreme(comparison["max_rel_error"], case)
             previous = found.get(key)
@@ -216,7 +217,7 @@ def parameter_counts(document: dict) -> list[CountRow]:
         if counts is None:
             continue
         spec = record["spec"]
-        row = CountRow(spec_label(spec), record["backend"], counts["layout"], counts["backend"], counts["oracle"])
+        row = CountRow(spec_label(spec), column(record), counts["layout"], counts["backend"], counts["oracle"])
         rows[(spec_order(spec), row.backend, row.layout, row.backend_count)] = row
     return [rows[key] for key in sorted(rows)]
 
@@ -335,7 +336,7 @@ def tolerance_ratios(document: dict) -> list[RatioDistribution]:
         for comparison in judged_comparisons(record, deviating):
             error, tolerance = comparison["max_abs_error"], comparison["tolerance"]
             if error is not None and tolerance > 0:
-                ratios.setdefault((record["backend"], record.get("dtype", ANY_DTYPE)), []).append(error / tolerance)
+                ratios.setdefault((column(record), record.get("dtype", ANY_DTYPE)), []).append(error / tolerance)
     distributions = []
     for (backend, dtype), values in sorted(ratios.items()):
         array = np.asarray(values)
@@ -380,7 +381,7 @@ def error_points(document: dict) -> list[ErrorPoint]:
             if comparison["quantity"] == "outputs":
                 points.append(
                     ErrorPoint(
-                        backend=record["backend"],
+                        backend=column(record),
                         dtype=record["dtype"],
                         steps=record["steps"],
                         rel_error=comparison["max_rel_error"],

@@ -3,9 +3,14 @@ deviation, both found through entry points (see ``../lstm_plugin_example-0.1.dis
 
 Its backend is the example NumPy LSTM with one deliberate difference: it returns tanh of
 the final cell state instead of the cell state, which the plug-in registers as a deviation.
+To stand for several releases of a framework (the scoreboard's tests), the environment
+variable ``LSTM_PLUGIN_EXAMPLE_RELEASE`` picks one: ``0.1`` (the default) has the
+deviation, ``0.2`` fixed it, and any other value is a release that cannot be imported.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -15,14 +20,24 @@ from conformance.deviations import KnownDeviation
 from reference import LSTMInputs, LSTMParams, LSTMResult
 
 
+RELEASE_VARIABLE = "LSTM_PLUGIN_EXAMPLE_RELEASE"
+FIRST_RELEASE, FIXED_RELEASE = "0.1", "0.2"
+
+
 class PluginExampleAdapter(ExampleAdapter):
     """The example backend, its c_n squashed by tanh."""
 
     name = "plugin-example"
 
+    def _import_version(self) -> str:
+        release = os.environ.get(RELEASE_VARIABLE, FIRST_RELEASE)
+        if release not in (FIRST_RELEASE, FIXED_RELEASE):
+            raise ImportError(f"lstm_plugin_example has no release {release!r}")
+        return release
+
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         outputs, h_n, c_n = super()._run(request, inputs, params)
-        return LSTMResult(outputs, h_n, np.tanh(c_n))
+        return LSTMResult(outputs, h_n, c_n if self._import_version() == FIXED_RELEASE else np.tanh(c_n))
 
 
 DEVIATIONS = (
@@ -34,6 +49,6 @@ DEVIATIONS = (
         quantities=frozenset({"c_n"}),
         applies=lambda request: True,
         reproducer="L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        versions_seen=(np.__version__,),
+        versions_seen=(FIRST_RELEASE,),
     ),
 )

@@ -1,0 +1,68 @@
+"""The version matrix's own parts: its file, the GPU-package refusal, an install that fails.
+(The matrix itself downloads a build of every version: it is run by hand, not here.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.matrix import Framework, gpu_packages, prepare_environment, read_matrix, selected
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_committed_matrix_names_registered_backends_and_several_versions():
+    from adapters.registry import load_adapter
+
+    frameworks = {framework.package: framework for framework in read_matrix(ROOT / ".ci" / "matrix.toml")}
+    assert len(frameworks["paddlepaddle"].versions) >= 4
+    assert all(len(framework.versions) >= 3 for framework in frameworks.values())
+    for framework in frameworks.values():
+        for backend in framework.backends:
+            load_adapter(backend)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "expected \\[\\[framework\\]\\] tables, got nothing"),
+        ('[[framework]]\npackage = "x"\nversions = "1.0"\nbackends = ["torch"]', "framework 1: versions: expected a list of non-empty strings, got '1.0'"),
+        ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\nflavour = 1', "framework 1: unknown keys \\['flavour'\\]"),
+        ('[[framework]]\nversions = ["1"]\nbackends = ["torch"]', "framework 1: package: expected a distribution name, got None"),
+        ("[[framework]\n", "cannot read it"),
+    ],
+)
+def test_a_bad_matrix_file_names_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "matrix.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_matrix(path)
+
+
+def test_the_command_refuses_an_unknown_selection(tmp_path, capsys):
+    assert main(["matrix", str(ROOT / ".ci" / "matrix.toml"), "--out", str(tmp_path), "--only", "paddlepaddle==9.9"]) == 2
+    assert "--only: expected a package or package==version of the matrix file, got ['paddlepaddle==9.9']" in capsys.readouterr().err
+
+
+def test_only_selects_packages_or_single_versions():
+    framework = Framework("paddlepaddle", ("2.6.2", "3.3.1"), ("paddle",), ("numpy<2",), {"2.6.2": ("protobuf<5",)})
+    assert framework.requirements_of("2.6.2") == ["paddlepaddle==2.6.2", "numpy<2", "protobuf<5"]
+    assert framework.requirements_of("3.3.1") == ["paddlepaddle==3.3.1", "numpy<2"]
+    assert [version for version in framework.versions if selected(framework, version, ("paddlepaddle==3.3.1",))] == ["3.3.1"]
+    assert [version for version in framework.versions if selected(framework, version, ("paddlepaddle",))] == ["2.6.2", "3.3.1"]
+    assert [version for version in framework.versions if selected(framework, version, ("torch",))] == []
+
+
+def test_a_plan_with_cuda_packages_is_refused():
+    def plan(*names: str) -> dict:
+        return {"install": [{"metadata": {"name": name}} for name in names]}
+
+    assert gpu_packages(plan("torch", "nvidia-cublas-cu12", "triton", "numpy")) == ["nvidia-cublas-cu12", "triton"]
+    assert gpu_packages(plan("torch", "numpy")) == []
+
+
+def test_a_version_that_cannot_be_installed_is_skipped_with_the_installers_reason(tmp_path):
+    reason = prepare_environment(tmp_path / "environment", str(ROOT), ["packaging==0.0.0.dev424242"])
+    assert "packaging==0.0.0.dev424242" in reason and "No matching distribution" in reason
