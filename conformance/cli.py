@@ -27,7 +27,7 @@ from .report.count_explanation import explain_count
 from .recording import format_document
 from .report.files import ReportError, load_document, write_pages, write_scoreboard
 from .report.merging import merge_documents
-from .report.scoreboard import versions_seen
+from .report.scoreboard import versions_seen, with_registry
 
 # The suite is the directory of this package, wherever it is installed.
 SUITE_DIRECTORY = Path(__file__).resolve().parent
@@ -129,9 +129,10 @@ def read_merged(command: str, paths: list[str]) -> dict | None:
 def scoreboard(arguments: argparse.Namespace) -> int:
     """Write <out>/scoreboard.{md,html,json} from parity JSONs (and, when asked, the registry's
     measured versions); 2 with a message when an input cannot be read."""
-    document = read_merged("scoreboard", arguments.json)
-    if document is None:
+    merged = read_merged("scoreboard", arguments.json)
+    if merged is None:
         return USAGE_ERROR
+    document = with_registry(merged)
     skipped = []
     for path in arguments.matrix:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import json
+import re
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib.metadata import entry_points
@@ -44,6 +45,32 @@ class DeviationReproduced(AssertionError):
     """A known deviation showed up exactly where the registry says it does."""
 
 
+def release_numbers(version: str) -> tuple[int, ...]:
+    """The numbers of a version string's first word: ``3.13.2 on torch 2.13.0`` -> (3, 13, 2)."""
+    words = version.split()
+    return tuple(int(number) for number in re.findall(r"\d+", words[0])) if words else ()
+
+
+@dataclass(frozen=True)
+class Releases:
+    """The releases of a backend a deviation exists in, ``first`` to ``last`` inclusive (''
+    for ``last``: every release since ``first``), each as precise as wanted (``3.12`` holds
+    3.12.0 to 3.12.x), compared by the numbers of the version's first word
+    (``3.13.2 on torch 2.13.0+cpu`` is 3.13.2)."""
+
+    first: str
+    last: str = ""
+
+    def __contains__(self, version: str) -> bool:
+        numbers, first, last = release_numbers(version), release_numbers(self.first), release_numbers(self.last)
+        return first <= numbers[: len(first)] and (not last or numbers[: len(last)] <= last)
+
+    def describe(self) -> str:
+        if not self.last:
+            return f"{self.first} on"
+        return self.first if self.first == self.last else f"{self.first} to {self.last}"
+
+
 @dataclass(frozen=True)
 class KnownDeviation:
     """One registered deviation (see the module docstring)."""
@@ -57,6 +84,7 @@ class KnownDeviation:
     reproducer: str
     versions_seen: tuple[str, ...] = ()
     strict: bool = True
+    releases: Releases | None = None
 
     @property
     def reproducer_test(self) -> str:
@@ -64,7 +92,13 @@ class KnownDeviation:
         return f"{CHECK_TESTS[self.checks[0]]}[{self.backend}-{self.reproducer}]"
 
     def describe(self) -> str:
-        return f"known deviation {self.name}: {self.summary} (seen on {self.backend} {', '.join(self.versions_seen)})"
+        releases = f"; exists in releases {self.releases.describe()}" if self.releases else ""
+        return f"known deviation {self.name}: {self.summary} (seen on {self.backend} {', '.join(self.versions_seen)}{releases})"
+
+    def exists_in(self, version: str) -> bool:
+        """Whether the backend at ``version`` has it: every version unless ``releases`` says
+        otherwise ('' , an unknown version, has every deviation)."""
+        return self.releases is None or not version or version in self.releases
 
     def as_record(self) -> dict:
         return {
@@ -77,6 +111,7 @@ class KnownDeviation:
             "reproducer_test": self.reproducer_test,
             "versions_seen": list(self.versions_seen),
             "strict": self.strict,
+            **({"releases": self.releases.describe(), "releases_range": [self.releases.first, self.releases.last]} if self.releases else {}),
         }
 
 
@@ -348,6 +383,22 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
         applies=lambda request: request.dtype == "float64" and request.lengths is not None,
         reproducer="L1-fwd-tm-full-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        # Keras 3.11's generic loop computed float64 (measured: every armed test passed there).
+        releases=Releases("3.12"),
+    ),
+    KnownDeviation(
+        name="keras-torch-float64-cpu-loop-in-float32",
+        backend="keras-torch",
+        checks=("forward", "gradients", "gradients_c_n"),
+        summary="Keras 3.12 and 3.13 run keras.layers.LSTM on torch through torch.nn.LSTM only where cuDNN is "
+        "available: on the CPU keras.src.backend.torch.rnn.lstm raises NotImplementedError, so every LSTM, masked or "
+        "not, runs Keras's generic RNN loop, which computes float64 in float32 (as in keras-torch-float64-masked-loop-"
+        "in-float32): outputs, states and gradients are float32-accurate (relative error ~1e-8). Keras 3.14 added a "
+        "pure-torch path in the kernel's dtype for unmasked inputs (_fallback_lstm); Keras 3.11 computed float64",
+        quantities=FORWARD_QUANTITIES | GRADIENT_QUANTITIES,
+        applies=lambda request: request.dtype == "float64" and request.lengths is None,
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        releases=Releases("3.12", "3.13"),
     ),
     KnownDeviation(
         name="keras-torch-float64-masked-loop-batch-dependent",
@@ -360,6 +411,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float64" and request.lengths is not None,
         reproducer="L3-bidir-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f64-H13-typ-cpu",
         strict=False,
+        releases=Releases("3.12"),
     ),
     KnownDeviation(
         name="keras-torch-float64-silu-gelu-gradients",
@@ -480,13 +532,15 @@ def registered_deviations() -> tuple[KnownDeviation, ...]:
     return tuple(deviations)
 
 
-def find_deviations(backend: str, check: str, request: RunRequest, registry: tuple[KnownDeviation, ...] | None = None) -> tuple[KnownDeviation, ...]:
-    """The registered deviations (default: :func:`registered_deviations`) of ``backend`` that
-    ``request`` shows under ``check``."""
+def find_deviations(
+    backend: str, check: str, request: RunRequest, registry: tuple[KnownDeviation, ...] | None = None, *, version: str = ""
+) -> tuple[KnownDeviation, ...]:
+    """The registered deviations (default: :func:`registered_deviations`) of ``backend`` at
+    ``version`` (its version string; '': any) that ``request`` shows under ``check``."""
     return tuple(
         deviation
         for deviation in (registered_deviations() if registry is None else registry)
-        if deviation.backend == backend and check in deviation.checks and deviation.applies(request)
+        if deviation.backend == backend and check in deviation.checks and deviation.exists_in(version) and deviation.applies(request)
     )
 
 

@@ -14,7 +14,8 @@ exercise it and any requirements it needs beside itself::
 Each (package, version) gets a virtual environment of its own under
 ``<out>/environments/``, built from the package index with this project (from its checkout),
 its test extra, ``package==version`` and the requirements named; then ``lstm-parity run``
-with those backends writes ``<out>/<package>-<version>/parity.json``. A version that cannot
+with those backends writes ``<out>/<package>-<version>/parity.json.gz`` (its pages beside
+it). A version that cannot
 be installed, or whose installation would pull GPU packages (``nvidia-*``, ``triton``: a
 torch wheel from the index that is not CPU-only), is skipped with the installer's reason.
 What happened to each version is written to ``<out>/matrix.json``.
@@ -22,6 +23,7 @@ What happened to each version is written to ``<out>/matrix.json``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -169,7 +171,11 @@ def run_version(framework: Framework, version: str, out: Path, workers: str, roo
     json_path = result_dir / "parity.json"
     if not json_path.exists():
         return VersionResult(framework.package, version, "skipped", reason=f"the suite exited with status {status} and wrote no parity.json")
-    return VersionResult(framework.package, version, "ran", parity_json=str(json_path.relative_to(out)), exit_status=status)
+    # Kept compressed (a tenth of the size): lstm-parity merge and scoreboard read it as it is.
+    compressed = json_path.with_suffix(".json.gz")
+    compressed.write_bytes(gzip.compress(json_path.read_bytes(), mtime=0))
+    json_path.unlink()
+    return VersionResult(framework.package, version, "ran", parity_json=str(compressed.relative_to(out)), exit_status=status)
 
 
 def selected(framework: Framework, version: str, only: tuple[str, ...]) -> bool:

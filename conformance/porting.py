@@ -116,7 +116,7 @@ def prove_side(role: str, adapter: Adapter, spec: LSTMSpec, own: LSTMParams, ora
     if dtype is None:
         return SideProof(role, adapter.name, "", skipped="it runs this spec in no dtype")
     request = RunRequest(spec=spec, params=oracle, x=round_to(dtype, x), dtype=dtype)
-    deviations = tuple(deviation.name for deviation in find_deviations(adapter.name, "forward", request))
+    deviations = tuple(deviation.name for deviation in find_deviations(adapter.name, "forward", request, version=availability.version))
     expectation = expected_forward(request, regime_scale("typ"))
     try:
         actual = adapter.run(RunRequest(spec=spec, params=own, x=request.x, dtype=dtype))

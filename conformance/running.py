@@ -126,7 +126,7 @@ def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, r
         rerun=backend.rerun_command(case),
     )
     skip_if_unsupported(backend, request, gradients)
-    deviations = find_deviations(backend.name, check, request)
+    deviations = find_deviations(backend.name, check, request, version=backend.availability.version)
     expect_deviations(node, deviations)
     record(deviations=[deviation.name for deviation in deviations])
     return PreparedCase(backend, case, data, request, deviations)

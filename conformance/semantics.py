@@ -96,7 +96,7 @@ def measure(backend: Backend, probe: SemanticsProbe) -> Measurement:
     if case is None:
         return Measurement((), declared, reason)
     request = request_for(case, make_data(case))
-    known = find_deviations(backend.name, "forward", request)
+    known = find_deviations(backend.name, "forward", request, version=backend.availability.version)
     excusing = ", ".join(deviation.name for deviation in known if deviation.quantities & {"run", "outputs_padded"})
     if any("run" in deviation.quantities for deviation in known):
         return Measurement((), declared, deviation=excusing)

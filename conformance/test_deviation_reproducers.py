@@ -25,10 +25,13 @@ from .tolerances import regime_scale
 
 
 def shows_here(backend: Backend, deviation: KnownDeviation) -> bool:
-    """Whether ``deviation`` can show on this backend as installed: its reproducer is a case
-    the backend supports, or this is a version the deviation was seen on (where its
-    reproducer must run). A version that lacks the feature a deviation needs (Paddle 2.6 has
-    no projection) cannot show it, which the scoreboard reports as not runnable."""
+    """Whether ``deviation`` can show on this backend as installed: the installed version is
+    among the releases it exists in, and its reproducer is a case the backend supports or
+    this is a version the deviation was seen on (where its reproducer must run). A version
+    that lacks the feature a deviation needs (Paddle 2.6 has no projection) cannot show it,
+    which the scoreboard reports as not runnable."""
+    if not deviation.exists_in(backend.availability.version):
+        return False
     try:
         case = Case.from_id(deviation.reproducer)
     except ValueError:
@@ -56,7 +59,9 @@ def reproducer_problems(backend: Backend, pool: BackendPool, deviations: list[Kn
             problems.append(f"{deviation.name}: reproducer {case.id} is not among the cases {check} runs on {backend.name}")
         elif not backend.supports(case, gradients=check in GRADIENT_CHECKS):
             problems.append(f"{deviation.name}: {backend.name} does not support its reproducer {case.id}")
-        elif deviation not in find_deviations(backend.name, check, request_for(case, make_data(case)), tuple(deviations)):
+        elif deviation not in find_deviations(
+            backend.name, check, request_for(case, make_data(case)), tuple(deviations), version=backend.availability.version
+        ):
             problems.append(f"{deviation.name}: not armed on its own reproducer {case.id} under {check}")
     return problems
 

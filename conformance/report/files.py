@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -45,13 +46,14 @@ def check_document(document: object, source: str) -> dict:
 
 
 def load_document(path: Path) -> dict:
-    """The parity document in the JSON file at ``path``, checked by :func:`check_document`."""
+    """The parity document in the JSON file at ``path`` (gzip-compressed when its name ends in
+    ``.gz``, as the version matrix's committed records are), checked by :func:`check_document`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = gzip.decompress(path.read_bytes()).decode("utf-8") if path.suffix == ".gz" else path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReportError(f"{path}: no such file") from None
     except OSError as error:
-        raise ReportError(f"{path}: cannot read it ({error.strerror})") from None
+        raise ReportError(f"{path}: cannot read it ({error.strerror or error})") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:

@@ -17,10 +17,14 @@ from pathlib import Path
 from .schema import SCHEMA_VERSION
 
 
+# File names that say nothing of their run: such a run is named after its folder.
+GENERIC_NAMES = ("parity.json", "parity.json.gz")
+
+
 def run_label(source: Path, document: dict) -> str:
     """A run's label: the folder of a ``parity.json`` (``paddlepaddle-2.6.2``) or the file's
-    stem otherwise, with ``shard K/N`` when the run was one."""
-    label = source.parent.name if source.name == "parity.json" and source.parent.name else source.stem
+    name without its suffixes otherwise, with ``shard K/N`` when the run was one."""
+    label = source.parent.name if source.name in GENERIC_NAMES and source.parent.name else source.name.split(".")[0]
     shard = document["run"].get("shard")
     return f"{label} shard {shard}" if shard else label
 

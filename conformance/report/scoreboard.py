@@ -8,7 +8,8 @@ when the tests that arm it passed instead (a strict xfail that passed: the run r
 as a failure, the scoreboard as fixed); it is *not runnable* when no test of that version
 armed it (the backend could not be imported, or runs none of the cases it applies to) or
 every such test failed otherwise. A deviation's measured versions are those it reproduces
-on; :func:`versions_seen` gives them, in version order, to the registry.
+on; :func:`versions_seen` gives them, in version order, to the registry. Deviations are
+judged as the installed registry describes them (:func:`with_registry`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from ..deviations import Releases, registered_deviations
 from .content import Page, Section, Span, Table, counted, counts_span
 from .summary import count_outcomes
 
@@ -70,6 +72,8 @@ class Verdict:
         over = f" over {self.runs} runs" if self.runs > 1 else ""
         if self.verdict == REPRODUCES:
             return f"{REPRODUCES} ({self.reproduced} of {counted(self.armed, 'test')}{over})"
+        if self.verdict == FIXED and self.reason:
+            return f"{FIXED} ({self.reason})"
         if self.verdict == FIXED:
             return f"{FIXED} ({self.armed - self.reproduced} of {counted(self.armed, 'test')} pass{over})"
         return f"{NOT_RUNNABLE}: {self.reason}"
@@ -78,6 +82,18 @@ class Verdict:
 def is_strict_pass(record: dict) -> bool:
     """A test that armed deviations and passed: a strict xfail that passed, or a pass."""
     return record["outcome"] == "pass" or (record["outcome"] == "fail" and record["reason"].startswith(STRICT_XPASS))
+
+
+def outside_releases(deviation: dict, version: str, records: list[dict]) -> Verdict | None:
+    """For a deviation registered for some releases only, at a version outside them: not armed
+    there, so it does not reproduce when that version's tests all passed or are explained,
+    and cannot be judged otherwise. None inside its releases (or without any)."""
+    if "releases_range" not in deviation or version in Releases(*deviation["releases_range"]):
+        return None
+    where = f"outside the releases it exists in ({deviation['releases']}): not armed"
+    if unexplained_failures(records):
+        return Verdict(NOT_RUNNABLE, 0, 0, f"{where}, and this version has failures nothing explains")
+    return Verdict(FIXED, 0, 0, f"{where}, and every test here passed or is explained")
 
 
 def verdict(name: str, records: list[dict]) -> Verdict:
@@ -111,6 +127,20 @@ class DeviationRow:
         return [version for version, found in self.verdicts.items() if found.verdict == REPRODUCES]
 
 
+def with_registry(document: dict) -> dict:
+    """``document`` with each deviation the installed registry knows described as the registry
+    describes it now (its summary, checks, releases...), keeping the versions the document
+    saw it on: records written before a deviation was limited to some releases are judged
+    by its releases as they stand. Deviations the registry does not know (a plug-in not
+    installed here) stay as the records describe them."""
+    current = {deviation.name: deviation.as_record() for deviation in registered_deviations()}
+    deviations = [
+        {**current[entry["name"]], "versions_seen": entry["versions_seen"]} if entry["name"] in current else entry
+        for entry in document["deviations"]
+    ]
+    return {**document, "deviations": deviations}
+
+
 def deviation_rows(document: dict) -> list[DeviationRow]:
     """One row per registered deviation of the document: its verdict on each measured version
     of its backend."""
@@ -120,7 +150,10 @@ def deviation_rows(document: dict) -> list[DeviationRow]:
             deviation["name"],
             deviation["backend"],
             deviation["summary"],
-            {version: verdict(deviation["name"], records) for version, records in by_backend.get(deviation["backend"], {}).items()},
+            {
+                version: outside_releases(deviation, version, records) or verdict(deviation["name"], records)
+                for version, records in by_backend.get(deviation["backend"], {}).items()
+            },
         )
         for deviation in sorted(document["deviations"], key=lambda deviation: (deviation["backend"], deviation["name"]))
     ]

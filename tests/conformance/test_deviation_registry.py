@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import quickstart
-from conformance.deviations import CHECK_TESTS, KNOWN_DEVIATIONS, KnownDeviation, registered_deviations
+from conformance.deviations import CHECK_TESTS, KNOWN_DEVIATIONS, KnownDeviation, Releases, registered_deviations
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,14 @@ def test_the_shipped_reproducer_check_names_each_kind_of_broken_reproducer():
     problems = reproducer_problems(backend, pool, broken)
     assert [problem.split(":")[0] for problem in problems] == ["bad-id", "not-run", "not-armed"]
     assert "is not among the cases forward runs" in problems[1] and "not armed on its own reproducer" in problems[2]
+
+
+def test_a_deviation_with_releases_exists_only_in_them():
+    releases = Releases("3.12", "3.13")
+    assert "3.12.0 on torch 2.13.0+cpu" in releases and "3.13.2" in releases
+    assert "3.11.3 on torch 2.13.0+cpu" not in releases and "3.14.1" not in releases and "4.0" not in releases
+    ranged = [deviation for deviation in registered_deviations() if deviation.releases is not None]
+    assert ranged, "no built-in deviation is limited to some releases"
+    for deviation in ranged:
+        assert deviation.exists_in("") and not deviation.exists_in("0.0.1")
+        assert all(version in deviation.releases for version in deviation.versions_seen), deviation.name

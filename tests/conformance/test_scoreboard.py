@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
-from conformance.report.scoreboard import FIXED, NOT_RUNNABLE, REPRODUCES, version_key
+from conformance.report.scoreboard import FIXED, NOT_RUNNABLE, REPRODUCES, outside_releases, version_key
 
 from .test_suite_runs import ROOT
 
@@ -108,3 +108,15 @@ def test_versions_a_matrix_could_not_install_are_listed_with_the_installers_reas
     matrix.write_text('{"not": "a list"}')
     assert main(["scoreboard", str(sources[0]), "-o", str(tmp_path / "board"), "--matrix", str(matrix)]) == 2
     assert "is not a matrix.json that lstm-parity matrix wrote" in capsys.readouterr().err
+
+
+def test_outside_the_releases_it_exists_in_a_deviation_is_judged_by_that_versions_failures(scoreboard):
+    _, sources = scoreboard
+    fixed = json.loads(sources[0].read_text())["records"]  # release 0.1: every test passed or was a known deviation
+    deviation = {"name": "ranged", "releases": "0.2 to 0.3", "releases_range": ["0.2", "0.3"]}
+    found = outside_releases(deviation, "0.1", fixed)
+    assert found.verdict == FIXED and "outside the releases it exists in (0.2 to 0.3)" in found.describe()
+    assert outside_releases(deviation, "0.2", fixed) is None
+    failing = [*fixed, {**fixed[0], "outcome": "fail", "reason": "AssertionError: values differ"}]
+    assert outside_releases(deviation, "0.1", failing).verdict == NOT_RUNNABLE
+    assert outside_releases({"name": "everywhere"}, "0.1", fixed) is None
