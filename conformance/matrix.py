@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -119,9 +120,16 @@ def project_root() -> Path:
 
 
 def installer_reason(output: str) -> str:
-    """The last lines of an installer's error output that say something."""
-    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("WARNING: Location")]
-    return " | ".join(lines[-REASON_LINES:]) or "the installer failed without a message"
+    """The installer's error lines (its last lines when none says ERROR), joined."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return " | ".join((errors or lines)[-REASON_LINES:]) or "the installer failed without a message"
+
+
+def program(environment: Path, name: str) -> str:
+    """A program of a virtual environment (``python``, ``lstm-parity``), on any platform."""
+    folder = environment / ("Scripts" if os.name == "nt" else "bin")
+    return str(folder / (name + (".exe" if os.name == "nt" else "")))
 
 
 def gpu_packages(plan: dict) -> list[str]:
@@ -134,9 +142,9 @@ def prepare_environment(environment: Path, project: str, requirements: list[str]
     """Create ``environment`` and install ``requirements`` (``project``, the project with its
     extras, among them) into it; '' when it worked, else why not (the installer's own words,
     or the GPU packages it would have pulled)."""
-    if not (environment / "bin" / "python").exists():
+    python = program(environment, "python")
+    if not Path(python).exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(environment)
-    python = str(environment / "bin" / "python")
     plan = subprocess.run(
         [python, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", *requirements], capture_output=True, text=True, check=False
     )
@@ -163,7 +171,7 @@ def run_version(framework: Framework, version: str, out: Path, workers: str, roo
         print(f"lstm-parity matrix: {label}: skipped: {reason}", flush=True)
         return VersionResult(framework.package, version, "skipped", reason=reason)
     result_dir = out / label
-    command = [str(environment / "bin" / "lstm-parity"), "run", "--out", str(result_dir.resolve()), "-n", workers]
+    command = [program(environment, "lstm-parity"), "run", "--out", str(result_dir.resolve()), "-n", workers]
     for backend in framework.backends:
         command += ["--backend", backend]
     print(f"lstm-parity matrix: {label}: running {', '.join(framework.backends)}", flush=True)

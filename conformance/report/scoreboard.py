@@ -7,8 +7,10 @@ on a version when a test that arms it ended as that known deviation there; it *d
 when the tests that arm it passed instead (a strict xfail that passed: the run reports it
 as a failure, the scoreboard as fixed); it is *not runnable* when no test of that version
 armed it (the backend could not be imported, or runs none of the cases it applies to) or
-every such test failed otherwise. A deviation's measured versions are those it reproduces
-on; :func:`versions_seen` gives them, in version order, to the registry. Deviations are
+every such test failed otherwise. Outside the releases a deviation is registered for it is
+not armed: there it does not reproduce when every test of that version passed or is
+explained, and is not runnable otherwise. A deviation's measured versions are those it
+reproduces on; :func:`versions_seen` gives them, in version order, to the registry. Deviations are
 judged as the installed registry describes them (:func:`with_registry`).
 """
 
@@ -60,7 +62,8 @@ def columns(document: dict) -> dict[str, dict[str, list[dict]]]:
 @dataclass(frozen=True)
 class Verdict:
     """One deviation on one version: the verdict, how many tests armed it, how many of those
-    reproduced it, and why it could not run (for ``not runnable``)."""
+    reproduced it, the runs they came from, and the reason: why it could not run (``not
+    runnable``), or, outside the releases it exists in, why it counts as not reproducing."""
 
     verdict: str
     armed: int
