@@ -8,7 +8,7 @@ Subcommands:
   convert convert an LSTM's weights file between frameworks, then prove both against the oracle
   merge   merge parity.json files of several runs (shards, machines, framework versions) into one
   matrix  run the suite against several released versions of frameworks, each in its own venv
-  scoreboard  deviation x version and per-version counts from parity.json files
+  scoreboard deviation x version and per-version outcome counts from parity.json files
 """
 
 from __future__ import annotations

@@ -93,10 +93,10 @@ def outside_releases(deviation: dict, version: str, records: list[dict]) -> Verd
     and cannot be judged otherwise. None inside its releases (or without any)."""
     if "releases_range" not in deviation or version in Releases(*deviation["releases_range"]):
         return None
-    where = f"outside the releases it exists in ({deviation['releases']}): not armed"
+    where = f"not armed outside releases {deviation['releases']}"
     if unexplained_failures(records):
         return Verdict(NOT_RUNNABLE, 0, 0, f"{where}, and this version has failures nothing explains")
-    return Verdict(FIXED, 0, 0, f"{where}, and every test here passed or is explained")
+    return Verdict(FIXED, 0, 0, f"{where}; every test passed or is explained")
 
 
 def verdict(name: str, records: list[dict]) -> Verdict:
