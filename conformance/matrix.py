@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 import venv
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 try:
@@ -209,7 +209,7 @@ def run_matrix(frameworks: list[Framework], out: Path, workers: str = "auto", on
     ran = {(result.package, result.version) for result in results}
     kept = [VersionResult(**entry) for entry in earlier if (entry["package"], entry["version"]) not in ran]
     results = sorted(kept + results, key=lambda result: (result.package, result.version))
-    record.write_text(json.dumps([result.__dict__ for result in results], indent=1) + "\n", encoding="utf-8")
+    record.write_text(json.dumps([asdict(result) for result in results], indent=1) + "\n", encoding="utf-8")
     return results
 
 

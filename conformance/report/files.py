@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from .html_page import page_html, render_html
@@ -81,7 +82,7 @@ def scoreboard_data(document: dict, skipped: list[dict]) -> dict:
             {
                 "name": row.name,
                 "backend": row.backend,
-                "versions": [{"version": version, **found.__dict__} for version, found in row.verdicts.items()],
+                "versions": [{"version": version, **asdict(found)} for version, found in row.verdicts.items()],
                 "versions_seen": row.seen,
             }
             for row in deviation_rows(document)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import quickstart
+from conformance.cases import Case
 from conformance.deviations import CHECK_TESTS, KNOWN_DEVIATIONS, KnownDeviation, Releases, registered_deviations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +67,6 @@ def test_every_reproducer_runs_alone_and_reproduces(tmp_path):
 
 
 def test_the_shipped_reproducer_check_names_each_kind_of_broken_reproducer():
-    from dataclasses import replace
-
     from conformance.backends import BackendPool
     from conformance.test_deviation_reproducers import reproducer_problems
 
@@ -96,3 +96,26 @@ def test_a_deviation_with_releases_exists_only_in_them():
     for deviation in ranged:
         assert deviation.exists_in("") and not deviation.exists_in("0.0.1")
         assert all(version in deviation.releases for version in deviation.versions_seen), deviation.name
+
+
+def test_a_reproducer_the_backend_cannot_run_is_excused_only_where_the_deviation_was_never_seen():
+    """A version that lacks what a deviation needs cannot show it (Paddle 2.6 has no projection);
+    on a version the deviation was seen on, or one in its releases with nothing excusing it,
+    the reproducer must run."""
+    from conformance.backends import BackendPool
+    from conformance.test_deviation_reproducers import shows_here
+
+    pool = BackendPool(["adapters.example:ExampleAdapter"], isolate=False)
+    (backend,) = pool.backends
+    version = backend.availability.version
+    runnable = pool.case_tables[backend.name][0]
+    unrunnable = runnable.id.replace("-none-", "-mixed-")  # the example backend takes no lengths
+    assert not backend.supports(Case.from_id(unrunnable))
+    deviation = KnownDeviation(
+        name="lengths-only", backend=backend.name, checks=("forward",), summary="", quantities=frozenset({"c_n"}),
+        applies=lambda request: True, reproducer=unrunnable, versions_seen=("0.0.0-elsewhere",),
+    )
+    assert not shows_here(backend, deviation)
+    assert shows_here(backend, replace(deviation, versions_seen=(version,)))
+    assert shows_here(backend, replace(deviation, reproducer=runnable.id))
+    assert not shows_here(backend, replace(deviation, reproducer=runnable.id, releases=Releases("0.0.1", "0.0.2")))
