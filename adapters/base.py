@@ -13,6 +13,13 @@ LSTM implementation:
 - optionally ``gradients(request, upstream)``: the backend's autograd gradients of
   ``sum(outputs * upstream.outputs) + sum(h_n * upstream.h_n) + sum(c_n * upstream.c_n)``
   in the canonical layout (:class:`GradientAdapter`);
+- optionally ``dtypes``: the dtypes it runs, float32 and float64 unless it says more
+  (bfloat16 and float16 are offered only by adapters that list them; see :func:`offered_dtypes`);
+- optionally ``set_threads(count)``: set the framework's own intra-op thread count (the
+  suite calls it in a backend's process before any run, beside setting the usual
+  environment variables, when it checks a backend at several thread counts);
+- optionally ``deterministic_across_threads = True``: its results do not depend on the
+  thread count, so runs at different counts must agree bit for bit;
 - optionally ``costly_runs = True``: each run takes seconds (it exports or compiles a
   model), so the suite draws a smaller covering design and sweep for it (see
   :func:`has_costly_runs`).
@@ -41,7 +48,9 @@ from reference import (
     validate_upstream,
 )
 
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+# What an adapter is asked to run unless it lists more in ``dtypes``.
+PLAIN_DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
 # What each of reference.spec.VARIANT_FEATURES is called in an unsupported reason.
 FEATURE_NAMES = {
@@ -165,6 +174,26 @@ def offers_gradients(adapter: object) -> bool:
     return bool(getattr(adapter, "has_gradients", callable(getattr(adapter, "gradients", None))))
 
 
+def offered_dtypes(adapter: object) -> tuple[str, ...]:
+    """The dtypes ``adapter`` says it runs (``dtypes``, default float32 and float64): the
+    reduced-precision ones are opt-in, since an adapter written before them may not refuse them."""
+    return tuple(getattr(adapter, "dtypes", PLAIN_DTYPES))
+
+
+def dtype_not_offered(adapter: object, dtype: str) -> list[str]:
+    """The reason ``adapter`` is not asked to run ``dtype`` (empty when it is)."""
+    if dtype in PLAIN_DTYPES or dtype in offered_dtypes(adapter):
+        return []
+    return [f"{adapter.name} offers no {dtype} (its adapter lists {', '.join(offered_dtypes(adapter))})"]
+
+
+def promises_thread_determinism(adapter: object) -> bool:
+    """Whether ``adapter`` says its backend's results do not depend on the intra-op thread
+    count (``deterministic_across_threads``, default False): the suite then compares its
+    runs at different thread counts bit for bit."""
+    return bool(getattr(adapter, "deterministic_across_threads", False))
+
+
 def has_costly_runs(adapter: object) -> bool:
     """Whether ``adapter`` says each of its runs takes seconds (``costly_runs``, default False):
     the suite then covers every 2-way combination of features once instead of every 3-way
@@ -215,6 +244,7 @@ class BaseAdapter(ABC):
     name: str
     parameter_layout: str
     costly_runs: bool = False
+    dtypes: tuple[str, ...] = PLAIN_DTYPES
 
     def availability(self) -> Availability:
         try:
@@ -229,7 +259,7 @@ class BaseAdapter(ABC):
         return type(self)._gradients is not BaseAdapter._gradients
 
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
-        reasons = self._unsupported(config)
+        reasons = dtype_not_offered(self, config.dtype) + self._unsupported(config)
         if config.gradients and not self.has_gradients:
             reasons.append(f"{self.name} computes no gradients")
         return tuple(reasons)

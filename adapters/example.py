@@ -2,7 +2,8 @@
 
 The backend is :func:`keras_style_lstm`, a small NumPy LSTM laid out like Keras:
 ``kernel`` [I, 4H], ``recurrent_kernel`` [H, 4H], one ``bias`` [4H], gate blocks in the
-order i, f, c, o, batch-major input. It runs in whatever float dtype it is given. The
+order i, f, c, o, batch-major input. It runs in whatever float dtype it is given, float16
+included (NumPy rounds every operation's result to it; NumPy has no bfloat16). The
 adapter maps the oracle's canonical parameters onto that layout and declares what the
 backend lacks (layers, directions, lengths, projection...), so the suite skips those
 cases with a reason instead of failing them. ``adapters/README.md`` walks through it.
@@ -43,6 +44,7 @@ class ExampleAdapter(BaseAdapter):
 
     name = "example-keras-style"
     parameter_layout = "single_bias"
+    dtypes = ("float32", "float64", "float16")
 
     def _import_version(self) -> str:
         return np.__version__

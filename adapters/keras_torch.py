@@ -20,6 +20,12 @@ class KerasTorchLSTMAdapter(KerasLSTMAdapter):
 
         return torch.__version__
 
+    def set_threads(self, count: int) -> None:
+        """torch's intra-op thread count, which Keras's torch backend computes with."""
+        import torch
+
+        torch.set_num_threads(count)
+
     def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
         import torch
 

@@ -9,6 +9,7 @@ structure and parameters, so each distinct model is exported once.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 
@@ -37,6 +38,8 @@ def session(model: bytes):
     onnxruntime.set_default_logger_severity(4)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 4
+    # ONNX Runtime's own pool ignores OpenMP's variable; it defaults to every core.
+    options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0") or "0")
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 

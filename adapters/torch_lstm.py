@@ -15,7 +15,7 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, missing_features
 
 TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
 
@@ -92,9 +92,10 @@ class TorchLayout:
 
 
 class TorchLSTMAdapter(TorchLayout, BaseAdapter):
-    """torch.nn.LSTM: every structural feature torch has, float32/float64, CPU and CUDA."""
+    """torch.nn.LSTM: every structural feature torch has, float32/float64/bfloat16/float16, CPU and CUDA."""
 
     name = "torch"
+    dtypes = DTYPES
 
     def _import_version(self) -> str:
         import torch
@@ -115,6 +116,12 @@ class TorchLSTMAdapter(TorchLayout, BaseAdapter):
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return sum(parameter.numel() for parameter in torch_module(spec, device="meta").parameters())
+
+    def set_threads(self, count: int) -> None:
+        """torch's intra-op thread count (beyond the physical cores only when set here)."""
+        import torch
+
+        torch.set_num_threads(count)
 
     def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
         """Build the module with ``params`` and run it; returns (module, x, (h0, c0), (outputs, h_n, c_n))

@@ -5,7 +5,9 @@ process (under another Python interpreter where one is named for it) unless isol
 off. Each backend runs its own forward table: a strength-3
 covering design drawn only from the cases that backend supports (so a backend without
 peepholes still gets every 3-way combination of the features it has), plus its
-known-deviation reproducers and a CUDA copy of a few cases; its gradient table is built
+known-deviation reproducers, a CUDA copy of a few cases, one case at each large shape
+(the size factor) and, where the backend offers bfloat16 and float16, copies of a few of
+its float32 cases in each; its gradient table is built
 the same way, at strength 2, from the cases it can compute gradients for. A backend whose
 runs take seconds (an export per run) says so with ``costly_runs`` and gets a strength-2
 design, so that the default run stays within its time budget as such backends multiply. A case id
@@ -18,23 +20,31 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
-from adapters.base import Adapter, Availability, RunConfig, has_costly_runs, offers_gradients
+from adapters.base import Adapter, Availability, RunConfig, dtype_not_offered, has_costly_runs, offers_gradients
 from adapters.conventions import declared_conventions
 from adapters.registry import known_adapters, load_adapter
 from reference import LSTMSpec
 
-from .cases import DTYPE_NAMES, FACTORS, RELAXATIONS, Case
+from .cases import FACTORS, LARGE_SHAPES, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case
 from .covering import covering_rows
 from .deviations import GRADIENT_CHECKS, reproducer_cases
 from .isolation import IsolatedAdapter
 from .seeding import seed_for
 
-COVERED_FACTORS = {name: values for name, values in FACTORS.items() if name != "device"}
+# The covering designs vary every factor but the device, over the small shapes and the
+# plain dtypes; the other values are copies of covered cases (see BackendPool._table).
+COVERED_FACTORS = {
+    **{name: values for name, values in FACTORS.items() if name != "device"},
+    "shape": tuple(shape for shape in FACTORS["shape"] if shape not in LARGE_SHAPES),
+    "dtype": PLAIN_DTYPES,
+}
 # (strength, multiplicity) of the covering designs; a backend with costly runs gets the last.
 FORWARD_COVERING = (3, 2)
 GRADIENT_COVERING = (2, 3)
 COSTLY_COVERING = (2, 1)
 CUDA_CASES_PER_BACKEND = 8
+# float32 cases of a backend's forward table copied to each reduced-precision dtype it offers.
+REDUCED_CASES_PER_BACKEND = 6
 
 
 def case_or_none(row: dict) -> Case | None:
@@ -56,6 +66,7 @@ class Backend:
     _support: dict[RunConfig, tuple[str, ...]] = field(default_factory=dict)
     _counts: dict[LSTMSpec, int] = field(default_factory=dict)
     _conventions: dict[RunConfig, dict[str, str]] = field(default_factory=dict)
+    _threaded: dict[int, IsolatedAdapter] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -69,7 +80,7 @@ class Backend:
         """The adapter's reasons, asked once per distinct config (adapters outside
         BaseAdapter may not know that they have no gradients)."""
         if config not in self._support:
-            reasons = tuple(self.adapter.unsupported(config))
+            reasons = tuple(dtype_not_offered(self.adapter, config.dtype)) or tuple(self.adapter.unsupported(config))
             if config.gradients and not reasons and not offers_gradients(self.adapter):
                 reasons = (f"{self.name} computes no gradients",)
             self._support[config] = reasons
@@ -87,6 +98,28 @@ class Backend:
         if config not in self._conventions:
             self._conventions[config] = declared_conventions(self.adapter, config)
         return self._conventions[config]
+
+    def with_threads(self, count: int) -> Adapter | None:
+        """The backend in a process of its own running ``count`` intra-op threads (see
+        :class:`conformance.isolation.IsolatedAdapter`), started once; None when the run is
+        not isolated (thread counts are set before a framework loads)."""
+        if not isinstance(self.adapter, IsolatedAdapter):
+            return None
+        if count not in self._threaded:
+            self._threaded[count] = IsolatedAdapter(self.reference, python=self.interpreter, threads=count)
+        return self._threaded[count]
+
+    def stop_threads(self) -> None:
+        """Stop the processes :meth:`with_threads` started."""
+        for adapter in self._threaded.values():
+            adapter.close()
+        self._threaded.clear()
+
+    def close(self) -> None:
+        """Stop the backend's processes."""
+        self.stop_threads()
+        if isinstance(self.adapter, IsolatedAdapter):
+            self.adapter.close()
 
     def rerun_command(self, case: Case) -> str:
         """The command that reruns ``case`` alone on this backend, in a checkout or from a wheel."""
@@ -111,7 +144,7 @@ class Backend:
                 current = relaxed
                 steps.append(current)
         for step in steps:
-            for dtype in dict.fromkeys((step.dtype, *DTYPE_NAMES)):
+            for dtype in dict.fromkeys((step.dtype, *PLAIN_DTYPES)):
                 candidate = replace(step, dtype=dtype)
                 if self.supports(candidate, gradients):
                     return candidate
@@ -130,6 +163,34 @@ class Backend:
             seed=seed_for(f"covering:{self.name}:{'gradients' if gradients else 'forward'}"),
         )
         return [Case(**row) for row in rows]
+
+
+def copies(backend: Backend, covering: list[Case], limit: int, **values) -> list[Case]:
+    """The first ``limit`` cases of ``covering`` that the backend still runs with ``values``
+    in place of theirs, so changed."""
+    changed = (case_or_none({**asdict(case), **values}) for case in covering)
+    return [case for case in changed if backend.supports(case)][:limit]
+
+
+def size_copies(backend: Backend, covering: list[Case]) -> list[Case]:
+    """The size factor: the k-th large shape on the first float32 covering case after the
+    k-th (float32 first, then the rest) that the backend runs at that shape, so changed:
+    three different mixes of features (the first covering case is the plainest). In the
+    typical regime: saturated, these shapes amplify float32 rounding to whole units (an
+    error of 5 in values of 80 at H = 256), which no tolerance can tell from a bug. A
+    backend with costly runs (an export or a per-step dispatch per run) runs the first
+    large shape only, the one with the fewest steps."""
+    float32_first = sorted(covering, key=lambda case: case.dtype != "f32")
+    shapes = LARGE_SHAPES[:1] if has_costly_runs(backend.adapter) else LARGE_SHAPES
+    return [copy for index, shape in enumerate(shapes) for copy in copies(backend, float32_first[index + 1 :], 1, shape=shape, regime="typ")]
+
+
+def reduced_precision_copies(backend: Backend, covering: list[Case]) -> list[Case]:
+    """Per reduced-precision dtype the backend offers, its first float32 covering cases of
+    the typical regime run in that dtype instead (:data:`REDUCED_CASES_PER_BACKEND`);
+    saturated, bfloat16's rounding moves the values by a third of their size."""
+    float32 = [case for case in covering if case.dtype == "f32" and case.device == "cpu" and case.regime == "typ"]
+    return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, REDUCED_CASES_PER_BACKEND, dtype=dtype)]
 
 
 class BackendPool:
@@ -156,9 +217,10 @@ class BackendPool:
         return {backend.name: self._table(backend, gradients=True, checks=GRADIENT_CHECKS) for backend in self.backends}
 
     def _table(self, backend: Backend, gradients: bool, checks: tuple[str, ...]) -> list[Case]:
-        """The backend's covering design, CUDA copies of a few of its cases and its reproducers
-        under ``checks``, by id. An unavailable backend gets its reproducers and the first
-        case of the oracle's covering: each skips once with the reason."""
+        """The backend's covering design, CUDA copies of a few of its cases, (forward only)
+        its size and reduced-precision copies, and its reproducers under ``checks``, by id.
+        An unavailable backend gets its reproducers and the first case of the oracle's
+        covering: each skips once with the reason."""
         cases: dict[str, Case] = {}
         if backend.availability.available:
             covering = backend.covering_cases(gradients)
@@ -166,6 +228,8 @@ class BackendPool:
             for case in covering[:CUDA_CASES_PER_BACKEND]:
                 cuda_case = replace(case, device="cuda")
                 cases[cuda_case.id] = cuda_case
+            if not gradients:
+                cases.update((case.id, case) for case in size_copies(backend, covering) + reduced_precision_copies(backend, covering))
         else:
             first = self._oracle_covering()[0]
             cases[first.id] = first
@@ -180,8 +244,7 @@ class BackendPool:
 
     def close(self) -> None:
         for backend in self.backends:
-            if isinstance(backend.adapter, IsolatedAdapter):
-                backend.adapter.close()
+            backend.close()
 
 
 def default_references() -> list[str]:

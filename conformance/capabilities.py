@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from adapters.base import RunConfig
 
 from .backends import Backend
-from .cases import ACTIVATION_SETS, DTYPE_NAMES, Case
+from .cases import ACTIVATION_SETS, PLAIN_DTYPES, Case
 from .report.columns import column
 
 
@@ -24,8 +24,8 @@ class FeatureProbe:
     """One row of the table: the plainest case with the feature, the config asked (the
     case's, with gradients or dropout where the feature is those), and which cases of a
     backend's tables exercise it (None: a check of its own does, not a case factor).
-    ``any_dtype``: the feature holds if the backend runs it in either dtype (all rows but
-    the dtypes' own)."""
+    ``any_dtype``: the feature holds if the backend runs it in float32 or float64 (all rows
+    but the dtypes' own)."""
 
     feature: str
     case: Case
@@ -38,8 +38,8 @@ class FeatureProbe:
         return replace(case.config(self.gradients), dropout=self.dropout)
 
     def cases(self) -> list[Case]:
-        """The probe's case, then (``any_dtype``) the same in the other dtype."""
-        others = [replace(self.case, dtype=dtype) for dtype in DTYPE_NAMES if dtype != self.case.dtype] if self.any_dtype else []
+        """The probe's case, then (``any_dtype``) the same in the other plain dtype."""
+        others = [replace(self.case, dtype=dtype) for dtype in PLAIN_DTYPES if dtype != self.case.dtype] if self.any_dtype else []
         return [self.case, *others]
 
 
@@ -52,6 +52,9 @@ def _factor(feature: str, **values) -> FeatureProbe:
 FEATURE_PROBES: tuple[FeatureProbe, ...] = (
     replace(_factor("float64", dtype="f64"), any_dtype=False),
     replace(_factor("float32", dtype="f32"), any_dtype=False),
+    replace(_factor("bfloat16", dtype="bf16"), any_dtype=False),
+    replace(_factor("float16", dtype="f16"), any_dtype=False),
+    FeatureProbe("large shapes (H 128 to 256, T up to 100)", Case(shape="H256"), exercised_by=lambda case: case.large),
     _factor("batch-first layout", layout="bm"),
     FeatureProbe("several layers", Case(layers=2), exercised_by=lambda case: case.layers > 1),
     _factor("bidirectional", direction="bidir"),

@@ -14,6 +14,7 @@ import numpy as np
 from adapters.base import RunConfig
 from reference import LSTMParams, LSTMSpec, init_params, map_params
 from reference.activations import bind_activation
+from reference.formats import round_to_format
 
 from .seeding import seed_for
 
@@ -42,8 +43,18 @@ SHAPES = {
         Shape("H16", batch=2, steps=6, input_size=9, hidden_size=16, proj_size=8),
         Shape("long", batch=3, steps=40, input_size=4, hidden_size=5, proj_size=2),
         Shape("wide", batch=6, steps=4, input_size=33, hidden_size=37, proj_size=17),
+        # The size factor: shapes at which kernels take their blocked, vectorised and
+        # multi-threaded paths (oneDNN pads a hidden size that is not a multiple of its
+        # block, so H203 runs a padded layout where H128 and H256 do not).
+        Shape("H128", batch=8, steps=50, input_size=64, hidden_size=128, proj_size=64),
+        Shape("H256", batch=16, steps=100, input_size=512, hidden_size=256, proj_size=128),
+        Shape("H203", batch=32, steps=20, input_size=130, hidden_size=203, proj_size=101),
     )
 }
+# The large shapes are not in the strength-3 covering designs (their runs cost seconds on
+# some backends); each backend runs each of them on one case, a backend with costly runs
+# only the first (see conformance.backends).
+LARGE_SHAPES = ("H203", "H128", "H256")
 
 # (gate, cell, candidate) activations: std is every framework's default; alt1-alt3 put
 # each of sigmoid, tanh, relu and identity in each role once across the four sets.
@@ -88,7 +99,11 @@ def is_bounded(activation: str) -> bool:
     return bind_activation(activation).activation.bounded
 
 
-DTYPE_NAMES = {"f32": "float32", "f64": "float64"}
+DTYPE_NAMES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}
+PLAIN_DTYPES = ("f32", "f64")
+# Reduced precision: not in the covering designs; a backend that offers them runs copies
+# of some of its float32 cases (see conformance.backends).
+REDUCED_DTYPES = ("bf16", "f16")
 
 FACTORS: dict[str, tuple] = {
     "layers": (1, 2, 3),
@@ -247,6 +262,20 @@ class Case:
         return SHAPES[self.shape].batch
 
     @property
+    def large(self) -> bool:
+        """Whether the case has one of the size factor's shapes."""
+        return self.shape in LARGE_SHAPES
+
+    @property
+    def reduced_precision(self) -> bool:
+        return self.dtype in REDUCED_DTYPES
+
+    @property
+    def measured_tolerances(self) -> bool:
+        """Whether the case is held to measured tolerances alone (see conformance.tolerances)."""
+        return self.large or self.reduced_precision
+
+    @property
     def has_padding(self) -> bool:
         """Whether the case's data has padded positions: mixed lengths hold 1 and T (two
         sequences or more), mixed0 a 0 (see :func:`draw_lengths`)."""
@@ -312,9 +341,9 @@ def draw_lengths(rng: np.random.Generator, kind: str, batch: int, steps: int) ->
 
 
 def round_to(dtype: str, array: np.ndarray) -> np.ndarray:
-    """``array`` rounded to ``dtype`` ("float32" or "float64") and back to float64, so a
+    """``array`` rounded to ``dtype`` (a :data:`DTYPE_NAMES` value) and back to float64, so a
     backend computing in ``dtype`` and the oracle see identical values."""
-    return np.asarray(array, dtype=dtype).astype(np.float64)
+    return round_to_format(array, dtype)
 
 
 def parameter_scale(case: Case) -> float:

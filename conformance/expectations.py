@@ -17,7 +17,7 @@ from adapters.base import RunRequest
 from adapters.conventions import oracle_conventions
 from reference import LSTMGradients, LSTMResult, lstm_backward, lstm_forward
 
-from .tolerances import forward_bound, gradient_bound, sensitivity, tolerance
+from .tolerances import forward_bound, gradient_bound, measured_tolerance, sensitivity, tolerance
 
 PADDED_SUFFIX = "_padded"
 
@@ -30,8 +30,9 @@ class Expectation:
     tolerances: dict[str, float]
 
 
-def oracle_forward(request: RunRequest) -> LSTMResult:
-    """What the oracle computes for a request (in float64, whatever the request's dtype)."""
+def oracle_forward(request: RunRequest, stored_as: str = "float64") -> LSTMResult:
+    """What the oracle computes for a request (in float64, whatever the request's dtype;
+    ``stored_as``: see :func:`reference.lstm_forward`)."""
     return lstm_forward(
         request.spec,
         request.params,
@@ -39,6 +40,7 @@ def oracle_forward(request: RunRequest) -> LSTMResult:
         lengths=request.lengths,
         initial_states=request.initial_states,
         batch_first=request.batch_first,
+        stored_as=stored_as,
     )
 
 
@@ -112,22 +114,31 @@ def gradient_quantities(gradients: LSTMGradients, padded: np.ndarray | None) -> 
     return quantities
 
 
-def expected_forward(request: RunRequest, scale: float, conventions: dict[str, str] | None = None) -> Expectation:
+def expected_forward(
+    request: RunRequest, scale: float, conventions: dict[str, str] | None = None, measured_only: bool = False
+) -> Expectation:
     """The oracle's forward quantities and their tolerances (``scale``: the regime's S), under
     the backend's ``conventions`` (default: the oracle's). Padded outputs that are zeros must
-    be exactly 0; carried ones are held to the tolerance of the outputs they repeat."""
+    be exactly 0; carried ones are held to the tolerance of the outputs they repeat.
+    ``measured_only``: the tolerance of large shapes and reduced precision (see
+    :mod:`conformance.tolerances`), from the sensitivity and the storage rounding alone."""
     padded_outputs = (conventions or oracle_conventions())["padded_outputs"]
     steps = request.x.shape[1 if request.batch_first else 0]
     padded = padded_mask(request.lengths, steps, request.batch_first)
 
-    def quantities(moved: RunRequest) -> dict[str, np.ndarray]:
-        return forward_quantities(conventional_padding(moved, oracle_forward(moved), padded_outputs), padded, padded_outputs)
+    def quantities(moved: RunRequest, stored_as: str = "float64") -> dict[str, np.ndarray]:
+        return forward_quantities(conventional_padding(moved, oracle_forward(moved, stored_as), padded_outputs), padded, padded_outputs)
 
     values = quantities(request)
     measured = sensitivity(request, lambda moved, _: quantities(moved))
+    if measured_only:
+        stored = quantities(request, stored_as=request.dtype)
+        storage = {name: float(np.max(np.abs(stored[name] - value), initial=0.0)) for name, value in values.items()}
     tolerances = {
         name: 0.0
         if name.endswith(PADDED_SUFFIX) and padded_outputs == "zeros"
+        else measured_tolerance(measured[name], storage[name])
+        if measured_only
         else tolerance(forward_bound(request.spec, request.dtype, steps, scale, value), measured[name])
         for name, value in values.items()
     }

@@ -37,16 +37,33 @@ import numpy as np
 
 import adapters
 import reference as reference_package
-from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offers_gradients
+from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offered_dtypes, offers_gradients, promises_thread_determinism
 from adapters.conventions import declared_conventions
 from adapters.registry import load_adapter
 from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
 
 _HEADER = struct.Struct("<Q")
+# The variables that set the thread pools of OpenMP, MKL and OpenBLAS (torch, Paddle, NumPy).
+POOL_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_environment(threads: int, environment: Mapping[str, str]) -> dict[str, str]:
+    """The variables that set a child's intra-op thread count to ``threads``: OpenMP's, MKL's
+    and OpenBLAS's, TensorFlow's and XLA's (JAX), the latter added to any XLA flags
+    ``environment`` already holds. (ONNX Runtime's sessions read OpenMP's.)"""
+    count = str(threads)
+    xla = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={count}"
+    return {
+        **dict.fromkeys(POOL_VARIABLES, count),
+        "TF_NUM_INTRAOP_THREADS": count,
+        "XLA_FLAGS": f"{environment.get('XLA_FLAGS', '')} {xla}".strip(),
+    }
+
+
 # Several backend processes share each core (one per backend per test worker), and
-# spinning thread pools starve each other there; the suite's cases are small. Children
-# run single-threaded unless the environment already sets these.
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# spinning thread pools starve each other there; most of the suite's cases are small.
+# Children run single-threaded unless the environment already sets these.
+SINGLE_THREADED = thread_environment(1, {})
 
 
 def send_message(stream: BinaryIO, message: object) -> None:
@@ -106,14 +123,26 @@ def _portable_exception(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-def serve(reference: str, requests: BinaryIO, replies: BinaryIO) -> None:
-    """Child process: load the adapter, then answer (method, args) requests until EOF."""
+def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | None = None) -> None:
+    """Child process: load the adapter (and, with ``threads``, call its optional
+    ``set_threads(threads)``, the framework's own setting), then answer (method, args)
+    requests until EOF."""
     try:
         adapter = load_adapter(reference)
+        if threads is not None and callable(getattr(adapter, "set_threads", None)):
+            adapter.set_threads(threads)
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
         return
-    send_message(replies, ("ok", (adapter.name, adapter.parameter_layout, offers_gradients(adapter), has_costly_runs(adapter))))
+    handshake = (
+        adapter.name,
+        adapter.parameter_layout,
+        offers_gradients(adapter),
+        has_costly_runs(adapter),
+        offered_dtypes(adapter),
+        promises_thread_determinism(adapter),
+    )
+    send_message(replies, ("ok", handshake))
     while True:
         try:
             method, args = receive_message(requests)
@@ -163,23 +192,39 @@ def parse_interpreters(values: list[str]) -> dict[str, str]:
 
 
 class IsolatedAdapter:
-    """An adapter whose every call runs in a child process (see the module docstring)."""
+    """An adapter whose every call runs in a child process (see the module docstring).
 
-    def __init__(self, reference: str, timeout: float = 300.0, python: str | None = None) -> None:
+    ``threads``: the child's intra-op thread count, set through the usual environment
+    variables and the adapter's ``set_threads`` (default: single-threaded unless this
+    process's environment says otherwise)."""
+
+    def __init__(self, reference: str, timeout: float = 300.0, python: str | None = None, threads: int | None = None) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
         self.reference = reference
         self.timeout = timeout
         self.python = python
+        self.threads = threads
         self._process: subprocess.Popen | None = None
         self._requests: BinaryIO | None = None
         self._replies: BinaryIO | None = None
-        self.name, self.parameter_layout, self.has_gradients, self.costly_runs = self._start()
+        (
+            self.name,
+            self.parameter_layout,
+            self.has_gradients,
+            self.costly_runs,
+            self.dtypes,
+            self.deterministic_across_threads,
+        ) = self._start()
 
-    def _start(self) -> tuple[str, str, bool, bool]:
+    def _start(self) -> tuple[str, str, bool, bool, tuple[str, ...], bool]:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
-        environment = {**SINGLE_THREADED, **os.environ, "PYTHONPATH": os.pathsep.join(child_path(self.python))}
+        threads = {} if self.threads is None else thread_environment(self.threads, os.environ)
+        environment = {**SINGLE_THREADED, **os.environ, **threads, "PYTHONPATH": os.pathsep.join(child_path(self.python))}
+        command = [self.python or sys.executable, "-m", "conformance.isolation", self.reference, str(to_child_read), str(from_child_write)]
         self._process = subprocess.Popen(
-            [self.python or sys.executable, "-m", "conformance.isolation", self.reference, str(to_child_read), str(from_child_write)],
+            command + ([] if self.threads is None else [str(self.threads)]),
             pass_fds=(to_child_read, from_child_write),
             env=environment,
         )
@@ -263,10 +308,10 @@ class IsolatedAdapter:
 
 
 def main(arguments: list[str]) -> None:
-    """``python -m conformance.isolation REFERENCE READ_FD WRITE_FD``: serve one adapter."""
-    reference, read_fd, write_fd = arguments
+    """``python -m conformance.isolation REFERENCE READ_FD WRITE_FD [THREADS]``: serve one adapter."""
+    reference, read_fd, write_fd, *threads = arguments
     with os.fdopen(int(read_fd), "rb") as requests, os.fdopen(int(write_fd), "wb") as replies:
-        serve(reference, requests, replies)
+        serve(reference, requests, replies, int(threads[0]) if threads else None)
 
 
 if __name__ == "__main__":

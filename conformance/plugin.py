@@ -46,6 +46,8 @@ from .sharding import parse_shard, shard_of
 MARKERS = {
     "f32": "float32 cases",
     "f64": "float64 cases",
+    "reduced_precision": "bfloat16 and float16 cases",
+    "large": "cases of the size factor (H 128 to 256, T up to 100)",
     "multilayer": "cases with more than one layer",
     "bidirectional": "bidirectional cases",
     "reverse": "cases with the reverse-only direction",
@@ -154,8 +156,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{marker}: {description}")
     config.addinivalue_line(
         "markers",
-        "cases(*case_ids, gradients=False, applies=None): run backend_case over these cases (each backend's nearest "
-        "supported, with gradients if asked, where applies(backend, case)) instead of the case table",
+        "cases(*case_ids, gradients=False, applies=None, first_in_table=None): run backend_case over these cases (each "
+        "backend's nearest supported, with gradients if asked, where applies(backend, case)), or over the first case of "
+        "the backend's table that first_in_table(case) accepts, instead of the case table",
     )
     if not hasattr(config, "workerinput"):
         distribute_by_work_stealing(config)
@@ -202,6 +205,8 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
     flags = {
         "f32": case.dtype == "f32",
         "f64": case.dtype == "f64",
+        "reduced_precision": case.reduced_precision,
+        "large": case.large,
         "multilayer": spec.num_layers > 1,
         "bidirectional": spec.bidirectional,
         "reverse": spec.reverse,
@@ -240,7 +245,8 @@ def cases_for(
     metafunc: pytest.Metafunc, backend: Backend, table: list[Case], gradients: bool
 ) -> list[Case]:
     """The cases a case-taking test runs on ``backend``: those of ``--case`` (where the check
-    applies), else those its ``cases`` marker lists, else the backend's table. A table case
+    applies), else those its ``cases`` marker lists (or, with ``first_in_table``, the first
+    case of the backend's table it accepts), else the backend's table. A table case
     the backend cannot run makes no test: the capability table says what it lacks once per
     feature. An unavailable backend gets one case, which skips with the reason."""
     marker = metafunc.definition.get_closest_marker("cases")
@@ -249,6 +255,10 @@ def cases_for(
     if chosen:
         available = backend.availability.available
         return [case for case in chosen if applies is None or not available or applies(backend, case)]
+    if marker and "first_in_table" in marker.kwargs:
+        if not backend.availability.available:
+            return table[:1]
+        return [case for case in table if backend.supports(case, gradients) and marker.kwargs["first_in_table"](case)][:1]
     if marker:
         return listed_cases(backend, marker.args, marker.kwargs.get("gradients", gradients), applies)
     if not backend.availability.available:

@@ -106,9 +106,12 @@ class PreparedCase:
         return run_backend(self.backend, lambda: self.backend.adapter.gradients(request or self.request, upstream), self.deviations)
 
 
-def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, record, gradients: bool = False) -> PreparedCase:
+def prepare(
+    backend_case: tuple[Backend, Case], check: str, node: pytest.Item, record, gradients: bool = False, deviations_of: str | None = None
+) -> PreparedCase:
     """Record what is tested, skip what the backend cannot run, and arm the known deviations
-    registered for this backend, check and request."""
+    registered for this backend, request and check (or ``deviations_of``, for a check that
+    repeats another one's comparisons)."""
     backend, case = backend_case
     data = make_data(case)
     request = request_for(case, data)
@@ -126,7 +129,7 @@ def prepare(backend_case: tuple[Backend, Case], check: str, node: pytest.Item, r
         rerun=backend.rerun_command(case),
     )
     skip_if_unsupported(backend, request, gradients)
-    deviations = find_deviations(backend.name, check, request, version=backend.availability.version)
+    deviations = find_deviations(backend.name, deviations_of or check, request, version=backend.availability.version)
     expect_deviations(node, deviations)
     record(deviations=[deviation.name for deviation in deviations])
     return PreparedCase(backend, case, data, request, deviations)

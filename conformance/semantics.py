@@ -17,7 +17,7 @@ import numpy as np
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
 from .backends import Backend
-from .cases import DTYPE_NAMES, Case, make_data
+from .cases import PLAIN_DTYPES, Case, make_data
 from .deviations import find_deviations
 from .expectations import conventional_padding, expected_forward, padded_mask
 from .report.columns import column
@@ -79,7 +79,7 @@ class Measurement:
 def runnable_case(backend: Backend, case: Case) -> tuple[Case | None, str]:
     """``case`` in the first dtype the backend runs it in, or None and its reasons."""
     reasons = ""
-    for dtype in dict.fromkeys((case.dtype, *DTYPE_NAMES)):
+    for dtype in dict.fromkeys((case.dtype, *PLAIN_DTYPES)):
         candidate = replace(case, dtype=dtype)
         unsupported = backend.unsupported(candidate.config())
         if not unsupported:

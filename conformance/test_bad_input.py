@@ -40,7 +40,7 @@ BAD_REQUESTS = {
         "initial_states[0] (h0): expected shape (4, 2, 4)",
     ),
     "params-count": (replace(GOOD, params=GOOD.params[:2]), ValueError, "params: expected 4 cells (num_layers * num_directions), got 2"),
-    "dtype": (replace(GOOD, dtype="float16"), ValueError, "dtype: expected one of float32, float64, got 'float16'"),
+    "dtype": (replace(GOOD, dtype="float8"), ValueError, "dtype: expected one of float32, float64, bfloat16, float16, got 'float8'"),
     "device": (replace(GOOD, device="tpu"), ValueError, "device: expected one of cpu, cuda, got 'tpu'"),
     "dropout": (replace(GOOD, dropout=1.5), ValueError, "dropout: expected a probability in [0, 1), got 1.5"),
     "activation": (

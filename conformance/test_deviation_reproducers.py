@@ -76,7 +76,7 @@ def reproducer_diagnoses(backend: Backend, deviations: list[KnownDeviation]) -> 
         case = Case.from_id(deviation.reproducer)
         request = request_for(case, make_data(case))
         actual = backend.adapter.run(request)
-        diagnoses[deviation.name] = list(diagnose_forward(request, actual, expected_forward(request, regime_scale(case.regime))).explanations)
+        diagnoses[deviation.name] = list(diagnose_forward(request, actual, expected_forward(request, regime_scale(case.regime), measured_only=case.measured_tolerances)).explanations)
     return diagnoses
 
 

@@ -16,7 +16,7 @@ def test_forward_matches_oracle(backend_case, record, request):
     prepared = prepare(backend_case, "forward", request.node, record)
     case, run_request, backend = prepared.case, prepared.request, prepared.backend
     conventions = backend.conventions(run_request.config())
-    expectation = expected_forward(run_request, regime_scale(case.regime), conventions)
+    expectation = expected_forward(run_request, regime_scale(case.regime), conventions, case.measured_tolerances)
     actual = prepared.run()
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
     locator = Locator(case.spec, run_request.batch_first, padded)

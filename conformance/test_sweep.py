@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, reject, settings
 from hypothesis import strategies as st
 
-from adapters.base import DTYPES, RunConfig, RunRequest, UnsupportedCase, has_costly_runs
+from adapters.base import PLAIN_DTYPES, RunConfig, RunRequest, UnsupportedCase, has_costly_runs
 from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
 from reference.activations import ACTIVATIONS, activation_text
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
@@ -40,10 +40,12 @@ COSTLY_SWEEP_FRACTION = 4
 
 def capabilities(backend: Backend) -> tuple[dict[str, bool], dict[str, tuple[str, ...]], tuple[str, ...]]:
     """Which features the backend supports, each asked on an otherwise plain config in a
-    dtype it takes; which activations it takes in each role; and its dtypes. A backend
-    that takes no dtype on the plain config supports nothing here."""
-    dtypes = tuple(dtype for dtype in DTYPES if not backend.unsupported(RunConfig(LSTMSpec(3, 4), dtype=dtype)))
-    base = RunConfig(LSTMSpec(3, 4), dtype=dtypes[0] if dtypes else DTYPES[0])
+    dtype it takes; which activations it takes in each role; and its float32 and float64
+    dtypes (the sweep's random sizes and values are held to their a-priori tolerances,
+    which reduced precision has none of: see conformance.tolerances). A backend that
+    takes neither on the plain config supports nothing here."""
+    dtypes = tuple(dtype for dtype in PLAIN_DTYPES if not backend.unsupported(RunConfig(LSTMSpec(3, 4), dtype=dtype)))
+    base = RunConfig(LSTMSpec(3, 4), dtype=dtypes[0] if dtypes else PLAIN_DTYPES[0])
 
     def supports(config: RunConfig) -> bool:
         return bool(dtypes) and not backend.unsupported(config)

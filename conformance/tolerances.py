@@ -34,6 +34,23 @@ cases can be so ill-conditioned that this exceeds the a-priori bound (a 3-layer,
 
     tolerance = max(bound, SAFETY * sensitivity)
 
+Large shapes and reduced precision are held to the measured figures alone. The a-priori
+bound grows like T * sqrt(fan_in): at H = 256, I = 512, T = 100 in float32 it is 2.6e-3
+of the values, over a thousand times the error torch makes there (8.9e-7), so a kernel
+drifting by 1e-4 would pass; in bfloat16 (u = 2**-8) it exceeds the values themselves
+on every case. There the tolerance is
+
+    tolerance = SAFETY * max(sensitivity, storage)
+
+where ``storage`` is how far the oracle moves when every gate pre-activation, cell and
+hidden state it stores is rounded to the dtype as it is made (``lstm_forward(...,
+stored_as=dtype)``): the rounding a kernel that keeps its states in that format cannot
+avoid, which perturbing the data alone does not show. Measured on torch 2.13's CPU
+kernels (oneDNN), the error is at most 1.5 times the larger of the two over 80 bfloat16
+and float16 cases of the table's shapes and at most 5.4 times the sensitivity on the
+float32 large shapes (the sums of 770 products that a GEMM rounds): SAFETY leaves a
+factor of 3 to spare there, and a 1e-4 drift fails at H = 256 in float32 (tolerance 2.6e-6).
+
 ``SAFETY`` = 16: on torch 2.13 and paddle 3.3.1 (CPU) the largest error measured over
 the case tables is 0.13 of the tolerance (a legacy-op float64 peephole gradient) and
 below 0.06 for every forward comparison; the factor leaves room for platforms with other summation orders (fused
@@ -59,7 +76,7 @@ from reference import LSTMSpec, map_params
 from .cases import SATURATION_INPUT_STD, SATURATION_SCALE
 from .seeding import seed_for
 
-UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
+UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 SAFETY = 16.0
 SENSITIVITY_DRAWS = 2
 
@@ -90,6 +107,11 @@ def gradient_bound(spec: LSTMSpec, dtype: str, steps: int, batch: int, scale: fl
 def tolerance(bound: float, sensitivity: float) -> float:
     """The larger of the a-priori bound and the measured one."""
     return max(bound, SAFETY * sensitivity)
+
+
+def measured_tolerance(sensitivity: float, storage: float) -> float:
+    """The tolerance of large shapes and reduced precision: the measured figures alone (module docstring)."""
+    return SAFETY * max(sensitivity, storage)
 
 
 def perturbed(request: RunRequest, rng: np.random.Generator, extra: tuple[np.ndarray, ...] = ()) -> tuple[RunRequest, tuple]:

@@ -14,6 +14,12 @@ own last valid step: it runs the forward step loop over the sequence reversed wi
 its length (padded steps stay where they are).
 
 Dropout between layers is the identity here: the oracle has inference semantics.
+
+``stored_as`` makes the oracle a model of a kernel that keeps what it stores between
+operations in a narrower format: each step's gate pre-activations (what the GEMMs write),
+cell state and hidden state are rounded to that format as soon as they are made, and
+everything else is computed exactly. The difference from the exact oracle is how much
+that storage rounding moves this case's results (see ``conformance.tolerances``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .formats import FORMATS, round_to_format
 from .inputs import LSTMInputs, validate_inputs
 from .params import CellParams, LSTMParams, validate_params
 from .spec import LSTMSpec
@@ -107,8 +114,10 @@ def run_direction(
     c0: np.ndarray,
     valid: np.ndarray | None,
     keep_trace: bool = True,
+    stored_as: str = "float64",
 ) -> DirectionTrace:
-    """Run one layer in forward time order over x [T, B, I_k] from (h0 [B, R], c0 [B, H]).
+    """Run one layer in forward time order over x [T, B, I_k] from (h0 [B, R], c0 [B, H]),
+    rounding stored values to ``stored_as`` (module docstring).
 
     ``valid`` [T, B] marks the valid steps (a prefix of each sequence), None if all are.
     Without ``keep_trace`` the per-step gates and cell activations live in one reused
@@ -146,6 +155,7 @@ def run_direction(
     scratch = np.empty((batch, hidden))
     # Without peepholes o is activated with i and f; with them, after the new c exists.
     early = 2 if spec.peepholes else 3
+    rounds = stored_as != "float64"
     h_prev, c_prev = h0, c0
     for t in range(steps):
         if t % chunk == 0:
@@ -156,6 +166,8 @@ def run_direction(
         slot = t if keep_trace else 0
         np.matmul(h_prev, w_hh_t, out=recurrent)
         z = np.add(recurrent_blocks, projected_blocks[t % chunk], out=gates[slot])
+        if rounds:
+            z[...] = round_to_format(z, stored_as)
         i, f, o, g = z
         if spec.peepholes:
             i += np.multiply(cell.w_ic, c_prev, out=scratch)
@@ -175,6 +187,8 @@ def run_direction(
         c += np.multiply(i, g, out=scratch)
         if cell_clip is not None:
             np.clip(c, -cell_clip, cell_clip, out=c)
+        if rounds:
+            c[...] = round_to_format(c, stored_as)
         if spec.peepholes:
             o += np.multiply(cell.w_oc, c, out=scratch)
             if clip is not None:
@@ -188,6 +202,8 @@ def run_direction(
             np.matmul(cell_output, w_hr_t, out=h)
             if proj_clip is not None:
                 np.clip(h, -proj_clip, proj_clip, out=h)
+        if rounds:
+            h[...] = round_to_format(h, stored_as)
         if valid is not None and not valid[t].all():
             padded = ~valid[t][:, None]
             np.copyto(c, c_prev, where=padded)
@@ -199,10 +215,11 @@ def run_direction(
 
 
 def forward_with_traces(
-    spec: LSTMSpec, params: LSTMParams, inputs: LSTMInputs, keep_trace: bool = True
+    spec: LSTMSpec, params: LSTMParams, inputs: LSTMInputs, keep_trace: bool = True, stored_as: str = "float64"
 ) -> tuple[LSTMResult, list[DirectionTrace]]:
-    """The forward pass on validated inputs; returns time-major results and one trace per cell
-    (index layer * D + direction), complete only with ``keep_trace``."""
+    """The forward pass on validated inputs, stored values rounded to ``stored_as``; returns
+    time-major results and one trace per cell (index layer * D + direction), complete only
+    with ``keep_trace``."""
     steps = inputs.steps
     lengths = inputs.lengths_or_full()
     valid = None if lengths.min() == steps else np.arange(steps)[:, None] < lengths[None, :]
@@ -216,7 +233,7 @@ def forward_with_traces(
             index = spec.cell_index(layer, direction)
             reversed_ = spec.runs_reversed(direction)
             x = reverse_within_lengths(layer_input, reverse) if reversed_ else layer_input
-            trace = run_direction(spec, params[index], x, inputs.h0[index], inputs.c0[index], valid, keep_trace)
+            trace = run_direction(spec, params[index], x, inputs.h0[index], inputs.c0[index], valid, keep_trace, stored_as)
             traces.append(trace)
             h_n[index], c_n[index] = trace.states[-1], trace.cells[-1]
             out = trace.states if valid is None else np.where(valid[:, :, None], trace.states, 0.0)
@@ -233,6 +250,7 @@ def lstm_forward(
     lengths: np.ndarray | None = None,
     initial_states: tuple[np.ndarray, np.ndarray] | None = None,
     batch_first: bool = False,
+    stored_as: str = "float64",
 ) -> LSTMResult:
     """Run the LSTM described by ``spec`` with canonical ``params`` in float64.
 
@@ -242,12 +260,16 @@ def lstm_forward(
     steps), h_n [L*D, B, R] and c_n [L*D, B, H] (each sequence's state after its last
     valid step; forward cells at even, backward cells at odd indices; with
     ``spec.reverse`` the one cell of each layer, at index ``layer``, runs reversed).
+    ``stored_as``: "float64" (exact), or "float32", "bfloat16", "float16" to round each
+    step's gate pre-activations, cell and hidden states to that format (module docstring).
     """
     if not isinstance(spec, LSTMSpec):
         raise TypeError(f"spec: expected LSTMSpec, got {type(spec).__name__}")
+    if stored_as not in FORMATS:
+        raise ValueError(f"stored_as: expected one of {', '.join(FORMATS)}, got {stored_as!r}")
     spec.validate()
     inputs = validate_inputs(spec, x, lengths=lengths, initial_states=initial_states, batch_first=batch_first)
-    result, _ = forward_with_traces(spec, validate_params(spec, params), inputs, keep_trace=False)
+    result, _ = forward_with_traces(spec, validate_params(spec, params), inputs, keep_trace=False, stored_as=stored_as)
     if batch_first:
         return result._replace(outputs=result.outputs.transpose(1, 0, 2).copy())
     return result

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 DEFAULT_ACTIVATIONS = {"gate_activation": "sigmoid", "cell_activation": "tanh", "candidate_activation": "tanh"}
+# The size factor's hidden sizes start here (conformance.cases.LARGE_SHAPES); the table's
+# other shapes stay below 40.
+LARGE_HIDDEN_SIZE = 128
 
 FEATURES: dict[str, Callable[[dict], bool]] = {
     "layers > 1": lambda record: record["spec"]["num_layers"] > 1,
@@ -21,8 +24,12 @@ FEATURES: dict[str, Callable[[dict], bool]] = {
     "initial states": lambda record: record["case"]["init"] != "zero",
     "non-default activations": lambda record: any(record["spec"][role] != name for role, name in DEFAULT_ACTIVATIONS.items()),
     "saturation regime": lambda record: record["case"]["regime"] == "sat",
+    "large shape (H >= 128)": lambda record: record["spec"]["hidden_size"] >= LARGE_HIDDEN_SIZE,
+    "several threads": lambda record: max(record.get("threads", [1])) > 1,
     "float32": lambda record: record["dtype"] == "float32",
     "float64": lambda record: record["dtype"] == "float64",
+    "bfloat16": lambda record: record["dtype"] == "bfloat16",
+    "float16": lambda record: record["dtype"] == "float16",
 }
 
 

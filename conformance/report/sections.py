@@ -445,6 +445,41 @@ def semantics_section(document: dict) -> Section:
     )
 
 
+def largest_error(record: dict, label: str) -> str:
+    """The largest relative error of the record's comparisons labelled ``[label]``."""
+    errors = [comparison["max_rel_error"] for comparison in record.get("comparisons", []) if comparison["quantity"].endswith(f"[{label}]")]
+    return format_error(None if None in errors else max(errors)) if errors else "-"
+
+
+def threads_section(document: dict) -> Section:
+    """Per backend: its large case at one thread and at several, against the oracle and
+    against each other."""
+    records = [record for record in document["records"] if record.get("kind") == "threads"]
+    if not records:
+        return Section("Thread counts", notes=(("No backend ran the threads check in this run.",),))
+    rows = []
+    for record in sorted(records, key=column):
+        counts = record.get("threads", [1, 1])
+        many = f"{counts[-1]} threads"
+        agreement = "-" if "bitwise_across_threads" not in record else "bitwise" if record["bitwise_across_threads"] else "within tolerance"
+        promised = "yes" if record.get("promises_thread_determinism") else "no"
+        rows.append(
+            (column(record), Span(record.get("case_id", "-"), code=True), Span(OUTCOME_ABBREVIATIONS[record["outcome"]], tone=OUTCOME_TONES[record["outcome"]]),
+             largest_error(record, "1 thread"), largest_error(record, many), largest_error(record, f"{many} against 1"), agreement, promised)
+        )
+    return Section(
+        "Thread counts",
+        notes=(
+            ("Each backend's first large-shape case, run in its usual single-threaded process and in a second "
+             "process set to several intra-op threads (environment variables and the framework's own setting). "
+             "Both are held to the oracle's tolerance, and to each other: bit for bit where the adapter says the "
+             "backend promises it, else within the same tolerance. Errors are the largest relative ones over the "
+             "outputs and final states.",),
+        ),
+        tables=(Table(("backend", "case", "outcome", "1 thread", "several", "several against 1", "agreement", "promised"), tuple(rows)),),
+    )
+
+
 def mark_declared(cell: str, declared: str | None) -> str:
     """``cell``, marked when the backend declares a convention other than the oracle's."""
     return f"{cell} (declared {declared})" if declared and declared != CONVENTIONS[PADDED_OUTPUTS][0] else cell
@@ -464,6 +499,7 @@ def build_page(document: dict) -> Page:
             failure_section(document),
             capability_section(document),
             semantics_section(document),
+            threads_section(document),
             feature_section(document),
             error_plot_section(document),
             worst_error_section(document),

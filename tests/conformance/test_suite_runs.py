@@ -157,9 +157,11 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     records = document["records"]
     kinds = {record["kind"] for record in records if record["outcome"] != "unsupported"}
     # Every check the example backend can take (it has no lengths, so no padding checks).
-    assert kinds == {"forward", "final_state_is_last_output", "sample_alone", "mapping", "deviation_reproducers", "sweep", "capabilities"}, kinds
-    forward = [record for record in records if record["kind"] == "forward" and record["outcome"] != "unsupported"]
+    checks = {"forward", "threads", "final_state_is_last_output", "sample_alone", "mapping", "deviation_reproducers", "sweep", "capabilities"}
+    assert kinds == checks, kinds
+    forward = [record for record in records if record["kind"] in ("forward", "threads") and record["outcome"] != "unsupported"]
     assert forward and all(record["outcome"] == "known_deviation" for record in forward)
+    assert {record["dtype"] for record in forward} == {"float32", "float64", "float16"}
     reproducer = "L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu"
     assert any(record["case_id"] == reproducer and record["deviations"] == ["plugin-example-cell-state-squashed"] for record in forward)
     # Its reproducer is diagnosed too: tanh of c_n is no mapping mistake.

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from reference import CellParams, LSTMSpec, init_params, lstm_forward, sigmoid
+from reference.formats import round_to_format
 from reference.forward import reversal_index, reverse_within_lengths
 
 # Independent computations of the same float64 quantities in a different order agree to
@@ -308,3 +309,49 @@ def test_sigmoid_is_stable_and_accurate_at_the_extremes():
     assert ((far >= 0) & (far <= sig(-708.0))).all()
     expected = [math.exp(-700.0), sig(-40.0), sig(-1.0), 0.5, sig(1.0), 1.0, 1.0, 1.0]
     np.testing.assert_allclose(near, expected, rtol=4e-16, atol=0)
+
+
+def bf16(value: float) -> float:
+    """``value`` rounded to bfloat16 (to nearest even, through float32)."""
+    bits = int(np.array([value], dtype=np.float32).view(np.uint32)[0])
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
+
+
+def test_stored_as_rounds_pre_activations_cell_and_hidden_state_as_a_kernel_stores_them():
+    """Two steps by hand: every gate pre-activation, cell and hidden state rounded to
+    bfloat16 as soon as it is made; the activations and products in between exact."""
+    spec = LSTMSpec(input_size=1, hidden_size=1)
+    params = one_cell(spec, w_ih=[[0.31], [-0.27], [0.73], [1.13]], w_hh=[[0.5], [-0.4], [0.9], [0.2]], b_ih=[0.11, 0.2, 0.3, 0.4])
+    xs = (2.03, -0.71)
+    h, c = 0.0, 0.0
+    for x in xs:
+        a_i, a_f, a_g, a_o = (bf16(w * x + r * h + b) for w, r, b in zip((0.31, -0.27, 0.73, 1.13), (0.5, -0.4, 0.9, 0.2), (0.11, 0.2, 0.3, 0.4)))
+        c = bf16(sig(a_f) * c + sig(a_i) * math.tanh(a_g))
+        h = bf16(sig(a_o) * math.tanh(c))
+    result = lstm_forward(spec, params, np.array(xs).reshape(2, 1, 1), stored_as="bfloat16")
+    np.testing.assert_allclose([result.h_n.item(), result.c_n.item()], [h, c], **CLOSE)
+    exact = lstm_forward(spec, params, np.array(xs).reshape(2, 1, 1))
+    assert exact.h_n.item() != result.h_n.item()
+    np.testing.assert_array_equal(lstm_forward(spec, params, np.array(xs).reshape(2, 1, 1), stored_as="float64").h_n, exact.h_n)
+
+
+@pytest.mark.parametrize("stored_as", ["float32", "bfloat16", "float16"])
+def test_stored_as_leaves_every_output_representable_and_close_to_the_exact_one(stored_as):
+    spec = LSTMSpec(input_size=5, hidden_size=7, num_layers=2, bidirectional=True)
+    params = init_params(spec, seed=3)
+    x = np.random.default_rng(3).standard_normal((6, 4, 5))
+    rounded = lstm_forward(spec, params, x, lengths=[6, 2, 0, 5], stored_as=stored_as)
+    exact = lstm_forward(spec, params, x, lengths=[6, 2, 0, 5])
+    for values in rounded:
+        np.testing.assert_array_equal(round_to_format(values, stored_as), values)
+    # Each stored value is off by half a unit in the last place; twelve steps of two layers
+    # compound that to a few units, far below the values' size (about 0.3).
+    unit = {"float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}[stored_as]
+    for got, want in zip(rounded, exact):
+        assert 0 < np.max(np.abs(got - want)) < 64 * unit
+
+
+def test_stored_as_names_the_formats_it_takes():
+    with pytest.raises(ValueError, match="stored_as: expected one of float64, float32, bfloat16, float16, got 'int8'"):
+        lstm_forward(LSTMSpec(1, 1), init_params(LSTMSpec(1, 1), seed=0), np.zeros((1, 1, 1)), stored_as="int8")

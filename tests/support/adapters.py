@@ -52,3 +52,41 @@ class CostlyExampleAdapter(ExampleAdapter):
 
     name = "costly-example"
     costly_runs = True
+
+
+class ThreadReportingAdapter(ExampleAdapter):
+    """The example backend, reporting as its version the thread settings of its process:
+    OpenMP's variable, XLA's flags and what ``set_threads`` was given."""
+
+    name = "thread-reporting-example"
+    threads_set = "never"
+
+    def set_threads(self, count: int) -> None:
+        self.threads_set = str(count)
+
+    def _import_version(self) -> str:
+        return f"OMP={os.environ.get('OMP_NUM_THREADS')};XLA={os.environ.get('XLA_FLAGS')};set={self.threads_set}"
+
+
+class WrongThreadedAdapter(ThreadReportingAdapter):
+    """The example backend, except that with more than one thread its outputs are off by
+    one part in 10**4 (a kernel whose thread split loses precision)."""
+
+    name = "wrong-threaded-example"
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        result = super().run(request)
+        return result._replace(outputs=result.outputs * 1.0001) if self.threads_set not in ("never", "1") else result
+
+
+class FalselyDeterministicAdapter(ThreadReportingAdapter):
+    """The example backend, claiming results independent of the thread count while its
+    outputs with more than one thread move by one part in 10**12 (well within tolerance,
+    so only the bitwise comparison the claim asks for can catch it)."""
+
+    name = "falsely-deterministic-example"
+    deterministic_across_threads = True
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        result = super().run(request)
+        return result._replace(outputs=result.outputs * (1.0 + 1e-12)) if self.threads_set not in ("never", "1") else result

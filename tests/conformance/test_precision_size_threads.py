@@ -1,0 +1,147 @@
+"""The size, threads and reduced-precision factors: the tables that hold them, the
+tolerances they are held to, and the thread settings a backend's process gets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from adapters.base import RunConfig
+from conformance.backends import REDUCED_CASES_PER_BACKEND, BackendPool
+from conformance.cases import LARGE_SHAPES, Case, make_data
+from conformance.expectations import expected_forward, oracle_forward
+from conformance.isolation import IsolatedAdapter, thread_environment
+from conformance.running import request_for
+from conformance.tolerances import forward_bound, regime_scale
+from reference import LSTMSpec
+
+from .test_suite_runs import run_suite
+
+
+def expectation_of(case: Case):
+    request = request_for(case, make_data(case))
+    return request, expected_forward(request, regime_scale(case.regime), measured_only=case.measured_tolerances)
+
+
+@pytest.mark.parametrize("shape", LARGE_SHAPES)
+def test_at_large_shapes_a_float32_drift_of_one_part_in_ten_thousand_fails(shape):
+    """The issue this factor answers: the a-priori bound lets such a drift pass at these
+    sizes, the measured tolerance does not."""
+    case = Case(layers=2, direction="bidir", lengths="mixed", init="h0", dtype="f32", shape=shape)
+    request, expectation = expectation_of(case)
+    outputs = expectation.values["outputs"]
+    drift = 1e-4 * np.max(np.abs(outputs))
+    assert expectation.tolerances["outputs"] < drift / 4
+    assert forward_bound(case.spec, "float32", case.steps, 1.0, outputs) > drift
+
+
+def swapped_input_and_forget_gates(params):
+    """Canonical parameters with the i and f gate blocks exchanged: a gate-order mistake."""
+
+    def swap(array):
+        hidden = array.shape[0] // 4
+        blocks = array.reshape(4, hidden, *array.shape[1:])
+        return blocks[[1, 0, 2, 3]].reshape(array.shape) if array.shape[0] % 4 == 0 and array.ndim <= 2 else array
+
+    return tuple(replace(cell, **{name: swap(getattr(cell, name)) for name in ("w_ih", "w_hh", "b_ih", "b_hh")}) for cell in params)
+
+
+REDUCED_CASES = [
+    f"L{layers}-{direction}-tm-{lengths}-h0-P0-bias-nopeep-noclip-std-{dtype}-{shape}-typ-cpu"
+    for dtype in ("bf16", "f16")
+    for layers, direction, lengths, shape in ((1, "fwd", "none", "base"), (2, "bidir", "mixed", "H13"), (3, "fwd", "full", "long"), (1, "bidir", "none", "H16"))
+]
+
+
+@pytest.mark.parametrize("case_id", REDUCED_CASES)
+def test_in_reduced_precision_a_gate_order_mistake_fails(case_id):
+    """bfloat16 and float16 tolerances stay below the values and below what a mapping
+    mistake moves them by, so a check in these formats can fail."""
+    case = Case.from_id(case_id)
+    request, expectation = expectation_of(case)
+    wrong = oracle_forward(replace(request, params=swapped_input_and_forget_gates(request.params)))
+    outputs = expectation.values["outputs"]
+    assert expectation.tolerances["outputs"] < 0.2 * np.max(np.abs(outputs))
+    assert np.max(np.abs(wrong.outputs[~np.isnan(wrong.outputs)] - oracle_forward(request).outputs.ravel())) > expectation.tolerances["outputs"]
+
+
+def test_reduced_precision_tolerances_grow_with_the_format_s_unit_roundoff():
+    base = Case(layers=2, dtype="f32", shape="H13")
+    tolerances = {dtype: expectation_of(replace(base, dtype=dtype))[1].tolerances["outputs"] for dtype in ("f32", "f16", "bf16")}
+    assert tolerances["f32"] < tolerances["f16"] < tolerances["bf16"]
+    # float16 has 3 more significand bits than bfloat16: about 8 times smaller rounding.
+    assert 2 < tolerances["bf16"] / tolerances["f16"] < 32
+
+
+def test_each_backend_runs_each_large_shape_once_and_its_offered_dtypes_on_copies_of_its_float32_cases():
+    pool = BackendPool(["adapters.example:ExampleAdapter", "tests.support.adapters:CostlyExampleAdapter"], isolate=False)
+    example, costly = (pool.case_tables[name] for name in ("example-keras-style", "costly-example"))
+    assert sorted(case.shape for case in example if case.large) == sorted(LARGE_SHAPES)
+    assert [case.shape for case in costly if case.large] == [LARGE_SHAPES[0]]
+    assert all(case.regime == "typ" and case.dtype == "f32" for case in example if case.large)
+    reduced = [case for case in example if case.reduced_precision]
+    assert [case.dtype for case in reduced] == ["f16"] * REDUCED_CASES_PER_BACKEND  # it offers no bfloat16
+    float32_ids = {case.id for case in example if case.dtype == "f32"}
+    assert all(replace(case, dtype="f32").id in float32_ids for case in reduced)
+    assert not any(case.large or case.reduced_precision for table in pool.gradient_case_tables.values() for case in table)
+    reasons = pool.backends[0].unsupported(RunConfig(LSTMSpec(2, 3), dtype="bfloat16"))
+    assert reasons == ("example-keras-style offers no bfloat16 (its adapter lists float32, float64, float16)",)
+
+
+def test_an_isolated_process_says_which_dtypes_its_adapter_offers():
+    adapter = IsolatedAdapter("adapters.example:ExampleAdapter")
+    try:
+        assert adapter.dtypes == ("float32", "float64", "float16")
+    finally:
+        adapter.close()
+
+
+def test_a_thread_count_reaches_the_environment_and_the_adapter_s_own_setting(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/nowhere")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    plain = IsolatedAdapter("tests.support.adapters:ThreadReportingAdapter")
+    threaded = IsolatedAdapter("tests.support.adapters:ThreadReportingAdapter", threads=4)
+    try:
+        assert plain.availability().version == "OMP=1;XLA=--xla_dump_to=/nowhere;set=never"
+        flags = "--xla_dump_to=/nowhere --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=4"
+        assert threaded.availability().version == f"OMP=4;XLA={flags};set=4"
+    finally:
+        plain.close()
+        threaded.close()
+    assert thread_environment(1, {})["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    with pytest.raises(ValueError, match="threads: expected a positive int or None, got 0"):
+        IsolatedAdapter("adapters.example:ExampleAdapter", threads=0)
+
+
+def test_the_threads_check_passes_a_sound_backend_and_fails_one_that_drifts_with_threads(tmp_path):
+    tests = ("conformance/test_threads.py",)
+    sound_process, sound = run_suite(tmp_path, "sound", "--adapter", "tests.support.adapters:ThreadReportingAdapter", tests=tests)
+    wrong_process, wrong = run_suite(tmp_path, "wrong", "--adapter", "tests.support.adapters:WrongThreadedAdapter", tests=tests)
+    assert sound_process.returncode == 0, sound_process.stdout[-2000:]
+    (record,) = sound.values()
+    assert record["outcome"] == "pass" and record["threads"] == [1, 4] and record["bitwise_across_threads"] is True
+    assert record["case"]["shape"] in LARGE_SHAPES
+    assert wrong_process.returncode == 1
+    (record,) = wrong.values()
+    failed = {comparison["quantity"] for comparison in record["comparisons"] if not comparison["passed"]}
+    assert failed == {"outputs[4 threads]", "outputs[4 threads against 1]"}
+
+
+def test_a_backend_that_promises_thread_determinism_is_held_to_it_bit_for_bit(tmp_path):
+    process, records = run_suite(
+        tmp_path, "claims", "--adapter", "tests.support.adapters:FalselyDeterministicAdapter", tests=("conformance/test_threads.py",)
+    )
+    assert process.returncode == 1, process.stdout[-2000:]
+    (record,) = records.values()
+    assert record["promises_thread_determinism"] is True and record["bitwise_across_threads"] is False
+    failed = {comparison["quantity"] for comparison in record["comparisons"] if not comparison["passed"]}
+    assert failed == {"outputs[4 threads against 1]"}
+
+
+def test_the_report_s_large_shape_feature_holds_exactly_the_size_factor_s_shapes():
+    from conformance.cases import SHAPES
+    from conformance.report.features import LARGE_HIDDEN_SIZE
+
+    assert all((SHAPES[name].hidden_size >= LARGE_HIDDEN_SIZE) == (name in LARGE_SHAPES) for name in SHAPES)
