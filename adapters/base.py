@@ -245,13 +245,23 @@ class BaseAdapter(ABC):
     parameter_layout: str
     costly_runs: bool = False
     dtypes: tuple[str, ...] = PLAIN_DTYPES
+    _framework_prepared = False
 
     def availability(self) -> Availability:
         try:
             version = self._import_version()
         except ImportError as error:
             return Availability(False, reason=f"{self.name}: cannot import ({error})")
+        self._framework_prepared = True
         return Availability(True, version=str(version))
+
+    def prepare_framework(self) -> None:
+        """Import and set up the framework (:meth:`_import_version`) once, before its first use
+        whichever call comes first: process-wide settings made there (Keras's backend, bound
+        at Keras's first import; JAX's float64) must precede it. ImportError when it cannot."""
+        if not self._framework_prepared:
+            self._import_version()
+            self._framework_prepared = True
 
     @property
     def has_gradients(self) -> bool:
@@ -294,6 +304,7 @@ class BaseAdapter(ABC):
         reasons = self.unsupported(request.config(gradients))
         if reasons:
             raise UnsupportedCase(self.name, reasons)
+        self.prepare_framework()
         return inputs, params
 
     @abstractmethod

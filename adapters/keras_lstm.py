@@ -180,6 +180,7 @@ class KerasLSTMAdapter(BaseAdapter):
     def build(self, spec: LSTMSpec, dtype: str, params: LSTMParams | None = None) -> list:
         """One built Keras layer per LSTM layer (``Bidirectional`` for two directions), with
         ``params`` loaded when given."""
+        self.prepare_framework()
         import keras
 
         layers = []

@@ -263,9 +263,10 @@ def error_plot_section(document: dict) -> Section:
     return Section(
         "Error against sequence length",
         notes=(
-            ("Max relative error of the outputs (max |actual - expected| / max |expected|) of each forward case "
-             "against its number of steps. The table gives the largest per sequence length, leaving out errors "
-             "that belong to a known deviation (the plot marks those).",),
+            ("Max relative error of the outputs (max |actual - expected| / max |expected|) of each forward case, "
+             "and of each run of the threads check, against its number of steps; one panel per dtype, and each "
+             "point's tooltip gives its hidden size and thread count. The table gives the largest per sequence "
+             "length, leaving out errors that belong to a known deviation (the plot marks those).",),
         ),
         tables=(error_by_steps_table(document),),
         figure="error_scatter",

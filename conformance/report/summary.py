@@ -148,7 +148,7 @@ def judged_comparisons(record: dict, deviating: dict[str, frozenset[str]]) -> li
     if record["outcome"] != "known_deviation":
         return comparisons
     covered = set().union(*(deviating.get(name, frozenset()) for name in record.get("deviations", [])))
-    return [comparison for comparison in comparisons if comparison["quantity"] not in covered]
+    return [comparison for comparison in comparisons if comparison["quantity"].partition("[")[0] not in covered]
 
 
 def worst_errors(document: dict) -> list[WorstError]:
@@ -356,37 +356,53 @@ def tolerance_ratios(document: dict) -> list[RatioDistribution]:
 
 @dataclass(frozen=True)
 class ErrorPoint:
-    """One forward record for the error plot: its sequence length and the max relative error
-    of its outputs (None when not finite); ``deviating`` when that error is a reproduced
-    known deviation's."""
+    """One run of a forward or threads record for the error plot: its sequence length,
+    hidden size and intra-op thread count, and the max relative error of its outputs (None
+    when not finite); ``deviating`` when that error is a reproduced known deviation's."""
 
     backend: str
     dtype: str
     steps: int
+    hidden_size: int
+    threads: int
     rel_error: float | None
     outcome: str
     deviating: bool
     test: str
 
 
+def plotted_outputs(record: dict) -> dict[str, int]:
+    """The record's compared quantities that are a run's outputs, with that run's thread
+    count: ``outputs`` of a forward record (the process's one thread), ``outputs[N thread(s)]``
+    of a threads record."""
+    if record["kind"] == "forward":
+        return {"outputs": 1}
+    if record["kind"] == "threads":
+        return {f"outputs[{count} thread{'s' if count > 1 else ''}]": count for count in record.get("threads", [])}
+    return {}
+
+
 def error_points(document: dict) -> list[ErrorPoint]:
-    """One point per forward record that compared ``outputs``, in test order."""
+    """One point per run whose outputs a forward or threads record compared, in test order."""
     deviating = deviating_quantities(document)
     points = []
     for record in document["records"]:
-        if record["kind"] != "forward" or "steps" not in record:
+        if "steps" not in record:
             continue
+        plotted = plotted_outputs(record)
         judged = {comparison["quantity"] for comparison in judged_comparisons(record, deviating)}
         for comparison in record.get("comparisons", []):
-            if comparison["quantity"] == "outputs":
+            if comparison["quantity"] in plotted:
                 points.append(
                     ErrorPoint(
                         backend=column(record),
                         dtype=record["dtype"],
                         steps=record["steps"],
+                        hidden_size=record["spec"]["hidden_size"],
+                        threads=plotted[comparison["quantity"]],
                         rel_error=comparison["max_rel_error"],
                         outcome=record["outcome"],
-                        deviating="outputs" not in judged,
+                        deviating=comparison["quantity"] not in judged,
                         test=record["test"],
                     )
                 )

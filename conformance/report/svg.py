@@ -150,7 +150,8 @@ def error_panel(
     for index, point in enumerate(point for point in points if point.dtype == dtype):
         x = x_of(point.steps) + offsets[point.backend] + (index % 5 - 2) * 0.8
         tooltip = (
-            f"{point.backend} {point.dtype}, {point.steps} steps: max rel error {format_error(point.rel_error)} "
+            f"{point.backend} {point.dtype}, {point.steps} steps, H {point.hidden_size}, "
+            f"{point.threads} thread{'s' if point.threads > 1 else ''}: max rel error {format_error(point.rel_error)} "
             f"({point.outcome})\n{point.test}"
         )
         parts.append(with_tooltip(tooltip, marker(x, y_of(point.rel_error), colours[point.backend], point.outcome)))

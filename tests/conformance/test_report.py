@@ -19,7 +19,15 @@ from conformance.report.files import load_document, write_pages
 from conformance.report.html_page import render_html
 from conformance.report.markdown_page import render_markdown
 from conformance.report.schema import SCHEMA_VERSION, parity_schema
-from conformance.report.summary import feature_matrix, findings, ordered_kinds, parameter_counts, tolerance_ratios, worst_errors
+from conformance.report.summary import (
+    error_points,
+    feature_matrix,
+    findings,
+    ordered_kinds,
+    parameter_counts,
+    tolerance_ratios,
+    worst_errors,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
@@ -254,6 +262,47 @@ def test_the_schema_rejects_broken_documents(example_run, validator):
 def test_the_synthetic_documents_are_valid(validator):
     for document in (synthetic_document(), synthetic_document(HOSTILE, HOSTILE)):
         assert sorted(error.message for error in validator.iter_errors(document)) == []
+
+
+def threads_record(outcome: str = "pass", deviations: tuple[str, ...] = ()) -> dict:
+    """A threads check's record on torch's H203 case: outputs at 1 and 4 threads, and against each other."""
+    case_id = LONG_CASE.replace("-long-", "-H203-")
+    return case_record(
+        "torch",
+        case_id,
+        outcome=outcome,
+        kind="threads",
+        test=f"conformance/test_threads.py::test_thread_count_changes_nothing_but_rounding[torch-{case_id}]",
+        deviations=list(deviations),
+        threads=[1, 4],
+        bitwise_across_threads=False,
+        promises_thread_determinism=False,
+        comparisons=[
+            comparison("outputs[1 thread]", 1e-7, 2e-7),
+            comparison("h_n[1 thread]", 1e-7, 1e-7),
+            comparison("outputs[4 threads]", 3e-7, 4e-7),
+            comparison("outputs[4 threads against 1]", 1e-7, 1e-7),
+        ],
+    )
+
+
+def test_the_error_plot_and_thread_table_show_each_run_of_the_threads_check(validator):
+    document = synthetic_document()
+    document["records"].append(threads_record())
+    assert sorted(error.message for error in validator.iter_errors(document)) == []
+    points = [point for point in error_points(document) if point.hidden_size == 203]
+    assert [(point.threads, point.steps, point.rel_error, point.deviating) for point in points] == [(1, 20, 2e-7, False), (4, 20, 4e-7, False)]
+    assert "H 203, 4 threads: max rel error" in render_html(document)
+    section = render_markdown(document).split("## Thread counts", 1)[1]
+    row = next(line for line in section.splitlines() if "H203" in line)
+    assert [cell.strip() for cell in row.strip("|").split("|")][2:] == ["pass", "2.00e-07", "4.00e-07", "1.00e-07", "within tolerance", "no"]
+
+
+def test_a_deviation_of_the_outputs_covers_their_runs_at_each_thread_count():
+    document = synthetic_document()
+    document["deviations"].append({**document["deviations"][0], "name": "dev-outputs", "backend": "torch", "quantities": ["outputs"]})
+    document["records"].append(threads_record("known_deviation", ("dev-outputs",)))
+    assert {point.deviating for point in error_points(document) if point.hidden_size == 203} == {True}
 
 
 def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
