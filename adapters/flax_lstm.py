@@ -2,7 +2,7 @@
 ``nnx.OptimizedLSTMCell``, ``flax-lstmcell`` runs ``nnx.LSTMCell``, each under ``nnx.RNN``
 (``seq_lengths`` for lengths, ``reverse=True, keep_order=True`` for a reverse-only layer)
 and ``nnx.Bidirectional``, one per layer, stacked as Flax users stack them. Float64
-through JAX's x64 mode; gradients through ``jax.grad``. As Flax's own training loops do,
+through JAX's x64 mode, bfloat16 and float16 as the cells' ``dtype``/``param_dtype``; gradients through ``jax.grad``. As Flax's own training loops do,
 the layers run inside ``jax.jit`` (split into a graph and its state, merged inside), with
 the weights as arguments, compiled once per spec, dtype and shape.
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
+from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
 from .jax_calls import jitted_forward_and_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
@@ -156,6 +156,7 @@ class FlaxLSTMAdapter(BaseAdapter):
     name = "flax"
     parameter_layout = "flax"
     cell_class = "OptimizedLSTMCell"
+    dtypes = DTYPES
     # Every new shape compiles the stack (about 0.3 s per layer and direction, more for
     # gradients): the smaller design keeps the default run within budget.
     costly_runs = True
@@ -214,8 +215,12 @@ class FlaxLSTMAdapter(BaseAdapter):
         for layer in range(spec.num_layers):
 
             def rnn(reverse: bool, layer: int = layer):
+                # The weights are passed in at every call, so none needs a random start: the
+                # orthogonal recurrent default takes a QR decomposition, which JAX's LAPACK has
+                # for neither bfloat16 nor float16.
                 cell = cell_type(
                     spec.layer_input_size(layer), spec.hidden_size, **activations,
+                    kernel_init=nnx.initializers.zeros, recurrent_kernel_init=nnx.initializers.zeros,
                     dtype=getattr(jnp, dtype), param_dtype=getattr(jnp, dtype), rngs=nnx.Rngs(0),
                 )
                 return nnx.RNN(cell, return_carry=True, reverse=reverse, keep_order=True)

@@ -27,6 +27,9 @@ Conventions (:mod:`adapters.conventions`): ``Bidirectional`` zeroes the outputs 
 steps (it sets ``zero_output_for_mask``), while a lone ``LSTM`` carries its previous
 output there; what it carries before any valid step depends on the Keras backend, so each
 adapter declares its own.
+
+Every layer runs in the request's dtype (its ``dtype``): float32, float64, bfloat16 or
+float16, on each of the three backends.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
+from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
 from .paddle_legacy import cell_prefix
 
 # Oracle activation name -> (the name Keras knows it by, the oracle parameters that name
@@ -129,6 +132,7 @@ class KerasLSTMAdapter(BaseAdapter):
 
     keras_backend: str
     parameter_layout = "keras"
+    dtypes = DTYPES
 
     def _import_version(self) -> str:
         os.environ["KERAS_BACKEND"] = self.keras_backend
@@ -194,6 +198,11 @@ class KerasLSTMAdapter(BaseAdapter):
                 return_sequences=True,
                 return_state=True,
                 dtype=dtype,
+                # Every weight is loaded (or, on JAX, passed in) before a run, so none needs a random
+                # start: Keras's orthogonal recurrent default takes a QR decomposition, which neither
+                # torch nor JAX's LAPACK has for bfloat16.
+                kernel_initializer="zeros",
+                recurrent_initializer="zeros",
             )
             built = keras.layers.Bidirectional(cell(), dtype=dtype) if spec.bidirectional else cell(go_backwards=spec.reverse)
             built.build((None, None, spec.layer_input_size(layer)))

@@ -20,12 +20,12 @@ import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, missing_features
 from .torch_lstm import TorchLayout
 
 
-def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = False):
-    """A float32 ``mindspore.nn.LSTM`` of ``spec``, in inference mode."""
+def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = False, dtype: str = "float32"):
+    """A ``mindspore.nn.LSTM`` of ``spec`` in ``dtype`` (float32 or float16), in inference mode."""
     import mindspore as ms
 
     module = ms.nn.LSTM(
@@ -36,16 +36,17 @@ def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = F
         batch_first=batch_first,
         dropout=dropout,
         bidirectional=spec.bidirectional,
-        dtype=ms.float32,
+        dtype=getattr(ms, dtype),
     )
     module.set_train(False)
     return module
 
 
 class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
-    """mindspore.nn.LSTM: layers, directions, no bias, lengths, initial states, float32."""
+    """mindspore.nn.LSTM: layers, directions, no bias, lengths, initial states, float32, float16."""
 
     name = "mindspore"
+    dtypes = (*PLAIN_DTYPES, "float16")
     # In PyNative mode every op of the per-step loop it runs with seq_length dispatches on
     # its own: about 1 to 2.5 s per run with lengths, 2 to 4.5 s with gradients.
     costly_runs = True
@@ -61,7 +62,7 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
         reasons = missing_features(spec, "mindspore.nn.LSTM")
         if spec.proj_size:
             reasons.append("mindspore.nn.LSTM has no projection")
-        if config.dtype != "float32":
+        if config.dtype not in ("float32", "float16"):
             reasons.append(f"MindSpore's CPU LSTM kernel takes float32 and float16, not {config.dtype}")
         if config.device != "cpu":
             reasons.append("the mindspore adapter runs on the CPU")
@@ -74,12 +75,12 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
         """The module holding ``params`` and its arguments: (module, x in the request's layout, h0, c0, seq_length or None)."""
         from mindspore import Tensor
 
-        module = mindspore_module(request.spec, request.dropout, request.batch_first)
+        module = mindspore_module(request.spec, request.dropout, request.batch_first, request.dtype)
         weights = self.canonical_to_backend(request.spec, params)
         for name, parameter in module.parameters_and_names():
-            parameter.set_data(Tensor(weights[name].astype(np.float32)))
+            parameter.set_data(Tensor(weights[name].astype(request.dtype)))
         x = inputs.x.transpose(1, 0, 2) if request.batch_first else inputs.x
-        tensors = [Tensor(np.ascontiguousarray(array).astype(np.float32)) for array in (x, inputs.h0, inputs.c0)]
+        tensors = [Tensor(np.ascontiguousarray(array).astype(request.dtype)) for array in (x, inputs.h0, inputs.c0)]
         lengths = None if inputs.lengths is None else Tensor(np.asarray(inputs.lengths, dtype=np.int32))
         return module, *tensors, lengths
 
@@ -93,7 +94,7 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
 
         module, x, h0, c0, lengths = self._module_and_arguments(request, inputs, params)
         grad_outputs = upstream.outputs.transpose(1, 0, 2) if request.batch_first else upstream.outputs
-        terms = [ms.Tensor(np.ascontiguousarray(grad).astype(np.float32)) for grad in (grad_outputs, upstream.h_n, upstream.c_n)]
+        terms = [ms.Tensor(np.ascontiguousarray(grad).astype(request.dtype)) for grad in (grad_outputs, upstream.h_n, upstream.c_n)]
 
         def loss(x, h0, c0):
             outputs, (h_n, c_n) = module(x, (h0, c0), lengths)

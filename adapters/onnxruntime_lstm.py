@@ -28,7 +28,7 @@ import numpy as np
 from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 from reference.activations import BoundActivation
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, missing_features
 from .onnx_session import RUNTIME_REJECTS_FLOAT64, import_onnxruntime, run_session, session
 
 OPSET = 22
@@ -125,10 +125,11 @@ def activation_attributes(spec: LSTMSpec) -> dict[str, list]:
 
 
 class OnnxRuntimeLSTMAdapter(BaseAdapter):
-    """The ONNX LSTM operator in ONNX Runtime (CPU): float32, time-major, no gradients."""
+    """The ONNX LSTM operator in ONNX Runtime (CPU): float32 and float16, time-major, no gradients."""
 
     name = "onnxruntime"
     parameter_layout = "onnx"
+    dtypes = (*PLAIN_DTYPES, "float16")
 
     def _import_version(self) -> str:
         return import_onnxruntime().__version__
@@ -172,7 +173,7 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         of the right shapes (what :meth:`parameter_count` needs)."""
         from onnx import TensorProto, helper, numpy_helper
 
-        element = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}[dtype]
+        element = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16}[dtype]
         directions, hidden = spec.num_directions, spec.hidden_size
         if params is None:
             params = init_params(spec, seed=0)

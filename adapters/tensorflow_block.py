@@ -32,7 +32,7 @@ import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, parameter_count
 
-from .base import BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
+from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
 
@@ -73,11 +73,12 @@ def block_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTM
 
 class TensorFlowBlockLSTMAdapter(BaseAdapter):
     """``tf.raw_ops.BlockLSTMV2``: peepholes, cell clip, reverse and bidirectional by
-    flipping, stacked layers, initial states, float32; gradients through ``tf.GradientTape``
+    flipping, stacked layers, initial states, float32 and float16; gradients through ``tf.GradientTape``
     (the op's registered ``BlockLSTMGradV2``)."""
 
     name = "tensorflow-block"
     parameter_layout = "tf_block"
+    dtypes = (*PLAIN_DTYPES, "float16")
 
     def _import_version(self) -> str:
         import tensorflow as tf
@@ -91,7 +92,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
             reasons.append("BlockLSTMV2 has no projection")
         if config.lengths:
             reasons.append("BlockLSTMV2 has one seq_len_max for the whole batch, no per-sequence lengths")
-        if config.dtype != "float32":
+        if config.dtype not in ("float32", "float16"):
             reasons.append(f"BlockLSTMV2 takes float16 and float32 only, not {config.dtype}")
         if config.dropout:
             reasons.append("BlockLSTMV2 has no dropout between layers")
@@ -141,7 +142,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
 
     @staticmethod
     def _tensors(request: RunRequest, inputs: LSTMInputs, params: LSTMParams):
-        """(x [T, B, I], h0 list, c0 list, weights by layout name) as float32 tensors."""
+        """(x [T, B, I], h0 list, c0 list, weights by layout name) as tensors in the request's dtype."""
         import tensorflow as tf
 
         def tensor(array: np.ndarray):

@@ -43,7 +43,8 @@ FORWARD_COVERING = (3, 2)
 GRADIENT_COVERING = (2, 3)
 COSTLY_COVERING = (2, 1)
 CUDA_CASES_PER_BACKEND = 8
-# float32 cases of a backend's forward table copied to each reduced-precision dtype it offers.
+# float32 cases of a backend's forward table copied to each reduced-precision dtype it offers
+# (a backend with costly runs: half as many).
 REDUCED_CASES_PER_BACKEND = 6
 
 
@@ -187,10 +188,12 @@ def size_copies(backend: Backend, covering: list[Case]) -> list[Case]:
 
 def reduced_precision_copies(backend: Backend, covering: list[Case]) -> list[Case]:
     """Per reduced-precision dtype the backend offers, its first float32 covering cases of
-    the typical regime run in that dtype instead (:data:`REDUCED_CASES_PER_BACKEND`);
-    saturated, bfloat16's rounding moves the values by a third of their size."""
+    the typical regime run in that dtype instead (:data:`REDUCED_CASES_PER_BACKEND`, half
+    as many for a backend with costly runs); saturated, bfloat16's rounding moves the
+    values by a third of their size."""
     float32 = [case for case in covering if case.dtype == "f32" and case.device == "cpu" and case.regime == "typ"]
-    return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, REDUCED_CASES_PER_BACKEND, dtype=dtype)]
+    limit = REDUCED_CASES_PER_BACKEND // 2 if has_costly_runs(backend.adapter) else REDUCED_CASES_PER_BACKEND
+    return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, limit, dtype=dtype)]
 
 
 class BackendPool:

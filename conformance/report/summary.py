@@ -357,13 +357,14 @@ def tolerance_ratios(document: dict) -> list[RatioDistribution]:
 @dataclass(frozen=True)
 class ErrorPoint:
     """One run of a forward or threads record for the error plot: its sequence length,
-    hidden size and intra-op thread count, and the max relative error of its outputs (None
-    when not finite); ``deviating`` when that error is a reproduced known deviation's."""
+    hidden size (None when the record has no spec) and intra-op thread count, and the max
+    relative error of its outputs (None when not finite); ``deviating`` when that error is
+    a reproduced known deviation's."""
 
     backend: str
     dtype: str
     steps: int
-    hidden_size: int
+    hidden_size: int | None
     threads: int
     rel_error: float | None
     outcome: str
@@ -398,7 +399,7 @@ def error_points(document: dict) -> list[ErrorPoint]:
                         backend=column(record),
                         dtype=record["dtype"],
                         steps=record["steps"],
-                        hidden_size=record["spec"]["hidden_size"],
+                        hidden_size=record["spec"]["hidden_size"] if "spec" in record else None,
                         threads=plotted[comparison["quantity"]],
                         rel_error=comparison["max_rel_error"],
                         outcome=record["outcome"],

@@ -149,8 +149,9 @@ def error_panel(
     offsets = {backend: 5.0 * (index - (len(colours) - 1) / 2) for index, backend in enumerate(colours)}
     for index, point in enumerate(point for point in points if point.dtype == dtype):
         x = x_of(point.steps) + offsets[point.backend] + (index % 5 - 2) * 0.8
+        size = "" if point.hidden_size is None else f", H {point.hidden_size}"
         tooltip = (
-            f"{point.backend} {point.dtype}, {point.steps} steps, H {point.hidden_size}, "
+            f"{point.backend} {point.dtype}, {point.steps} steps{size}, "
             f"{point.threads} thread{'s' if point.threads > 1 else ''}: max rel error {format_error(point.rel_error)} "
             f"({point.outcome})\n{point.test}"
         )

@@ -83,6 +83,7 @@ def test_each_backend_runs_each_large_shape_once_and_its_offered_dtypes_on_copie
     assert all(case.regime == "typ" and case.dtype == "f32" for case in example if case.large)
     reduced = [case for case in example if case.reduced_precision]
     assert [case.dtype for case in reduced] == ["f16"] * REDUCED_CASES_PER_BACKEND  # it offers no bfloat16
+    assert [case.dtype for case in costly if case.reduced_precision] == ["f16"] * (REDUCED_CASES_PER_BACKEND // 2)
     float32_ids = {case.id for case in example if case.dtype == "f32"}
     assert all(replace(case, dtype="f32").id in float32_ids for case in reduced)
     assert not any(case.large or case.reduced_precision for table in pool.gradient_case_tables.values() for case in table)
