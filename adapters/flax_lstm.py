@@ -2,9 +2,10 @@
 ``nnx.OptimizedLSTMCell``, ``flax-lstmcell`` runs ``nnx.LSTMCell``, each under ``nnx.RNN``
 (``seq_lengths`` for lengths, ``reverse=True, keep_order=True`` for a reverse-only layer)
 and ``nnx.Bidirectional``, one per layer, stacked as Flax users stack them. Float64
-through JAX's x64 mode, bfloat16 and float16 as the cells' ``dtype``/``param_dtype``; gradients through ``jax.grad``. As Flax's own training loops do,
-the layers run inside ``jax.jit`` (split into a graph and its state, merged inside), with
-the weights as arguments, compiled once per spec, dtype and shape.
+through JAX's x64 mode, bfloat16 and float16 as the cells' ``dtype`` and ``param_dtype``;
+gradients through ``jax.grad``. As Flax's own training loops do, the layers run inside
+``jax.jit`` (split into a graph and its state, merged inside), with the weights as
+arguments, compiled once per spec, dtype and shape.
 
 Flax's carry is (c, h); its cells have no input-side bias: the input ``Linear`` has none
 and the recurrent one has the only bias, so a cell always has a bias (b_ih + b_hh goes
