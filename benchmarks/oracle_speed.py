@@ -83,11 +83,11 @@ def torch_lstm_float64_backward(spec: LSTMSpec, params, x: np.ndarray, grad_outp
 def forward_gemms(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]:
     """The oracle forward's matrix products alone, made exactly as it makes them: the input
     projection [rows, I] x [I, 4H] per chunk of PROJECTION_ROWS rows into one reused buffer,
-    then T times [B, H] x [H, 4H] through a transposed view of w_hh."""
+    then T times [B, H] x [H, 4H], both by contiguous transposes of the weights."""
     cell = params[0]
     steps, batch, _ = x.shape
     chunk = max(1, PROJECTION_ROWS // batch)
-    w_ih_t, w_hh_t = cell.w_ih.T, cell.w_hh.T
+    w_ih_t, w_hh_t = np.ascontiguousarray(cell.w_ih.T), np.ascontiguousarray(cell.w_hh.T)
     projected = np.empty((min(chunk, steps) * batch, 4 * spec.hidden_size))
     state = np.zeros((batch, spec.hidden_size))
     product = np.empty((batch, 4 * spec.hidden_size))

@@ -131,10 +131,11 @@ def run_direction(
     cell_act = spec.activation("cell_activation").apply_
     clip, cell_clip, proj_clip = spec.activation_clip, spec.cell_clip, spec.proj_clip
 
-    w_ih_t = internal_gate_order(cell.w_ih, hidden).T
-    # Transposed views, not copies: NumPy's BLAS multiplies by them faster than by contiguous transposes.
-    w_hh_t = internal_gate_order(cell.w_hh, hidden).T
-    w_hr_t = None if cell.w_hr is None else cell.w_hr.T
+    # Contiguous transposes, not transposed views: NumPy's BLAS multiplies a small batch by
+    # them up to twice as fast (benchmarks/oracle_speed.py), and as fast at large ones.
+    w_ih_t = np.ascontiguousarray(internal_gate_order(cell.w_ih, hidden).T)
+    w_hh_t = np.ascontiguousarray(internal_gate_order(cell.w_hh, hidden).T)
+    w_hr_t = None if cell.w_hr is None else np.ascontiguousarray(cell.w_hr.T)
     bias = internal_gate_order(cell.b_ih + cell.b_hh, hidden) if spec.bias else None
 
     chunk = max(1, PROJECTION_ROWS // batch)
