@@ -131,8 +131,9 @@ def run_direction(
     cell_act = spec.activation("cell_activation").apply_
     clip, cell_clip, proj_clip = spec.activation_clip, spec.cell_clip, spec.proj_clip
 
-    # Contiguous transposes, not transposed views: NumPy's BLAS multiplies a small batch by
-    # them up to twice as fast (benchmarks/oracle_speed.py), and as fast at large ones.
+    # Contiguous transposes, not transposed views: on a 2-core Intel Xeon NumPy's OpenBLAS
+    # made [8, 64] x [64, 256] in 5.0 us from one and 11.7 us from a view, and
+    # [64, 256] x [256, 1024] as fast from either.
     w_ih_t = np.ascontiguousarray(internal_gate_order(cell.w_ih, hidden).T)
     w_hh_t = np.ascontiguousarray(internal_gate_order(cell.w_hh, hidden).T)
     w_hr_t = None if cell.w_hr is None else np.ascontiguousarray(cell.w_hr.T)
