@@ -20,13 +20,14 @@ from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 from .base import BaseAdapter, RunConfig, RunRequest, missing_features
 
 
-def keras_style_lstm(x, kernel, recurrent_kernel, bias, h0, c0):
+def keras_style_lstm(x, kernel, recurrent_kernel, bias, h0, c0, product=np.matmul):
     """x [B, T, I]; kernel [I, 4H]; recurrent_kernel [H, 4H]; bias [4H] (gates i, f, c, o);
-    h0, c0 [B, H]. Returns outputs [B, T, H], h [B, H], c [B, H] in x's dtype."""
+    h0, c0 [B, H]; ``product(a, b)`` the matrix product it multiplies with. Returns outputs
+    [B, T, H], h [B, H], c [B, H] in x's dtype."""
     hidden = recurrent_kernel.shape[0]
     h, c, outputs = h0, c0, []
     for t in range(x.shape[1]):
-        z = x[:, t] @ kernel + h @ recurrent_kernel + bias
+        z = product(x[:, t], kernel) + product(h, recurrent_kernel) + bias
         i, f, g, o = (z[:, k * hidden : (k + 1) * hidden] for k in range(4))
         i, f, o = (1 / (1 + np.exp(-gate)) for gate in (i, f, o))
         c = f * c + i * np.tanh(g)
@@ -45,6 +46,8 @@ class ExampleAdapter(BaseAdapter):
     name = "example-keras-style"
     parameter_layout = "single_bias"
     dtypes = ("float32", "float64", "float16")
+    # The backend's matrix product (NumPy's, through its BLAS).
+    product = staticmethod(np.matmul)
 
     def _import_version(self) -> str:
         return np.__version__
@@ -85,7 +88,8 @@ class ExampleAdapter(BaseAdapter):
         dtype = np.dtype(request.dtype)
         weights = {name: array.astype(dtype) for name, array in self.canonical_to_backend(request.spec, params).items()}
         outputs, h, c = keras_style_lstm(
-            inputs.x.transpose(1, 0, 2).astype(dtype), **weights, h0=inputs.h0[0].astype(dtype), c0=inputs.c0[0].astype(dtype)
+            inputs.x.transpose(1, 0, 2).astype(dtype), **weights, h0=inputs.h0[0].astype(dtype), c0=inputs.c0[0].astype(dtype),
+            product=self.product,
         )
         if not request.batch_first:
             outputs = outputs.transpose(1, 0, 2)

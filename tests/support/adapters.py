@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+import numpy as np
+
 from adapters.example import ExampleAdapter
 from adapters.base import RunRequest
 from reference import LSTMResult
@@ -54,12 +56,22 @@ class CostlyExampleAdapter(ExampleAdapter):
     costly_runs = True
 
 
+def unthreaded_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b by NumPy's own loops, never its BLAS: a multi-threaded BLAS may split a float32
+    product differently at each thread count (OpenBLAS does on some CPUs), and then the
+    results of the same backend differ in their last bits from one thread count to another."""
+    return np.einsum("bi,ij->bj", a, b, optimize=False)
+
+
 class ThreadReportingAdapter(ExampleAdapter):
     """The example backend, reporting as its version the thread settings of its process:
-    OpenMP's variable, XLA's flags and what ``set_threads`` was given."""
+    OpenMP's variable, XLA's flags and what ``set_threads`` was given. Its products never
+    use threads (:func:`unthreaded_product`), so its results are the same bit for bit at any
+    thread count: the sound backend of the threads check's own tests."""
 
     name = "thread-reporting-example"
     threads_set = "never"
+    product = staticmethod(unthreaded_product)
 
     def set_threads(self, count: int) -> None:
         self.threads_set = str(count)
