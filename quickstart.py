@@ -1,7 +1,7 @@
 """The README's two commands, on a machine with nothing but Python 3.10 or newer.
 
     python3 quickstart.py report   # writes reports/parity.{json,md,html}
-    python3 quickstart.py test     # runs the project's tests and the whole conformance suite
+    python3 quickstart.py test     # the project's tests and the conformance suite at --depth quick
 
 Each creates the virtual environment ``.venv`` when it is missing, installs the project
 with every backend at the versions CI pins (``.ci/constraints.txt``), and reinstalls when
@@ -9,7 +9,9 @@ with every backend at the versions CI pins (``.ci/constraints.txt``), and reinst
 environment (its wheel needs NumPy 1, JAX needs NumPy 2): it gets ``.venv-mindspore``,
 built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore backend
 under that environment's Python (``--interpreter``). Further arguments go to the command
-run (``lstm-parity run`` or ``pytest -n auto``).
+run (``lstm-parity run`` or ``pytest -n auto``); ``test`` runs at ``--depth quick`` (every
+backend and check, smaller designs: minutes) unless they name a depth, and ``test --depth
+full`` is what CI runs (see ``conformance/depth.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ STAMP = "lstm-conformance-installed"
 # Backends that run under an environment of their own: (environment, its pinned requirements).
 SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-environment.txt")}
 COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
+# The depth each command runs at unless its arguments name one (conformance/depth.py).
+DEFAULT_DEPTHS = {"report": "full", "test": "quick"}
 
 
 def executable(environment: Path, name: str) -> Path:
@@ -84,6 +88,13 @@ def interpreter_arguments(root: Path) -> list[str]:
     return arguments
 
 
+def depth_arguments(command: str, arguments: list[str]) -> list[str]:
+    """``--depth NAME`` of the command's default depth, unless ``arguments`` name one."""
+    if any(argument == "--depth" or argument.startswith("--depth=") for argument in arguments):
+        return []
+    return ["--depth", DEFAULT_DEPTHS[command]]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python3 quickstart.py {{{','.join(COMMANDS)}}} [arguments...]", file=sys.stderr)
@@ -92,7 +103,7 @@ def main(argv: list[str]) -> int:
     if needs_install(ENVIRONMENT, ROOT):
         install(ENVIRONMENT, ROOT)
     program, *arguments = COMMANDS[argv[0]]
-    command = [str(executable(ENVIRONMENT, program)), *arguments, *interpreter_arguments(ROOT), *argv[1:]]
+    command = [str(executable(ENVIRONMENT, program)), *arguments, *interpreter_arguments(ROOT), *depth_arguments(argv[0], argv[1:]), *argv[1:]]
     return subprocess.run(command, cwd=ROOT).returncode
 
 

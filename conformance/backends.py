@@ -2,15 +2,16 @@
 
 A :class:`BackendPool` holds one adapter per selected backend, each in its own child
 process (under another Python interpreter where one is named for it) unless isolation is
-off. Each backend runs its own forward table: a strength-3
-covering design drawn only from the cases that backend supports (so a backend without
-peepholes still gets every 3-way combination of the features it has), plus its
+off. Each backend runs its own forward table: a covering design (at full depth, strength 3;
+see :mod:`conformance.depth`) drawn only from the cases that backend supports (so a
+backend without peepholes still gets every 3-way combination of the features it has), plus its
 known-deviation reproducers, a CUDA copy of a few cases, one case at each large shape
 (the size factor) and, where the backend offers bfloat16 and float16, copies of a few of
 its float32 cases in each; its gradient table is built
-the same way, at strength 2, from the cases it can compute gradients for. A backend whose
-runs take seconds (an export per run) says so with ``costly_runs`` and gets a strength-2
-design, so that the default run stays within its time budget as such backends multiply. A case id
+the same way, at full depth of strength 2, from the cases it can compute gradients for. A
+backend whose runs take seconds (an export per run) says so with ``costly_runs`` and gets
+the depth's smaller design, so that a run stays within its time budget as such backends
+multiply. A case id
 always spells the whole case, so any case reruns alone on any backend.
 """
 
@@ -27,6 +28,7 @@ from reference import LSTMSpec
 
 from .cases import FACTORS, LARGE_SHAPES, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case
 from .covering import covering_rows
+from .depth import DEFAULT_DEPTH, DEPTHS, Depth
 from .deviations import GRADIENT_CHECKS, reproducer_cases
 from .isolation import IsolatedAdapter
 from .seeding import seed_for
@@ -38,16 +40,6 @@ COVERED_FACTORS = {
     "shape": tuple(shape for shape in FACTORS["shape"] if shape not in LARGE_SHAPES),
     "dtype": PLAIN_DTYPES,
 }
-# (strength, multiplicity) of the covering designs; a backend with costly runs gets the last.
-FORWARD_COVERING = (3, 2)
-GRADIENT_COVERING = (2, 3)
-COSTLY_COVERING = (2, 1)
-CUDA_CASES_PER_BACKEND = 8
-# float32 cases of a backend's forward table copied to each reduced-precision dtype it offers
-# (a backend with costly runs: half as many).
-REDUCED_CASES_PER_BACKEND = 6
-
-
 def case_or_none(row: dict) -> Case | None:
     """The case a covering row describes, or None when the combination is not meaningful."""
     try:
@@ -151,11 +143,13 @@ class Backend:
                     return candidate
         return None
 
-    def covering_cases(self, gradients: bool = False) -> list[Case]:
-        """A covering design over the cases this backend supports (with gradients, if asked):
-        forward, every 3-way combination twice; gradients, every 2-way combination three times;
-        either, for a backend with costly runs, every 2-way combination once."""
-        strength, multiplicity = COSTLY_COVERING if has_costly_runs(self.adapter) else GRADIENT_COVERING if gradients else FORWARD_COVERING
+    def covering_cases(self, gradients: bool = False, depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
+        """A covering design over the cases this backend supports (with gradients, if asked),
+        of the strength and multiplicity ``depth`` gives (see :mod:`conformance.depth`): at
+        full depth, forward every 3-way combination twice, gradients every 2-way combination
+        three times, either, for a backend with costly runs, every 2-way combination once."""
+        designs = (depth.costly_gradients, depth.costly) if has_costly_runs(self.adapter) else (depth.gradients, depth.forward)
+        strength, multiplicity = designs[0] if gradients else designs[1]
         rows = covering_rows(
             COVERED_FACTORS,
             lambda row: self.supports(case_or_none(row), gradients) and (not gradients or case_or_none(row).gradients_well_posed),
@@ -173,34 +167,41 @@ def copies(backend: Backend, covering: list[Case], limit: int, **values) -> list
     return [case for case in changed if backend.supports(case)][:limit]
 
 
-def size_copies(backend: Backend, covering: list[Case]) -> list[Case]:
-    """The size factor: the k-th large shape on the first float32 covering case after the
-    k-th (float32 first, then the rest) that the backend runs at that shape, so changed:
+def size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
+    """The size factor: the k-th of ``depth``'s large shapes on the first float32 covering
+    case after the k-th (float32 first, then the rest) that the backend runs at that shape, so changed:
     three different mixes of features (the first covering case is the plainest). In the
     typical regime: saturated, these shapes amplify float32 rounding to whole units (an
     error of 5 in values of 80 at H = 256), which no tolerance can tell from a bug. A
     backend with costly runs (an export or a per-step dispatch per run) runs the first
     large shape only, the one with the fewest steps."""
     float32_first = sorted(covering, key=lambda case: case.dtype != "f32")
-    shapes = LARGE_SHAPES[:1] if has_costly_runs(backend.adapter) else LARGE_SHAPES
+    shapes = LARGE_SHAPES[: 1 if has_costly_runs(backend.adapter) else depth.large_shapes]
     return [copy for index, shape in enumerate(shapes) for copy in copies(backend, float32_first[index + 1 :], 1, shape=shape, regime="typ")]
 
 
-def reduced_precision_copies(backend: Backend, covering: list[Case]) -> list[Case]:
+def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
     """Per reduced-precision dtype the backend offers, its first float32 covering cases of
-    the typical regime run in that dtype instead (:data:`REDUCED_CASES_PER_BACKEND`, half
-    as many for a backend with costly runs); saturated, bfloat16's rounding moves the
+    the typical regime run in that dtype instead (``depth.reduced_cases``, half as many, at
+    least one, for a backend with costly runs); saturated, bfloat16's rounding moves the
     values by a third of their size."""
     float32 = [case for case in covering if case.dtype == "f32" and case.device == "cpu" and case.regime == "typ"]
-    limit = REDUCED_CASES_PER_BACKEND // 2 if has_costly_runs(backend.adapter) else REDUCED_CASES_PER_BACKEND
+    limit = max(1, depth.reduced_cases // 2) if has_costly_runs(backend.adapter) else depth.reduced_cases
     return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, limit, dtype=dtype)]
 
 
 class BackendPool:
     """The backends of a run, loaded once (see the module docstring)."""
 
-    def __init__(self, references: list[str], isolate: bool = True, interpreters: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        references: list[str],
+        isolate: bool = True,
+        interpreters: Mapping[str, str] | None = None,
+        depth: Depth = DEPTHS[DEFAULT_DEPTH],
+    ) -> None:
         self.isolate = isolate
+        self.depth = depth
         self.interpreters = dict(interpreters or {})
         self.backends = [Backend(reference, self._load(reference), self.interpreters.get(reference)) for reference in references]
 
@@ -226,13 +227,13 @@ class BackendPool:
         covering: each skips once with the reason."""
         cases: dict[str, Case] = {}
         if backend.availability.available:
-            covering = backend.covering_cases(gradients)
+            covering = backend.covering_cases(gradients, self.depth)
             cases.update((case.id, case) for case in covering)
-            for case in covering[:CUDA_CASES_PER_BACKEND]:
+            for case in covering[: self.depth.cuda_cases]:
                 cuda_case = replace(case, device="cuda")
                 cases[cuda_case.id] = cuda_case
             if not gradients:
-                cases.update((case.id, case) for case in size_copies(backend, covering) + reduced_precision_copies(backend, covering))
+                cases.update((case.id, case) for case in size_copies(backend, covering, self.depth) + reduced_precision_copies(backend, covering, self.depth))
         else:
             first = self._oracle_covering()[0]
             cases[first.id] = first

@@ -22,6 +22,7 @@ from pathlib import Path
 from reference import LAYOUTS, LSTMSpec, parameter_count
 
 from .convert_command import add_convert_parser
+from .depth import DEFAULT_DEPTH, DEPTHS
 from .matrix import main_matrix
 from .report.count_explanation import explain_count
 from .recording import format_document
@@ -66,7 +67,7 @@ def pytest_command(arguments: argparse.Namespace, json_path: Path) -> list[str]:
         command += ["--interpreter", interpreter]
     if arguments.shard:
         command += ["--shard", arguments.shard]
-    return command + arguments.pytest_args
+    return command + ["--depth", arguments.depth] + arguments.pytest_args
 
 
 def report_written(paths: list[Path]) -> None:
@@ -195,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--interpreter", action="append", default=[], metavar="NAME=PYTHON", help="run backend NAME's process under this Python (repeatable)"
     )
     run_parser.add_argument("--shard", metavar="K/N", help="run the K-th of N deterministic parts (merge the parts with lstm-parity merge)")
+    run_parser.add_argument(
+        "--depth", choices=tuple(DEPTHS), default=DEFAULT_DEPTH, help=f"how much of the case space to cover (default {DEFAULT_DEPTH}; see conformance.depth)"
+    )
     run_parser.add_argument("--out", default="reports", metavar="DIR", help="where to write the three files (default: reports)")
     run_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers (default: auto; 0: none)")
     run_parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="more pytest arguments, after --")

@@ -7,7 +7,8 @@ Options:
   --interpreter NAME=PYTHON run backend NAME's isolated process under that Python (a virtual
                             environment of its own, for a framework whose pins clash with others')
   --parity-json PATH        write every comparison's record to PATH when the run ends
-  --sweep-examples N        hypothesis examples per backend in the randomized sweep (default 40)
+  --depth quick|full        how much of the case space to cover (default full; see conformance.depth)
+  --sweep-examples N        hypothesis examples per backend in the randomized sweep (default: the depth's, 40 at full)
   --sweep-random            draw new sweep examples each run (default: the same, derandomized)
   --case ID                 run only the case-taking tests, on this case id, on the selected
                             backends (repeatable; any valid id, in the case table or not)
@@ -39,6 +40,7 @@ from adapters.registry import load_adapter
 from .backends import Backend, BackendPool, default_references
 from .capabilities import capability_lines, capability_tables
 from .cases import Case
+from .depth import DEFAULT_DEPTH, DEPTHS, FULL_DEPTH_DESCRIPTION, FULL_DEPTH_MARKER, Depth
 from .isolation import parse_interpreters
 from .recording import RECORD_KEY, ParityRecorder
 from .sharding import parse_shard, shard_of
@@ -84,6 +86,22 @@ class CapabilitySummary:
                 terminalreporter.write_line(line)
 
 
+class DepthSummary:
+    """Says at the end of a run below full depth which depth it ran at and what that left out."""
+
+    def __init__(self, depth: Depth) -> None:
+        self.depth = depth
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.depth.runs_full_depth_tests:
+            return
+        terminalreporter.write_sep("=", f"depth {self.depth.name}")
+        terminalreporter.write_line(
+            f"smaller covering designs; the tests marked {FULL_DEPTH_MARKER} left out; "
+            "--depth full runs the whole suite (see conformance.depth)"
+        )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lstm-conformance")
     group.addoption("--backend", action="append", default=[], metavar="NAME", help="test this registered backend (repeatable)")
@@ -97,7 +115,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run backend NAME (a --backend name or --adapter reference) in a process of this Python interpreter (repeatable)",
     )
     group.addoption("--parity-json", metavar="PATH", help="write the parity records of this run to PATH")
-    group.addoption("--sweep-examples", type=int, default=40, metavar="N", help="hypothesis examples per backend in the sweep")
+    group.addoption(
+        "--depth",
+        choices=tuple(DEPTHS),
+        default=DEFAULT_DEPTH,
+        help=f"how much of the case space to cover: {' or '.join(DEPTHS)} (default {DEFAULT_DEPTH}; see conformance.depth)",
+    )
+    group.addoption(
+        "--sweep-examples", type=int, default=None, metavar="N", help="hypothesis examples per backend in the sweep (default: the depth's)"
+    )
     group.addoption("--sweep-random", action="store_true", help="draw new sweep examples each run instead of the fixed ones")
     group.addoption("--case", action="append", default=[], metavar="ID", help="run the case-taking tests on this case id only (repeatable)")
     group.addoption("--shard", metavar="K/N", help="run the K-th of N deterministic parts of the run (K from 1)")
@@ -152,7 +178,7 @@ def pytest_configure(config: pytest.Config) -> None:
     chosen_shard(config)
     chosen_interpreters(config)
     check_chosen_backends(config)
-    for marker, description in MARKERS.items():
+    for marker, description in {**MARKERS, FULL_DEPTH_MARKER: FULL_DEPTH_DESCRIPTION}.items():
         config.addinivalue_line("markers", f"{marker}: {description}")
     config.addinivalue_line(
         "markers",
@@ -163,9 +189,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         distribute_by_work_stealing(config)
         config.pluginmanager.register(CapabilitySummary(), "lstm-capability-summary")
+        config.pluginmanager.register(DepthSummary(chosen_depth(config)), "lstm-depth-summary")
         path = config.getoption("--parity-json")
         if path:
             config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
+
+
+def chosen_depth(config: pytest.Config) -> Depth:
+    """The run's ``--depth``."""
+    return DEPTHS[config.getoption("--depth")]
 
 
 def distribute_by_work_stealing(config: pytest.Config) -> None:
@@ -189,7 +221,10 @@ def backend_pool(config: pytest.Config) -> BackendPool:
     """The run's backends, started on first use (only processes that collect tests use it)."""
     if _POOL not in config.stash:
         config.stash[_POOL] = BackendPool(
-            selected_references(config), isolate=not config.getoption("--no-isolation"), interpreters=chosen_interpreters(config)
+            selected_references(config),
+            isolate=not config.getoption("--no-isolation"),
+            interpreters=chosen_interpreters(config),
+            depth=chosen_depth(config),
         )
     return config.stash[_POOL]
 
@@ -229,16 +264,17 @@ def listed_cases(
     case_ids: tuple[str, ...],
     gradients: bool = False,
     applies: Callable[[Backend, Case], bool] | None = None,
+    limit: int | None = None,
 ) -> list[Case]:
     """The cases a ``cases`` marker lists, each replaced by the nearest one the backend
     supports (with gradients if asked; dropped when it supports none), kept where the check
-    ``applies``. An unavailable backend gets the first case as listed: it skips once, with
-    the reason."""
+    ``applies``, the first ``limit`` distinct ones of those. An unavailable backend gets the
+    first case as listed: it skips once, with the reason."""
     cases = [Case.from_id(case_id) for case_id in case_ids]
     if not backend.availability.available:
         return cases[:1]
     nearest = [backend.nearest_supported(case, gradients) for case in cases]
-    return list({case.id: case for case in nearest if case is not None and (applies is None or applies(backend, case))}.values())
+    return list({case.id: case for case in nearest if case is not None and (applies is None or applies(backend, case))}.values())[:limit]
 
 
 def cases_for(
@@ -260,7 +296,8 @@ def cases_for(
             return table[:1]
         return [case for case in table if backend.supports(case, gradients) and marker.kwargs["first_in_table"](case)][:1]
     if marker:
-        return listed_cases(backend, marker.args, marker.kwargs.get("gradients", gradients), applies)
+        limit = chosen_depth(metafunc.config).listed_cases
+        return listed_cases(backend, marker.args, marker.kwargs.get("gradients", gradients), applies, limit)
     if not backend.availability.available:
         return table[:1]
     return [case for case in table if backend.supports(case, gradients)]
@@ -315,7 +352,10 @@ def keep_only(config: pytest.Config, items: list[pytest.Item], keep: Callable[[p
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``--case``, only the tests that take a case run; with ``--shard K/N``, only the
-    K-th part; the checks of one case sit together."""
+    K-th part; below full depth, no test marked ``full_depth``; the checks of one case sit
+    together."""
+    if not chosen_depth(config).runs_full_depth_tests:
+        keep_only(config, items, lambda item: item.get_closest_marker(FULL_DEPTH_MARKER) is None)
     if config.getoption("--case"):
         keep_only(config, items, lambda item: case_of(item) is not None)
     shard = chosen_shard(config)

@@ -101,6 +101,7 @@ class ParityRecorder:
             "duration_s": (finished - self.started).total_seconds(),
             "arguments": [str(argument) for argument in self.config.invocation_params.args],
             "exit_status": int(exitstatus),
+            "depth": self.config.getoption("--depth"),
         }
         shard = self.config.getoption("--shard")
         if shard:

@@ -3,7 +3,7 @@
 Where the case table fixes a few shapes and values, the sweep draws any sizes, any
 activation in any role, any lengths (including 0), any layout and dtype. Examples are
 derandomized (the same every run, in CI and under xdist) unless ``--sweep-random`` is
-given; ``--sweep-examples N`` sets how many per backend (a quarter of them for a backend
+given; ``--sweep-examples N`` sets how many per backend (default: the run's depth's; a quarter of them for a backend
 whose runs are costly). When a backend disagrees with
 the oracle, hypothesis shrinks the example to a minimal failing spec and prints it.
 Known deviations are left out of the judgment, not out of the sweep.
@@ -28,7 +28,7 @@ from .cases import SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE,
 from .compare import compare_quantities
 from .location import Locator
 from .deviations import find_deviations
-from .plugin import require_available
+from .plugin import chosen_depth, require_available
 from .expectations import expected_forward, forward_quantities, padded_mask
 from .tolerances import regime_scale
 
@@ -137,7 +137,7 @@ def test_random_specs_match_the_oracle(backend, request, record):
     able, activations, dtypes = capabilities(backend)
     if not dtypes:
         pytest.skip(f"{backend.name} takes neither float32 nor float64 on a plain one-layer LSTM")
-    examples = request.config.getoption("--sweep-examples")
+    examples = request.config.getoption("--sweep-examples") or chosen_depth(request.config).sweep_examples
     if has_costly_runs(backend.adapter):
         examples = max(1, examples // COSTLY_SWEEP_FRACTION)
     worst: dict[str, dict] = {}

@@ -37,6 +37,8 @@ def labelled(comparisons: list[Comparison], label: str) -> list[Comparison]:
     return [replace(comparison, quantity=f"{comparison.quantity}[{label}]") for comparison in comparisons]
 
 
+# A second process per backend, importing its framework again: seconds each.
+@pytest.mark.full_depth
 @pytest.mark.cases(first_in_table=lambda case: case.large)
 def test_thread_count_changes_nothing_but_rounding(backend_case, record, request):
     prepared = prepare(backend_case, "threads", request.node, record, deviations_of="forward")

@@ -61,6 +61,7 @@ def test_the_readme_has_option_examples():
     assert COUNT_EXAMPLES
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("command", OPTION_EXAMPLES)
 def test_each_option_example_works_from_an_installed_wheel(command, installed_wheel):
     """Collected from the wheel: the options parse, backends and adapters resolve, markers
@@ -74,6 +75,7 @@ def test_each_option_example_works_from_an_installed_wheel(command, installed_wh
     assert collected and all(line.startswith("site/conformance/") for line in collected), process.stdout[-2000:]
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("command", COUNT_EXAMPLES)
 def test_the_count_example_works_from_an_installed_wheel(command, installed_wheel):
     program, *arguments = shlex.split(command)
@@ -103,3 +105,16 @@ def test_quickstart_names_a_wrong_command():
     process = subprocess.run([sys.executable, str(ROOT / "quickstart.py"), "tests"], capture_output=True, text=True, timeout=60)
     assert process.returncode == 2
     assert "quickstart.py: command: expected one of report, test, got 'tests'" in process.stderr
+
+
+@pytest.mark.parametrize(
+    "command, arguments, added",
+    [
+        ("test", [], ["--depth", "quick"]),
+        ("test", ["--depth", "full"], []),
+        ("test", ["-k", "torch", "--depth=full"], []),
+        ("report", [], ["--depth", "full"]),
+    ],
+)
+def test_quickstart_runs_each_command_at_its_depth_unless_told_another(command, arguments, added):
+    assert quickstart.depth_arguments(command, arguments) == added

@@ -77,6 +77,12 @@ def merged_deviations(documents: list[dict]) -> list[dict]:
     return [merged[name] for name in sorted(merged)]
 
 
+def common_depth(runs: list[dict]) -> dict[str, str]:
+    """{"depth": NAME} when every merged run says it ran at that depth, else {}."""
+    depths = {run["run"].get("depth") for run in runs}
+    return {"depth": depths.pop()} if len(depths) == 1 and None not in depths else {}
+
+
 def merge_documents(inputs: list[tuple[Path, dict]]) -> dict:
     """One parity document holding every run and record of ``inputs`` ((source, document)
     pairs, each already checked). The top-level run starts with the earliest, lasts the sum
@@ -102,6 +108,7 @@ def merge_documents(inputs: list[tuple[Path, dict]]) -> dict:
             "duration_s": sum(run["run"]["duration_s"] for run in runs),
             "arguments": ["lstm-parity", "merge", *(str(source) for source, _ in inputs)],
             "exit_status": max(run["run"]["exit_status"] for run in runs),
+            **common_depth(runs),
         },
         "environment": runs[0]["environment"],
         "runs": runs,

@@ -44,6 +44,11 @@ EXIT_MEANINGS = {
 LONG_TABLE_ROWS = 24
 
 
+def depth_words(run: dict) -> str:
+    """', at depth NAME' for a run that says its depth (conformance.depth), else ''."""
+    return f", at depth {run['depth']}" if "depth" in run else ""
+
+
 def run_lines(document: dict) -> tuple[Line, ...]:
     """When the run started, how long it took, its exit status, command and outcome totals
     (for a merged document: how many runs, their earliest start, summed time, worst status)."""
@@ -54,10 +59,10 @@ def run_lines(document: dict) -> tuple[Line, ...]:
     if "runs" in document:
         labels = ", ".join(merged["label"] for merged in document["runs"])
         first = (f"Merged from {counted(len(document['runs']), 'run')} ({labels}): the earliest started {run['started']}, "
-                 f"together they took {run['duration_s']:.1f} s; worst pytest exit status {status} ({meaning}).",)
+                 f"together they took {run['duration_s']:.1f} s{depth_words(run)}; worst pytest exit status {status} ({meaning}).",)
         command = ("Command: ", Span(shlex.join(run["arguments"]), code=True))
     else:
-        first = (f"Run started {run['started']}, took {run['duration_s']:.1f} s; pytest exit status {status} ({meaning}).",)
+        first = (f"Run started {run['started']}, took {run['duration_s']:.1f} s{depth_words(run)}; pytest exit status {status} ({meaning}).",)
         command = ("Command: ", Span(shlex.join(["pytest", *run["arguments"]]), code=True))
     return (
         first,

@@ -49,6 +49,7 @@ def same_lstm(first, second) -> None:
 PAIRS = [(spec, a, b) for spec in SPECS for a, b in itertools.permutations(ADAPTERS, 2) if holds(a, spec) and holds(b, spec)]
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("spec, source, target", PAIRS, ids=[f"{a}-to-{b}-{i}" for i, (_, a, b) in enumerate(PAIRS)])
 def test_every_pair_converts_the_same_lstm(spec, source, target):
     params = init_params(spec, seed=7)
@@ -60,6 +61,7 @@ def test_every_pair_converts_the_same_lstm(spec, source, target):
     same_lstm(params, ADAPTERS[source].backend_to_canonical(spec, back))
 
 
+@pytest.mark.full_depth
 def test_every_pair_of_runnable_backends_has_parity_through_the_target_framework():
     """The converted weights are the source's (float64 arrays: bias sums to float64 rounding),
     and the target framework runs them as the oracle does: to float64 precision where the
@@ -161,6 +163,7 @@ def test_paddle_state_dict_aliases_are_the_layers_own(proj_size):
     assert bool(shifted) == bool(proj_size)
 
 
+@pytest.mark.full_depth
 def test_the_command_writes_a_file_the_target_framework_loads_and_runs_like_the_source(tmp_path):
     """torch -> paddle: the written .pdparams loads into a real paddle.nn.LSTM, whose outputs
     equal torch's on the same input, with no code of this project in between."""

@@ -19,6 +19,7 @@ from conformance.running import request_for
 FLOAT64_CASE = "L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras3-f64-base-typ-cpu"
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize(
     ("reference", "modules", "runs_on"),
     [("keras-jax", ("keras", "jax"), "jax"), ("keras-torch", ("keras", "torch"), "torch"), ("flax", ("flax", "jax"), "jax")],

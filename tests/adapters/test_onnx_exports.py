@@ -58,6 +58,7 @@ def torch_onnx():
     return TorchOnnxAdapter(), TorchOnnxTorchScriptAdapter()
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("cache", ["kept", "clear"])
 def test_second_dynamo_export_in_a_process_freezes_the_time_axis(torch_onnx, cache):
     """The bug behind the dispatch-cache clearing in adapters/torch_onnx.py: left alone, the

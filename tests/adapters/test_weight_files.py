@@ -106,6 +106,7 @@ def keras_saved(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
 def test_a_keras_file_converts_to_a_torch_lstm_that_computes_what_keras_did(keras_saved, suffix):
     pytest.importorskip("torch")
@@ -116,6 +117,7 @@ def test_a_keras_file_converts_to_a_torch_lstm_that_computes_what_keras_did(kera
     np.testing.assert_allclose(torch_outputs(state, prefix, inputs()), np.load(keras_saved / "keras_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
 
 
+@pytest.mark.full_depth
 def test_the_command_converts_a_keras_archive_into_a_torch_file_with_its_other_arrays(keras_saved, tmp_path):
     torch = pytest.importorskip("torch")
     process = convert(keras_saved / "model.keras", "--from", "keras-torch", "--to", "torch", "-o", tmp_path / "model.pt")
@@ -126,6 +128,7 @@ def test_the_command_converts_a_keras_archive_into_a_torch_file_with_its_other_a
     np.testing.assert_allclose(torch_outputs(state, "layers/bidirectional:", inputs()), np.load(keras_saved / "keras_outputs.npy"), rtol=0, atol=FLOAT64_AGREEMENT)
 
 
+@pytest.mark.full_depth
 def test_torch_weights_written_as_keras_files_load_into_keras_and_compute_what_torch_did(tmp_path):
     """The command writes the .keras (keras.saving.load_model takes it whole); the Python
     API the .weights.h5 (model.load_weights takes it into the same Sequential)."""
@@ -175,6 +178,7 @@ def test_an_onnx_model_torch_exported_converts_back_to_the_torch_lstm(tmp_path, 
     np.testing.assert_allclose(torch_outputs(state, prefix, inputs()), expected, rtol=0, atol=FLOAT64_AGREEMENT)
 
 
+@pytest.mark.full_depth
 def test_the_command_writes_an_onnx_model_onnxruntime_runs_like_torch_and_reads_it_back(tmp_path):
     """Torch's float32 weights as an ONNX model, run by ONNX Runtime itself (it has no float64
     LSTM: 1e-5 allows its float32 rounding over 6 steps of values of order 1); read back by
@@ -232,6 +236,7 @@ def flax_saved(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("checkpoint", ["msgpack", "orbax"])
 @pytest.mark.parametrize("cell, layout", [("OptimizedLSTMCell", "flax"), ("LSTMCell", "flax-lstmcell")])
 def test_a_flax_checkpoint_converts_to_a_torch_lstm_that_computes_what_flax_did_and_back(flax_saved, tmp_path, cell, layout, checkpoint):
@@ -256,6 +261,7 @@ def test_a_flax_checkpoint_converts_to_a_torch_lstm_that_computes_what_flax_did_
         np.testing.assert_array_equal(rewritten[name], array, err_msg=name)
 
 
+@pytest.mark.full_depth
 def test_the_command_converts_a_flax_checkpoint_with_its_other_arrays(flax_saved, tmp_path):
     torch = pytest.importorskip("torch")
     process = convert(flax_saved / "OptimizedLSTMCell-orbax", "--from", "flax", "--to", "torch", "-o", tmp_path / "model.pt")
@@ -352,6 +358,7 @@ def test_onnx_activations_the_oracle_cannot_run_as_one_set_are_named(tmp_path):
             read_checkpoint(tmp_path / "model.onnx")
 
 
+@pytest.mark.full_depth
 def test_a_keras_model_with_relu_run_backwards_converts_to_onnx_with_both_and_onnxruntime_computes_what_keras_did(tmp_path):
     """The archive's config sets the spec (activation relu, go_backwards); torch, which has
     neither, is refused naming both; the ONNX model written carries both, and ONNX Runtime

@@ -127,6 +127,7 @@ def test_report_explains_a_file_it_cannot_use(tmp_path, capsys, content, message
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.full_depth
 def test_run_writes_the_three_files_from_any_directory(tmp_path):
     out = tmp_path / "reports"
     process = lstm_parity(
@@ -141,6 +142,7 @@ def test_run_writes_the_three_files_from_any_directory(tmp_path):
     assert "passed" in process.stdout
 
 
+@pytest.mark.full_depth
 def test_run_exits_with_pytests_status_when_cases_fail(tmp_path):
     process = lstm_parity(
         "run", "--adapter", "tests.support.wrong_adapter:WrongGateOrderAdapter", "--out", str(tmp_path), "-n", "0",

@@ -57,12 +57,13 @@ def test_nothing_allowed_gives_no_rows():
 
 
 def test_a_backend_with_costly_runs_gets_every_pair_once_and_a_smaller_table():
-    from conformance.backends import COSTLY_COVERING, COVERED_FACTORS, Backend
+    from conformance.backends import COVERED_FACTORS, Backend
+    from conformance.depth import DEPTHS
     from tests.support.adapters import CostlyExampleAdapter, example_instance
 
     costly, plain = Backend("costly", CostlyExampleAdapter()), Backend("plain", example_instance)
     costly_cases, plain_cases = costly.covering_cases(), plain.covering_cases()
-    assert COSTLY_COVERING == (2, 1) and 0 < len(costly_cases) < len(plain_cases) / 2
+    assert DEPTHS["full"].costly == (2, 1) and 0 < len(costly_cases) < len(plain_cases) / 2
     assert all(costly.supports(case) for case in costly_cases)
     rows = [{name: getattr(case, name) for name in COVERED_FACTORS} for case in costly_cases]
     for first, second in combinations(COVERED_FACTORS, 2):

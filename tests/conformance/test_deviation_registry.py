@@ -36,6 +36,7 @@ def test_every_built_in_deviation_has_measured_versions_and_the_scoreboard_agree
         assert list(registered[deviation.name].versions_seen) == measured[deviation.name], deviation.name
 
 
+@pytest.mark.full_depth
 def test_every_reproducer_runs_alone_and_reproduces(tmp_path):
     for module in ("torch", "paddle", "onnxruntime", "onnxscript", "paddle2onnx"):
         pytest.importorskip(module)

@@ -63,6 +63,7 @@ def test_a_plan_with_cuda_packages_is_refused():
     assert gpu_packages(plan("torch", "numpy")) == []
 
 
+@pytest.mark.full_depth
 def test_a_version_that_cannot_be_installed_is_skipped_with_the_installers_reason(tmp_path):
     reason = prepare_environment(tmp_path / "environment", str(ROOT), ["packaging==0.0.0.dev424242"])
     assert "packaging==0.0.0.dev424242" in reason and "No matching distribution" in reason

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from adapters.base import RunConfig
-from conformance.backends import REDUCED_CASES_PER_BACKEND, BackendPool
+from conformance.backends import BackendPool
+from conformance.depth import DEPTHS
 from conformance.cases import LARGE_SHAPES, Case, make_data
 from conformance.expectations import expected_forward, oracle_forward
 from conformance.isolation import IsolatedAdapter, thread_environment
@@ -25,6 +26,7 @@ def expectation_of(case: Case):
     return request, expected_forward(request, regime_scale(case.regime), measured_only=case.measured_tolerances)
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("shape", LARGE_SHAPES)
 def test_at_large_shapes_a_float32_drift_of_one_part_in_ten_thousand_fails(shape):
     """The issue this factor answers: the a-priori bound lets such a drift pass at these
@@ -82,8 +84,8 @@ def test_each_backend_runs_each_large_shape_once_and_its_offered_dtypes_on_copie
     assert [case.shape for case in costly if case.large] == [LARGE_SHAPES[0]]
     assert all(case.regime == "typ" and case.dtype == "f32" for case in example if case.large)
     reduced = [case for case in example if case.reduced_precision]
-    assert [case.dtype for case in reduced] == ["f16"] * REDUCED_CASES_PER_BACKEND  # it offers no bfloat16
-    assert [case.dtype for case in costly if case.reduced_precision] == ["f16"] * (REDUCED_CASES_PER_BACKEND // 2)
+    assert [case.dtype for case in reduced] == ["f16"] * DEPTHS["full"].reduced_cases  # it offers no bfloat16
+    assert [case.dtype for case in costly if case.reduced_precision] == ["f16"] * (DEPTHS["full"].reduced_cases // 2)
     float32_ids = {case.id for case in example if case.dtype == "f32"}
     assert all(replace(case, dtype="f32").id in float32_ids for case in reduced)
     assert not any(case.large or case.reduced_precision for table in pool.gradient_case_tables.values() for case in table)
@@ -116,6 +118,7 @@ def test_a_thread_count_reaches_the_environment_and_the_adapter_s_own_setting(mo
         IsolatedAdapter("adapters.example:ExampleAdapter", threads=0)
 
 
+@pytest.mark.full_depth
 def test_the_threads_check_passes_a_sound_backend_and_fails_one_that_drifts_with_threads(tmp_path):
     tests = ("conformance/test_threads.py",)
     sound_process, sound = run_suite(tmp_path, "sound", "--adapter", "tests.support.adapters:ThreadReportingAdapter", tests=tests)
@@ -130,6 +133,7 @@ def test_the_threads_check_passes_a_sound_backend_and_fails_one_that_drifts_with
     assert failed == {"outputs[4 threads]", "outputs[4 threads against 1]"}
 
 
+@pytest.mark.full_depth
 def test_a_backend_that_promises_thread_determinism_is_held_to_it_bit_for_bit(tmp_path):
     process, records = run_suite(
         tmp_path, "claims", "--adapter", "tests.support.adapters:FalselyDeterministicAdapter", tests=("conformance/test_threads.py",)

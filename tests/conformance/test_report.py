@@ -305,6 +305,7 @@ def test_a_deviation_of_the_outputs_covers_their_runs_at_each_thread_count():
     assert {point.deviating for point in error_points(document) if point.hidden_size == 203} == {True}
 
 
+@pytest.mark.full_depth
 def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
     process, report = run_forward_parity(tmp_path, "tests.support.wrong_adapter:WrongGateOrderAdapter")
     assert process.returncode == 1, process.stdout[-2000:]

@@ -46,6 +46,7 @@ def scoreboard(tmp_path_factory) -> tuple[Path, list[Path]]:
     return out, sources
 
 
+@pytest.mark.full_depth
 def test_each_release_gets_its_measured_verdict(scoreboard):
     out, _ = scoreboard
     data = json.loads((out / "scoreboard.json").read_text())
@@ -61,6 +62,7 @@ def test_each_release_gets_its_measured_verdict(scoreboard):
     assert json.loads((out / "versions_seen.json").read_text()) == {DEVIATION: ["0.1"]}
 
 
+@pytest.mark.full_depth
 def test_the_pages_show_the_verdicts_and_each_versions_outcomes(scoreboard):
     out, _ = scoreboard
     page = (out / "scoreboard.md").read_text()
@@ -76,6 +78,7 @@ def test_the_pages_show_the_verdicts_and_each_versions_outcomes(scoreboard):
     assert f"<code>{DEVIATION}</code>" in html and 'class="deviation"' in html and 'class="pass"' in html
 
 
+@pytest.mark.full_depth
 def test_a_fixed_deviation_fails_its_run_but_the_merge_shows_both_releases_side_by_side(scoreboard, tmp_path):
     _, sources = scoreboard
     records = json.loads(sources[1].read_text())["records"]
@@ -92,6 +95,7 @@ def test_versions_sort_by_their_numbers():
     assert sorted(["3.10.0", "2.6.2", "3.9.1", "3.3.1"], key=version_key) == ["2.6.2", "3.3.1", "3.9.1", "3.10.0"]
 
 
+@pytest.mark.full_depth
 def test_versions_a_matrix_could_not_install_are_listed_with_the_installers_reason(scoreboard, tmp_path, capsys):
     _, sources = scoreboard
     matrix = tmp_path / "matrix.json"
@@ -110,6 +114,7 @@ def test_versions_a_matrix_could_not_install_are_listed_with_the_installers_reas
     assert "is not a matrix.json that lstm-parity matrix wrote" in capsys.readouterr().err
 
 
+@pytest.mark.full_depth
 def test_outside_the_releases_it_exists_in_a_deviation_is_judged_by_that_versions_failures(scoreboard):
     _, sources = scoreboard
     fixed = json.loads(sources[0].read_text())["records"]  # release 0.1: every test passed or was a known deviation

@@ -37,6 +37,7 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, dict[str, dict]]]:
     return found
 
 
+@pytest.mark.full_depth
 def test_shards_split_the_run_into_disjoint_parts_that_keep_each_case_together(runs):
     whole = set(runs["whole"][1])
     parts = [set(runs[f"part{index}"][1]) for index in range(1, SHARDS + 1)]
@@ -51,6 +52,7 @@ def test_shards_split_the_run_into_disjoint_parts_that_keep_each_case_together(r
         assert json.loads(runs[f"part{index}"][0].read_text())["run"]["shard"] == f"{index}/{SHARDS}"
 
 
+@pytest.mark.full_depth
 def test_merged_shards_equal_the_whole_run(runs, tmp_path, capsys):
     out = tmp_path / "merged"
     # A gzip-compressed record reads as the JSON it holds (the committed matrix records are).
@@ -72,6 +74,7 @@ def test_merged_shards_equal_the_whole_run(runs, tmp_path, capsys):
     assert "| shard | 1/3 | 2/3 | 3/3 |" in page
 
 
+@pytest.mark.full_depth
 def test_the_same_case_on_two_runs_is_shown_side_by_side(runs, tmp_path):
     whole_path, whole = runs["whole"]
     part_path, part = runs["part1"]
@@ -93,6 +96,7 @@ def test_the_same_case_on_two_runs_is_shown_side_by_side(runs, tmp_path):
         assert test in side_by_side
 
 
+@pytest.mark.full_depth
 def test_merge_refuses_a_file_that_is_not_a_parity_document_and_overwriting_an_input(runs, tmp_path, capsys):
     wrong = tmp_path / "wrong.json"
     wrong.write_text('{"records": []}')

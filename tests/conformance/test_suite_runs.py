@@ -30,6 +30,7 @@ def run_suite(
     return process, records
 
 
+@pytest.mark.full_depth
 def test_a_backend_that_crashes_fails_only_its_own_cases(tmp_path):
     process, records = run_suite(tmp_path, "crash", "--adapter", "tests.support.adapters:CrashingAdapter", "-k", "base or H16 or B1")
     assert process.returncode == 1, process.stdout[-2000:]
@@ -43,6 +44,7 @@ def test_a_backend_that_crashes_fails_only_its_own_cases(tmp_path):
     assert by_shape["B1"] == {"pass:"}
 
 
+@pytest.mark.full_depth
 def test_xdist_gives_the_same_results_as_a_serial_run(tmp_path):
     adapter = ("--adapter", "adapters.example:ExampleAdapter")
     serial_process, serial = run_suite(tmp_path, "serial", *adapter)
@@ -57,6 +59,7 @@ def test_xdist_gives_the_same_results_as_a_serial_run(tmp_path):
     }
 
 
+@pytest.mark.full_depth
 def test_records_survive_a_worker_that_crashes(tmp_path):
     """Without isolation a segfault takes a pytest-xdist worker down; xdist reports that test
     as failed and starts another worker. Every record still reaches the report."""
@@ -80,6 +83,7 @@ def test_records_survive_a_worker_that_crashes(tmp_path):
     assert all(records[test]["outcome"] in ("pass", "unsupported") for test in passing)
 
 
+@pytest.mark.full_depth
 def test_a_case_outside_the_table_reruns_alone_with_the_printed_command(tmp_path):
     """``--case`` runs any valid id (here one no covering design holds: a reverse-only
     peephole LSTM, which the example adapter cannot run, beside one it can) on every
@@ -140,6 +144,7 @@ def test_a_lossy_parameter_mapping_fails_the_shipped_mapping_check(tmp_path):
     assert "cell 0 w_hh changes" in record["reason"]
 
 
+@pytest.mark.full_depth
 def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     """tests/plugin_example is a package as another project would install it: its adapter and
     its deviation come from entry points only (its dist-info on the path stands for the
@@ -169,6 +174,7 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     assert checked["reproducer_diagnoses"] == {"plugin-example-cell-state-squashed": []}
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize("declared", [True, False], ids=["declared", "undeclared"])
 def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared):
     """Values at padded steps computed from the padding: declared unspecified, the forward

@@ -1,0 +1,69 @@
+"""``--depth``: a quick run keeps every check on every backend, over smaller designs that
+still hold every pair of forward factor values and every value in the gradients, and leaves
+out the tests marked ``full_depth``; the run's depth is recorded."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+
+from conformance.backends import COVERED_FACTORS, BackendPool
+from conformance.cases import LARGE_SHAPES
+from conformance.cli import build_parser, pytest_command
+from conformance.depth import DEPTHS
+
+from .test_suite_runs import run_suite
+
+BACKENDS = ["adapters.example:ExampleAdapter", "tests.support.adapters:CostlyExampleAdapter"]
+
+
+def combinations_of(cases: list, strength: int) -> set[tuple]:
+    """Every ``strength``-way combination of covered factor values that ``cases`` hold."""
+    return {
+        tuple((name, getattr(case, name)) for name in names) for case in cases for names in combinations(COVERED_FACTORS, strength)
+    }
+
+
+def covering_part(table: list) -> list:
+    """The cases of a table that its covering design made (not its size, precision or CUDA copies)."""
+    return [case for case in table if not (case.large or case.reduced_precision or case.device != "cpu")]
+
+
+def test_quick_tables_are_smaller_and_still_cover_every_pair_forward_and_every_value_with_gradients():
+    full, quick = BackendPool(BACKENDS, isolate=False), BackendPool(BACKENDS, isolate=False, depth=DEPTHS["quick"])
+    for name in ("example-keras-style", "costly-example"):
+        assert len(quick.case_tables[name]) < len(full.case_tables[name]) / 2, name
+        assert len(quick.gradient_case_tables[name]) <= len(full.gradient_case_tables[name]), name
+    plain_full, plain_quick = (covering_part(pool.case_tables["example-keras-style"]) for pool in (full, quick))
+    assert combinations_of(plain_full, 2) == combinations_of(plain_quick, 2)
+    assert not combinations_of(plain_full, 3) <= combinations_of(plain_quick, 3), "quick is not the full design"
+    for tables in ("case_tables", "gradient_case_tables"):
+        full_cases, quick_cases = (covering_part(getattr(pool, tables)["costly-example"]) for pool in (full, quick))
+        assert combinations_of(full_cases, 1) == combinations_of(quick_cases, 1), tables
+    example, costly = quick.case_tables["example-keras-style"], quick.case_tables["costly-example"]
+    assert [case.shape for case in example if case.large] == [case.shape for case in costly if case.large] == [LARGE_SHAPES[0]]
+    assert [case.dtype for case in example if case.reduced_precision] == ["f16"] * DEPTHS["quick"].reduced_cases
+    assert [case.dtype for case in costly if case.reduced_precision] == ["f16"]
+
+
+def test_a_quick_run_leaves_out_the_full_depth_checks_lists_fewer_cases_and_says_so(tmp_path):
+    tests = ("conformance/test_threads.py", "conformance/test_invariants.py")
+    adapter = ("--adapter", "tests.support.numpy_stack:NumpyStackAdapter")
+    quick_process, quick = run_suite(tmp_path, "quick", *adapter, "--depth", "quick", tests=tests)
+    full_process, full = run_suite(tmp_path, "full", *adapter, tests=tests)
+    # What runs is the point here, not the outcomes (0: all passed, 1: some failed; not a usage or internal error).
+    assert {quick_process.returncode, full_process.returncode} <= {0, 1}, quick_process.stdout[-2000:] + full_process.stdout[-2000:]
+    assert "depth quick" in quick_process.stdout and "--depth full runs the whole suite" in quick_process.stdout
+    assert "depth quick" not in full_process.stdout
+    quick_kinds, full_kinds = ([record["kind"] for record in records.values()] for records in (quick, full))
+    assert "threads" not in quick_kinds and full_kinds.count("threads") == 1
+    assert quick_kinds.count("sample_alone") == DEPTHS["quick"].listed_cases < full_kinds.count("sample_alone")
+    assert json.loads((tmp_path / "quick.json").read_text())["run"]["depth"] == "quick"
+    assert json.loads((tmp_path / "full.json").read_text())["run"]["depth"] == "full"
+
+
+def test_lstm_parity_run_passes_its_depth_to_pytest(tmp_path):
+    parser = build_parser()
+    for arguments, depth in ((["run"], "full"), (["run", "--depth", "quick"], "quick")):
+        command = pytest_command(parser.parse_args(arguments), tmp_path / "parity.json")
+        assert command[command.index("--depth") + 1] == depth
