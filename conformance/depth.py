@@ -2,12 +2,13 @@
 
 ``full`` is the suite the committed report and CI run: each backend's forward covering
 design holds every 3-way combination of factor values twice, its gradient design every
-2-way combination three times, and every project test runs. ``quick`` is the README's test
-command: the same checks on every backend, over designs that hold every 2-way combination
-of the forward factors once and every value of each factor in the gradients, fewer copies
-at the large shapes and in reduced precision, the first three invariant cases each backend runs, a smaller
-sweep; checks and project tests that each cost seconds of process starts, whole suite runs
-or exports (marked ``full_depth``) run at ``full`` only. A backend with costly runs (an
+2-way combination three times, and every project test runs. ``quick`` is the README's
+test command: every check but the threads check on every backend, over designs that hold
+every 2-way combination of the forward factors once and every value of each factor in the
+gradients, fewer copies at the large shapes and in reduced precision, the first three
+invariant cases each backend runs (one for a backend with costly runs), a smaller sweep;
+checks and project tests that each cost seconds of process starts, whole suite runs or
+exports (marked ``full_depth``) run at ``full`` only. A backend with costly runs (an
 export or a compilation per run) gets the smaller designs of either depth.
 """
 
@@ -37,8 +38,10 @@ class Depth:
     reduced_cases: int
     # Cases copied to CUDA, where a backend has it.
     cuda_cases: int
-    # Of the distinct cases a backend runs for those a check lists (conformance.cases.INVARIANT_CASES), the first this many.
+    # Of the distinct cases a backend runs for those a check lists (conformance.cases.INVARIANT_CASES),
+    # the first this many; the second for a backend with costly runs.
     listed_cases: int
+    costly_listed_cases: int
     # Hypothesis examples per backend in the sweep, unless --sweep-examples says otherwise.
     sweep_examples: int
     # Whether tests marked full_depth run.
@@ -56,6 +59,7 @@ DEPTHS = {
         reduced_cases=6,
         cuda_cases=8,
         listed_cases=8,
+        costly_listed_cases=8,
         sweep_examples=40,
         runs_full_depth_tests=True,
     ),
@@ -69,6 +73,7 @@ DEPTHS = {
         reduced_cases=2,
         cuda_cases=2,
         listed_cases=3,
+        costly_listed_cases=1,
         sweep_examples=10,
         runs_full_depth_tests=False,
     ),

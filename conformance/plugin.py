@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 import pytest
 
+from adapters.base import has_costly_runs
 from adapters.registry import load_adapter
 
 from .backends import Backend, BackendPool, default_references
@@ -296,7 +297,8 @@ def cases_for(
             return table[:1]
         return [case for case in table if backend.supports(case, gradients) and marker.kwargs["first_in_table"](case)][:1]
     if marker:
-        limit = chosen_depth(metafunc.config).listed_cases
+        depth = chosen_depth(metafunc.config)
+        limit = depth.costly_listed_cases if has_costly_runs(backend.adapter) else depth.listed_cases
         return listed_cases(backend, marker.args, marker.kwargs.get("gradients", gradients), applies, limit)
     if not backend.availability.available:
         return table[:1]

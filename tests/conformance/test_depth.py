@@ -48,16 +48,20 @@ def test_quick_tables_are_smaller_and_still_cover_every_pair_forward_and_every_v
 
 def test_a_quick_run_leaves_out_the_full_depth_checks_lists_fewer_cases_and_says_so(tmp_path):
     tests = ("conformance/test_threads.py", "conformance/test_invariants.py")
-    adapter = ("--adapter", "tests.support.numpy_stack:NumpyStackAdapter")
+    adapter = ("--adapter", "tests.support.numpy_stack:NumpyStackAdapter", "--adapter", "tests.support.adapters:CostlyNumpyStackAdapter")
     quick_process, quick = run_suite(tmp_path, "quick", *adapter, "--depth", "quick", tests=tests)
     full_process, full = run_suite(tmp_path, "full", *adapter, tests=tests)
     # What runs is the point here, not the outcomes (0: all passed, 1: some failed; not a usage or internal error).
     assert {quick_process.returncode, full_process.returncode} <= {0, 1}, quick_process.stdout[-2000:] + full_process.stdout[-2000:]
     assert "depth quick" in quick_process.stdout and "--depth full runs the whole suite" in quick_process.stdout
     assert "depth quick" not in full_process.stdout
-    quick_kinds, full_kinds = ([record["kind"] for record in records.values()] for records in (quick, full))
-    assert "threads" not in quick_kinds and full_kinds.count("threads") == 1
-    assert quick_kinds.count("sample_alone") == DEPTHS["quick"].listed_cases < full_kinds.count("sample_alone")
+    def kinds(records: dict[str, dict], backend: str) -> list[str]:
+        return [record["kind"] for record in records.values() if record["backend"] == backend]
+
+    plain, costly = (kinds(quick, name) for name in ("numpy-stack", "costly-numpy-stack"))
+    assert "threads" not in plain + costly and kinds(full, "numpy-stack").count("threads") == 1
+    assert plain.count("sample_alone") == DEPTHS["quick"].listed_cases < kinds(full, "numpy-stack").count("sample_alone")
+    assert costly.count("sample_alone") == DEPTHS["quick"].costly_listed_cases < DEPTHS["quick"].listed_cases
     assert json.loads((tmp_path / "quick.json").read_text())["run"]["depth"] == "quick"
     assert json.loads((tmp_path / "full.json").read_text())["run"]["depth"] == "full"
 

@@ -11,6 +11,8 @@ from adapters.example import ExampleAdapter
 from adapters.base import RunRequest
 from reference import LSTMResult
 
+from .numpy_stack import NumpyStackAdapter
+
 example_instance = ExampleAdapter()
 
 
@@ -102,3 +104,10 @@ class FalselyDeterministicAdapter(ThreadReportingAdapter):
     def run(self, request: RunRequest) -> LSTMResult:
         result = super().run(request)
         return result._replace(outputs=result.outputs * (1.0 + 1e-12)) if self.threads_set not in ("never", "1") else result
+
+
+class CostlyNumpyStackAdapter(NumpyStackAdapter):
+    """The NumPy stack (layers, directions, lengths...), declaring that its runs are costly."""
+
+    name = "costly-numpy-stack"
+    costly_runs = True
