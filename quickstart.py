@@ -10,8 +10,8 @@ environment (its wheel needs NumPy 1, JAX needs NumPy 2): it gets ``.venv-mindsp
 built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore backend
 under that environment's Python (``--interpreter``). Further arguments go to the command
 run (``lstm-parity run`` or ``pytest -n auto``); ``test`` runs at ``--depth quick`` (every
-backend and check, smaller designs: minutes) unless they name a depth, and ``test --depth
-full`` is what CI runs (see ``conformance/depth.py``).
+backend, smaller designs, no threads check: minutes) unless they name a depth, and ``test
+--depth full`` is what CI runs (see ``conformance/depth.py``).
 """
 
 from __future__ import annotations

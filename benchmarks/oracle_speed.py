@@ -1,13 +1,15 @@
 """Time the float64 oracle against torch.nn.LSTM in float64 on the CPU, in one process.
 
 Prints, per shape and pass, the best-of-N wall time of each and the ratio oracle / torch
-(then, per shape, the oracle's forward over its own matrix-product floor):
+(then, per shape, the oracle's forward and backward over their own matrix-product floors):
 ``forward`` is the oracle's forward against a no-grad torch forward; ``backward`` is
 :func:`reference.lstm_backward` (which runs its own forward) against a torch autograd
 forward and ``outputs.backward(grad)`` with ``x.requires_grad``; ``gemms`` is only the
 matrix products the oracle's forward cannot avoid (the input projection and one
 recurrent product per step, through NumPy's BLAS, made as the oracle makes them) against
-the whole torch forward: the floor under the oracle's forward on this machine.
+the whole torch forward: the floor under the oracle's forward on this machine;
+``bgemms`` is the same for the backward (:func:`backward_gemms`) against torch's autograd
+forward and backward.
 Run: ``python benchmarks/oracle_speed.py [--repeats N]``.
 """
 
@@ -103,6 +105,31 @@ def forward_gemms(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]
     return run
 
 
+def backward_gemms(spec: LSTMSpec, params, x: np.ndarray) -> Callable[[], object]:
+    """The oracle backward's matrix products alone, made exactly as it makes them: the
+    forward's (:func:`forward_gemms`, which it reruns), then T times [B, 4H] x [4H, H] for
+    the previous state's gradient, and from all steps at once dz^T x (x, h_prev, h0) for the
+    weight gradients and dz x w_ih for the input's: six products of one size."""
+    cell = params[0]
+    steps, batch, input_size = x.shape
+    hidden = spec.hidden_size
+    forward = forward_gemms(spec, params, x)
+    grad_gates = np.ones((steps, batch, 4, hidden))
+    dz = grad_gates.reshape(steps * batch, 4 * hidden)
+    states, h0 = np.zeros((steps, batch, hidden)), np.zeros((batch, hidden))
+    dh = np.empty((batch, hidden))
+
+    def run() -> object:
+        forward()
+        for t in range(steps - 1, -1, -1):
+            np.matmul(grad_gates[t].reshape(batch, 4 * hidden), cell.w_hh, out=dh)
+        dz[batch:].T @ states[:-1].reshape((steps - 1) * batch, hidden) + dz[:batch].T @ h0
+        dz.T @ x.reshape(steps * batch, input_size)
+        return dz @ cell.w_ih
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
@@ -121,6 +148,7 @@ def main() -> None:
                 lambda: lstm_backward(spec, params, x, grad_outputs),
                 torch_lstm_float64_backward(spec, params, x, grad_outputs),
             ),
+            "bgemms": (backward_gemms(spec, params, x), torch_lstm_float64_backward(spec, params, x, grad_outputs)),
         }
         oracle_times = {}
         for name, (oracle_run, torch_run) in runs.items():
@@ -131,6 +159,7 @@ def main() -> None:
                 f"{oracle:>10.4f} {torch_time:>10.4f} {oracle / torch_time:>7.2f}"
             )
         print(f"forward / gemms floor at T={steps} B={batch}: {oracle_times['forward'] / oracle_times['gemms']:.2f}")
+        print(f"backward / bgemms floor at T={steps} B={batch}: {oracle_times['backward'] / oracle_times['bgemms']:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,15 @@
 
 A :class:`BackendPool` holds one adapter per selected backend, each in its own child
 process (under another Python interpreter where one is named for it) unless isolation is
-off. Each backend runs its own forward table: a covering design (at full depth, strength 3;
-see :mod:`conformance.depth`) drawn only from the cases that backend supports (so a
-backend without peepholes still gets every 3-way combination of the features it has), plus its
-known-deviation reproducers, a CUDA copy of a few cases, one case at each large shape
-(the size factor) and, where the backend offers bfloat16 and float16, copies of a few of
-its float32 cases in each; its gradient table is built
-the same way, at full depth of strength 2, from the cases it can compute gradients for. A
-backend whose runs take seconds (an export per run) says so with ``costly_runs`` and gets
-the depth's smaller design, so that a run stays within its time budget as such backends
-multiply. A case id
+off. Each backend runs its own forward table: a covering design (at full depth, strength
+3; see :mod:`conformance.depth`) drawn only from the cases that backend supports (so a
+backend without peepholes still gets every 3-way combination of the features it has),
+plus its known-deviation reproducers, a CUDA copy of a few cases, one case at each large
+shape (the size factor) and, where the backend offers bfloat16 and float16, copies of a
+few of its float32 cases in each; its gradient table is built the same way (at full
+depth, strength 2) from the cases it can compute gradients for. A backend whose runs take
+seconds (an export per run) says so with ``costly_runs`` and gets the depth's smaller
+designs, so that a run stays within its time budget as such backends multiply. A case id
 always spells the whole case, so any case reruns alone on any backend.
 """
 
@@ -40,6 +39,8 @@ COVERED_FACTORS = {
     "shape": tuple(shape for shape in FACTORS["shape"] if shape not in LARGE_SHAPES),
     "dtype": PLAIN_DTYPES,
 }
+
+
 def case_or_none(row: dict) -> Case | None:
     """The case a covering row describes, or None when the combination is not meaningful."""
     try:

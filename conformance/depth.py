@@ -79,4 +79,3 @@ DEPTHS = {
     ),
 }
 DEFAULT_DEPTH = "full"
-

@@ -3,9 +3,9 @@
 Where the case table fixes a few shapes and values, the sweep draws any sizes, any
 activation in any role, any lengths (including 0), any layout and dtype. Examples are
 derandomized (the same every run, in CI and under xdist) unless ``--sweep-random`` is
-given; ``--sweep-examples N`` sets how many per backend (default: the run's depth's; a quarter of them for a backend
-whose runs are costly). When a backend disagrees with
-the oracle, hypothesis shrinks the example to a minimal failing spec and prints it.
+given; ``--sweep-examples N`` sets how many per backend (default: the run's depth's; a
+quarter of them for a backend whose runs are costly). When a backend disagrees with the
+oracle, hypothesis shrinks the example to a minimal failing spec and prints it.
 Known deviations are left out of the judgment, not out of the sweep.
 """
 
@@ -137,7 +137,9 @@ def test_random_specs_match_the_oracle(backend, request, record):
     able, activations, dtypes = capabilities(backend)
     if not dtypes:
         pytest.skip(f"{backend.name} takes neither float32 nor float64 on a plain one-layer LSTM")
-    examples = request.config.getoption("--sweep-examples") or chosen_depth(request.config).sweep_examples
+    examples = request.config.getoption("--sweep-examples")
+    if examples is None:
+        examples = chosen_depth(request.config).sweep_examples
     if has_costly_runs(backend.adapter):
         examples = max(1, examples // COSTLY_SWEEP_FRACTION)
     worst: dict[str, dict] = {}

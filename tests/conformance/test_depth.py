@@ -11,6 +11,7 @@ from conformance.backends import COVERED_FACTORS, BackendPool
 from conformance.cases import LARGE_SHAPES
 from conformance.cli import build_parser, pytest_command
 from conformance.depth import DEPTHS
+from conformance.report.sections import run_lines
 
 from .test_suite_runs import run_suite
 
@@ -62,7 +63,8 @@ def test_a_quick_run_leaves_out_the_full_depth_checks_lists_fewer_cases_and_says
     assert "threads" not in plain + costly and kinds(full, "numpy-stack").count("threads") == 1
     assert plain.count("sample_alone") == DEPTHS["quick"].listed_cases < kinds(full, "numpy-stack").count("sample_alone")
     assert costly.count("sample_alone") == DEPTHS["quick"].costly_listed_cases < DEPTHS["quick"].listed_cases
-    assert json.loads((tmp_path / "quick.json").read_text())["run"]["depth"] == "quick"
+    document = json.loads((tmp_path / "quick.json").read_text())
+    assert document["run"]["depth"] == "quick" and "at depth quick;" in run_lines(document)[0][0]
     assert json.loads((tmp_path / "full.json").read_text())["run"]["depth"] == "full"
 
 
