@@ -174,7 +174,15 @@ def check_chosen_backends(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
 
 
+def check_sweep_examples(config: pytest.Config) -> None:
+    """A usage error for a ``--sweep-examples`` below 1."""
+    examples = config.getoption("--sweep-examples")
+    if examples is not None and examples < 1:
+        raise pytest.UsageError(f"--sweep-examples: expected a positive number of examples, got {examples}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    check_sweep_examples(config)
     chosen_cases(config)
     chosen_shard(config)
     chosen_interpreters(config)

@@ -5,6 +5,8 @@ out the tests marked ``full_depth``; the run's depth is recorded."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from itertools import combinations
 
 from conformance.backends import COVERED_FACTORS, BackendPool
@@ -13,7 +15,7 @@ from conformance.cli import build_parser, pytest_command
 from conformance.depth import DEPTHS
 from conformance.report.sections import run_lines
 
-from .test_suite_runs import run_suite
+from .test_suite_runs import ROOT, run_suite
 
 BACKENDS = ["adapters.example:ExampleAdapter", "tests.support.adapters:CostlyExampleAdapter"]
 
@@ -73,3 +75,12 @@ def test_lstm_parity_run_passes_its_depth_to_pytest(tmp_path):
     for arguments, depth in ((["run"], "full"), (["run", "--depth", "quick"], "quick")):
         command = pytest_command(parser.parse_args(arguments), tmp_path / "parity.json")
         assert command[command.index("--depth") + 1] == depth
+
+
+def test_a_sweep_of_no_examples_is_a_usage_error_before_anything_runs():
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance/test_sweep.py", "-p", "no:cacheprovider", "--sweep-examples", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert process.returncode == 4, process.stdout[-2000:]
+    assert "--sweep-examples: expected a positive number of examples, got 0" in process.stderr
