@@ -1,6 +1,6 @@
-"""``--depth``: a quick run keeps every check on every backend, over smaller designs that
-still hold every pair of forward factor values and every value in the gradients, and leaves
-out the tests marked ``full_depth``; the run's depth is recorded."""
+"""``--depth``: a quick run keeps every check but the threads check on every backend, over
+smaller designs that still hold every pair of forward factor values and every value in the
+gradients, and leaves out the tests marked ``full_depth``; the run's depth is recorded."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def test_a_quick_run_leaves_out_the_full_depth_checks_lists_fewer_cases_and_says
     assert {quick_process.returncode, full_process.returncode} <= {0, 1}, quick_process.stdout[-2000:] + full_process.stdout[-2000:]
     assert "depth quick" in quick_process.stdout and "--depth full runs the whole suite" in quick_process.stdout
     assert "depth quick" not in full_process.stdout
+
     def kinds(records: dict[str, dict], backend: str) -> list[str]:
         return [record["kind"] for record in records.values() if record["backend"] == backend]
 
