@@ -11,7 +11,7 @@ built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore
 under that environment's Python (``--interpreter``). Further arguments go to the command
 run (``lstm-parity run`` or ``pytest -n auto``); ``test`` runs at ``--depth quick`` (every
 backend, smaller designs, no threads check: minutes) unless they name a depth, and ``test
---depth full`` is what CI runs (see ``conformance/depth.py``).
+--depth full`` is what CI runs after it (see ``conformance/depth.py``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from conformance.backends import COVERED_FACTORS, BackendPool
 from conformance.cases import LARGE_SHAPES
 from conformance.cli import build_parser, pytest_command
 from conformance.depth import DEPTHS
+from conformance.report.merging import common_depth
 from conformance.report.sections import run_lines
 
 from .test_suite_runs import ROOT, run_suite
@@ -85,3 +86,9 @@ def test_a_sweep_of_no_examples_is_a_usage_error_before_anything_runs():
     )
     assert process.returncode == 4, process.stdout[-2000:]
     assert "--sweep-examples: expected a positive number of examples, got 0" in process.stderr
+
+
+def test_a_merge_says_the_depth_only_when_every_merged_run_ran_at_it():
+    quick, full, unsaid = ({"run": {"depth": "quick"}}, {"run": {"depth": "full"}}, {"run": {}})
+    assert common_depth([quick, quick]) == {"depth": "quick"}
+    assert common_depth([quick, full]) == common_depth([quick, unsaid]) == {}
