@@ -2,11 +2,15 @@
 
 A checkpoint is read as a flat mapping of names to NumPy arrays, by file suffix:
 ``.npz`` (NumPy, no framework needed), ``.pt``/``.pth`` (a torch ``state_dict``, or a dict
-holding one under ``state_dict``), ``.pdparams`` (Paddle), and formats that store an LSTM
+holding one under ``state_dict``; read with ``weights_only``), ``.pdparams`` (Paddle's
+pickle, read without Paddle by a restricted unpickler: :mod:`adapters.paddle_files`), and
+formats that store an LSTM
 layer by layer, whose layers are stacked and named in an adapter's layout as they are read
 (:mod:`adapters.stored_layers`): Keras's ``.weights.h5`` and ``.keras``
 (:mod:`adapters.keras_files`), ONNX models' initializers (:mod:`adapters.onnx_files`),
 Flax's msgpack checkpoints and Orbax checkpoint directories (:mod:`adapters.flax_files`).
+No format runs code from a file, and a file a reader cannot read (corrupt, truncated, of
+another format) is a ValueError naming the path and what the reader said.
 Keras files and ONNX models hold the LSTM alone when written. An LSTM's arrays sit under a
 module prefix (``encoder.lstm.``); :func:`find_lstm` finds it by the names the adapter
 gives its arrays, infers the spec, and returns every other array untouched. A framework
@@ -27,7 +31,7 @@ import numpy as np
 from reference import LSTMSpec
 
 from .base import Adapter
-from . import flax_files, keras_files, onnx_files
+from . import flax_files, keras_files, onnx_files, paddle_files
 from .conversion import PLACEHOLDER_SIZES, expected_arrays, infer_spec, spec_of, structures, unsupported_features
 from .stored_layers import layer_name_parts
 
@@ -45,10 +49,16 @@ LSTM_ONLY_FORMATS = ("keras", "onnx")
 PREFIX_ENDS = "./:"
 
 
+def is_directory_format(path: str | Path) -> bool:
+    """Whether ``path`` names an Orbax checkpoint directory: a directory, or a path ending in a
+    separator."""
+    return Path(path).is_dir() or os.fspath(path).endswith(("/", os.sep))
+
+
 def checkpoint_format(path: str | Path) -> str:
     """The format of ``path``: by suffix, or an Orbax checkpoint (Flax) for a directory or a
     path ending in a separator."""
-    if Path(path).is_dir() or os.fspath(path).endswith(("/", os.sep)):
+    if is_directory_format(path):
         return "flax"
     kind = next((kind for suffix, kind in SUFFIXES.items() if Path(path).name.endswith(suffix)), None)
     if kind is None:
@@ -77,31 +87,38 @@ def check_format_holds(path: str | Path, adapter: Adapter, spec: LSTMSpec) -> No
             raise ValueError(f"path: a {kind} file stores an LSTM in the {kind} layout, not {adapter.name}'s (such as {foreign[0]}); got {str(path)!r}")
 
 
+def read_torch(path: Path) -> dict[str, np.ndarray]:
+    import torch
+
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise ValueError(f"path: expected a torch state_dict in {str(path)!r}, got {type(loaded).__name__}")
+    return {name: value.detach().cpu().numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
+
+
+def read_numpy(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+READERS = {"numpy": read_numpy, "torch": read_torch, "paddle": paddle_files.read_file, **{kind: module.read_file for kind, module in LAYERED_FORMATS.items()}}
+
+
 def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of the file at ``path``, by name (see the module docstring for formats)."""
+    """Every array of the file at ``path``, by name (see the module docstring for formats);
+    ValueError naming the path for a file that is missing or cannot be read as its format."""
     kind = checkpoint_format(path)
     path = Path(path)
     if not path.exists():
         raise ValueError(f"path: expected an existing file, got {str(path)!r}")
-    if kind in LAYERED_FORMATS:
-        return LAYERED_FORMATS[kind].read_file(path)
-    if kind == "numpy":
-        with np.load(path) as archive:
-            return {name: archive[name] for name in archive.files}
-    if kind == "torch":
-        import torch
-
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-        state = loaded.get("state_dict", loaded) if isinstance(loaded, Mapping) else None
-        if not isinstance(state, Mapping):
-            raise ValueError(f"path: expected a torch state_dict in {str(path)!r}, got {type(loaded).__name__}")
-        return {name: value.detach().cpu().numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
-    import paddle
-
-    loaded = paddle.load(str(path), return_numpy=True)
-    if not isinstance(loaded, Mapping):
-        raise ValueError(f"path: expected a Paddle state dict in {str(path)!r}, got {type(loaded).__name__}")
-    return {name: np.asarray(value) for name, value in loaded.items()}
+    try:
+        return READERS[kind](path)
+    except Exception as error:  # each framework's reader fails in its own way on a bad file
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, ValueError) and message.startswith(("path:", "checkpoint:", "arrays:")):
+            raise
+        raise ValueError(f"path: expected a readable {kind} file, got {str(path)!r}, which its reader refused ({type(error).__name__}: {message[:300]})") from None
 
 
 def write_checkpoint(path: str | Path, arrays: Mapping[str, np.ndarray], spec: LSTMSpec | None = None) -> Path:

@@ -17,11 +17,14 @@ order (``layers.0``, ``layers.1``, ...) where their sizes chain.
 Written, an LSTM's layers go to ``{container}.{k}`` (an ``nnx.List`` of them): the
 container is the LSTM's prefix without its trailing separator and, for a stack read from
 a Flax file (``layers.0:``), without the first layer's index; ``layers`` for no prefix.
-Every other array keeps its dotted place.
+Every other array keeps its dotted place. Orbax stores each name's parts as keys of its
+own, so a written name's parts must be plain words (:data:`KEY_PART`): no separator, no
+``..``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,6 +45,15 @@ CELLS = {
     FlaxLSTMCellAdapter.cell_weights: ("ii.kernel", "hi.kernel"),
 }
 DIRECTIONS = {"forward_rnn": "forward", "backward_rnn": "backward"}
+# What one dotted part of a name written into an Orbax checkpoint may be.
+KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:\-]*")
+
+
+def check_key_parts(names: list[str]) -> None:
+    """ValueError naming the first name with a part that is not :data:`KEY_PART`."""
+    for name in names:
+        if not all(KEY_PART.fullmatch(part) for part in name.split(".")):
+            raise ValueError(f"arrays: expected names of dotted words ({KEY_PART.pattern}) in an Orbax checkpoint, got {name!r}")
 
 
 def flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
@@ -153,8 +165,9 @@ def write_file(path: Path, arrays: Mapping[str, np.ndarray], spec: LSTMSpec | No
     if path.suffix in SUFFIXES:
         path.write_bytes(serialization.to_bytes(unflatten({**others, **placed})))
         return
+    check_key_parts([*others, *placed])
     import orbax.checkpoint as ocp
 
     checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save(path.absolute(), unflatten({f"{name}{VARIABLE_VALUE}": array for name, array in {**others, **placed}.items()}), force=True)
+    checkpointer.save(path.absolute(), unflatten({f"{name}{VARIABLE_VALUE}": array for name, array in {**others, **placed}.items()}))
     checkpointer.wait_until_finished()

@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from adapters.registry import load_adapter
 from reference import LAYOUTS, LSTMSpec, parameter_count
 
+from .backends import default_references
 from .convert_command import add_convert_parser
 from .depth import DEFAULT_DEPTH, DEPTHS
+from .isolation import parse_interpreters
 from .matrix import main_matrix
-from .report.count_explanation import explain_count
+from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, remove, temporary_sibling, write_text_atomically
 from .recording import format_document
-from .report.files import ReportError, load_document, write_pages, write_scoreboard
+from .report.count_explanation import explain_count
+from .report.files import SCOREBOARD_FILES, ReportError, load_document, write_pages, write_scoreboard
 from .report.merging import merge_documents
 from .report.scoreboard import versions_seen, with_registry
+from .sharding import parse_shard
 
 # The suite is the directory of this package, wherever it is installed.
 SUITE_DIRECTORY = Path(__file__).resolve().parent
@@ -39,6 +45,10 @@ ALL_LAYOUTS = "all"
 COUNTED_FIELDS = ("input_size", "hidden_size", "num_layers", "bidirectional", "reverse", "proj_size", "bias", "peepholes", "input_forget")
 # Exit status for a command that cannot do what it was asked (as argparse uses for bad usage).
 USAGE_ERROR = 2
+# pytest-xdist's -n words besides a number.
+WORKER_WORDS = ("auto", "logical")
+# The most layers ``params`` prints one by one.
+MAX_PRINTED_LAYERS = 1000
 
 
 def shown_path(path: Path) -> str:
@@ -74,87 +84,146 @@ def report_written(paths: list[Path]) -> None:
     print(f"lstm-parity: wrote {', '.join(str(path) for path in paths)}")
 
 
+def usage_error(command: str, error: BaseException | str) -> int:
+    """Print ``lstm-parity COMMAND: message`` (one line) and return the usage exit status."""
+    print(f"lstm-parity {command}: {one_line(error)}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def check_workers(value: str) -> None:
+    """ValueError unless ``value`` is what pytest-xdist's ``-n`` takes: auto, logical or N >= 0."""
+    if value not in WORKER_WORDS and not (value.isdigit() and value.isascii()):
+        raise ValueError(f"-n: expected auto, logical or a number of workers >= 0, got {value!r}")
+
+
+def check_run_arguments(arguments: argparse.Namespace) -> None:
+    """Every option of ``run`` checked before anything is deleted or run; ValueError naming
+    the option (backends and adapters load, interpreters are Pythons for backends of the run,
+    -n, --shard and --out are well formed)."""
+    chosen = list(dict.fromkeys(arguments.backend + arguments.adapter))
+    for reference in chosen:
+        load_adapter(reference)
+    parse_interpreters(arguments.interpreter, known=chosen or default_references())
+    check_workers(arguments.workers)
+    if arguments.shard:
+        parse_shard(arguments.shard)
+    check_output_directory("--out", Path(arguments.out))
+
+
 def run(arguments: argparse.Namespace) -> int:
-    """Run the suite, then write the pages; pytest's exit status (2 when it wrote no JSON)."""
+    """Check the options, run the suite, then write the pages and the JSON (each atomically,
+    replacing the last run's only once this one has written its records); pytest's exit
+    status (2 for a bad option, or when pytest wrote no records)."""
+    try:
+        check_run_arguments(arguments)
+    except (ValueError, TypeError) as error:
+        return usage_error("run", error)
     out = Path(arguments.out).resolve()
     json_path = out / JSON_NAME
     out.mkdir(parents=True, exist_ok=True)
-    json_path.unlink(missing_ok=True)
-    status = subprocess.run(pytest_command(arguments, json_path), check=False).returncode
-    if not json_path.exists():
-        print(f"lstm-parity: pytest exited with status {status} and wrote no {json_path}", file=sys.stderr)
-        return status or USAGE_ERROR
-    report_written([json_path, *write_pages(load_document(json_path), out)])
+    records = temporary_sibling(json_path)
+    try:
+        status = subprocess.run(pytest_command(arguments, records), check=False).returncode
+        if not records.exists():
+            print(f"lstm-parity run: pytest exited with status {status} and wrote no records; {json_path} is left as it was", file=sys.stderr)
+            return status or USAGE_ERROR
+        pages = write_pages(load_document(records), out)
+        os.replace(records, json_path)
+    finally:
+        remove(records)
+    report_written([json_path, *pages])
     return status
 
 
 def report(arguments: argparse.Namespace) -> int:
-    """Rebuild the pages from a parity JSON; 2 with a message when it cannot be read."""
+    """Rebuild the pages from a parity JSON; 2 with a message when it cannot be read or the
+    pages cannot be written."""
     json_path = Path(arguments.json)
+    out = Path(arguments.out) if arguments.out else json_path.parent
     try:
+        check_output_directory("--out", out)
         document = load_document(json_path)
-    except ReportError as error:
-        print(f"lstm-parity report: {error}", file=sys.stderr)
-        return USAGE_ERROR
-    report_written(write_pages(document, Path(arguments.out) if arguments.out else json_path.parent))
+        report_written(write_pages(document, out))
+    except (ReportError, ValueError, OSError) as error:
+        return usage_error("report", error)
     return 0
 
 
 def merge(arguments: argparse.Namespace) -> int:
     """Merge parity JSONs into <out>/parity.json and write its pages; 2 with a message when an
-    input cannot be read or the output would overwrite one."""
+    input cannot be read, a run is given twice, or the output would overwrite an input."""
     out = Path(arguments.out)
-    sources = [Path(path) for path in arguments.json]
     json_path = out / JSON_NAME
-    if any(source.resolve() == json_path.resolve() for source in sources):
-        print(f"lstm-parity merge: --out: {json_path} is one of the inputs; expected another directory", file=sys.stderr)
-        return USAGE_ERROR
-    document = read_merged("merge", arguments.json)
-    if document is None:
-        return USAGE_ERROR
-    out.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(format_document(document), encoding="utf-8")
-    report_written([json_path, *write_pages(document, out)])
+    try:
+        check_output_directory("--out", out)
+        check_not_an_input("--out", json_path, [Path(path) for path in arguments.json])
+        document = read_merged(arguments.json)
+        pages = write_pages(document, out)
+        write_text_atomically(json_path, format_document(document))
+    except (ReportError, ValueError, OSError) as error:
+        return usage_error("merge", error)
+    report_written([json_path, *pages])
     return 0
 
 
-def read_merged(command: str, paths: list[str]) -> dict | None:
-    """The parity documents at ``paths`` merged, or None after printing why one cannot be read."""
-    try:
-        return merge_documents([(Path(path), load_document(Path(path))) for path in paths])
-    except ReportError as error:
-        print(f"lstm-parity {command}: {error}", file=sys.stderr)
-        return None
+def read_merged(paths: list[str]) -> dict:
+    """The parity documents at ``paths`` merged; ReportError naming one that cannot be read
+    or a run given twice."""
+    return merge_documents([(Path(path), load_document(Path(path))) for path in paths])
+
+
+def read_skipped_versions(paths: list[str]) -> list[dict]:
+    """The versions the ``matrix.json`` files at ``paths`` could not run; ValueError naming a
+    file that is not one."""
+    skipped = []
+    for path in paths:
+        try:
+            entries = json.loads(Path(path).read_text(encoding="utf-8"))
+            skipped += [entry for entry in entries if entry["status"] == "skipped"]
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"--matrix: expected a matrix.json that lstm-parity matrix wrote, got {path!r} ({type(error).__name__}: {one_line(error)})") from None
+    return skipped
 
 
 def scoreboard(arguments: argparse.Namespace) -> int:
     """Write <out>/scoreboard.{md,html,json} from parity JSONs (and, when asked, the registry's
-    measured versions); 2 with a message when an input cannot be read."""
-    merged = read_merged("scoreboard", arguments.json)
-    if merged is None:
-        return USAGE_ERROR
-    document = with_registry(merged)
-    skipped = []
-    for path in arguments.matrix:
-        try:
-            skipped += [entry for entry in json.loads(Path(path).read_text(encoding="utf-8")) if entry["status"] == "skipped"]
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            print(f"lstm-parity scoreboard: --matrix: {path} is not a matrix.json that lstm-parity matrix wrote ({error!r})", file=sys.stderr)
-            return USAGE_ERROR
+    measured versions); 2 with a message when an input cannot be read or an output would
+    overwrite one."""
     out = Path(arguments.out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_scoreboard(document, out, skipped)
-    if arguments.versions_seen:
-        path = Path(arguments.versions_seen)
-        path.write_text(json.dumps(versions_seen(document), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
+    inputs = [Path(path) for path in arguments.json + arguments.matrix]
+    try:
+        check_output_directory("--out", out)
+        for name in SCOREBOARD_FILES:
+            check_not_an_input("--out", out / name, inputs)
+        if arguments.versions_seen:
+            check_output_file("--versions-seen", Path(arguments.versions_seen))
+            check_not_an_input("--versions-seen", Path(arguments.versions_seen), inputs)
+        skipped = read_skipped_versions(arguments.matrix)
+        document = with_registry(read_merged(arguments.json))
+        written = write_scoreboard(document, out, skipped)
+        if arguments.versions_seen:
+            path = Path(arguments.versions_seen)
+            written.append(write_text_atomically(path, json.dumps(versions_seen(document), indent=1, sort_keys=True) + "\n"))
+    except (ReportError, ValueError, OSError) as error:
+        return usage_error("scoreboard", error)
     report_written(written)
     return 0
+
+
+def matrix(arguments: argparse.Namespace) -> int:
+    """The ``matrix`` subcommand (:func:`conformance.matrix.main_matrix`), its -n checked first."""
+    try:
+        check_workers(arguments.workers)
+    except ValueError as error:
+        return usage_error("matrix", error)
+    return main_matrix(arguments.matrix_file, arguments.out, arguments.workers, arguments.only)
 
 
 def params(arguments: argparse.Namespace) -> int:
     """Print the spec's parameter count per layout with its terms and why; 2 for an invalid spec
     or a layout that cannot express it."""
+    if not 1 <= arguments.num_layers <= MAX_PRINTED_LAYERS:
+        return usage_error("params", f"--num-layers: expected 1 to {MAX_PRINTED_LAYERS} (this command prints every layer), got {arguments.num_layers}")
     try:
         spec = LSTMSpec(
             input_size=arguments.input_size,
@@ -168,8 +237,7 @@ def params(arguments: argparse.Namespace) -> int:
             input_forget=arguments.input_forget,
         )
     except (TypeError, ValueError) as error:
-        print(f"lstm-parity params: {error}", file=sys.stderr)
-        return USAGE_ERROR
+        return usage_error("params", error)
     print("spec: " + ", ".join(f"{field}={getattr(spec, field)}" for field in COUNTED_FIELDS))
     layouts = list(LAYOUTS) if arguments.layout == ALL_LAYOUTS else [arguments.layout]
     for layout in layouts:
@@ -185,8 +253,15 @@ def params(arguments: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the usage itself is on --help)."""
+
+    def error(self, message: str):
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard}")
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
@@ -249,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix_parser.add_argument("--out", default="reports/matrix", metavar="DIR", help="where environments and records go (default: reports/matrix)")
     matrix_parser.add_argument("--only", action="append", default=[], metavar="PACKAGE", help="run only this package's versions, or PACKAGE==VERSION only (repeatable)")
     matrix_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers per run (default: auto)")
-    matrix_parser.set_defaults(handler=lambda arguments: main_matrix(arguments.matrix_file, arguments.out, arguments.workers, arguments.only))
+    matrix_parser.set_defaults(handler=matrix)
     return parser
 
 

@@ -5,27 +5,44 @@
 
 The LSTM is found in the source file (``--prefix`` chooses among several), its spec
 inferred (``--spec FIELD=VALUE`` settles an ambiguity; settings the file holds besides the
-weights join it), its arrays converted and written under the same prefix with every other
+weights join it), its arrays converted under the same prefix with every other
 array of the file passed through (where the target's format has a place for them: a Keras
 file and an ONNX model hold the LSTM alone), in the source's dtype; formats: see
 :mod:`adapters.checkpoints`. Then the proof (:mod:`conformance.porting`): the converted
 weights against the source's, and both frameworks, each in a process of its own, against
-the oracle. Exit status: 0 when all agree, 1 when one does not, 3 when a side could not
-run (framework not installed), 2 for bad input.
+the oracle. Every option is checked before anything is read, and the output is written
+last, atomically, and only when the weights proof holds (the file is the source's LSTM):
+a failed weights proof writes nothing; a proof that could not run writes it unproven.
+Exit status: 0 when all agree, 1 when one does not, 3 when a side could not run (framework
+not installed), 2 for bad input (one line naming the option).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from adapters.checkpoints import check_format_holds, find_lstm, holds_other_arrays, keeps_names, read_checkpoint, with_aliases, write_checkpoint
+from adapters.checkpoints import (
+    FoundLSTM,
+    check_format_holds,
+    checkpoint_format,
+    find_lstm,
+    holds_other_arrays,
+    is_directory_format,
+    keeps_names,
+    read_checkpoint,
+    with_aliases,
+    write_checkpoint,
+)
 from adapters.conversion import STRUCTURAL_FIELDS, convert, describe_spec
 from adapters.registry import load_adapter
 
 from .isolation import IsolatedAdapter, parse_interpreters
+from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_atomically
 from .porting import prove_conversion
 
 USAGE_ERROR, MISMATCH, UNPROVEN = 2, 1, 3
@@ -47,52 +64,108 @@ def parse_known(settings: list[str]) -> dict[str, object]:
     return known
 
 
-def convert_files(arguments: argparse.Namespace) -> int:
+def check_arguments(arguments: argparse.Namespace) -> dict[str, str]:
+    """Every option checked before anything is read, run or written: the backends, the
+    interpreters (for the two sides only), the ``--spec`` settings, the output's format and
+    path (not the source, writable; an Orbax directory is written where nothing is yet).
+    Returns the interpreters by backend; ValueError naming the option otherwise."""
+    sides = (arguments.source_backend, arguments.target_backend)
+    for side in sides:
+        load_adapter(side)
+    interpreters = parse_interpreters(arguments.interpreter, known=sides)
+    parse_known(arguments.spec)
+    source, output = Path(arguments.source), Path(arguments.output)
+    checkpoint_format(source)
+    checkpoint_format(output)
+    check_not_an_input("--output", output, [source])
+    if not arguments.check_only:
+        if is_directory_format(arguments.output) and output.exists():
+            raise ValueError(f"--output: expected a path where nothing is yet for an Orbax checkpoint directory, got {str(output)!r}, which exists")
+        if not is_directory_format(arguments.output):
+            check_output_file("--output", output)
+        else:
+            check_output_directory("--output", output)
+    return interpreters
+
+
+def read_lstm(path: str, adapter, prefix: str | None, spec: list[str]) -> FoundLSTM:
+    return find_lstm(read_checkpoint(path), adapter, prefix, **parse_known(spec))
+
+
+def prove(found: FoundLSTM, target_arrays: dict, arguments: argparse.Namespace, interpreters: dict[str, str]) -> list:
+    """The conversion's proof, each framework's side in a process of its own (two Keras
+    backends cannot share one), under the Python ``--interpreter`` names for it."""
+    sides = [IsolatedAdapter(reference, python=interpreters.get(reference)) for reference in (arguments.source_backend, arguments.target_backend)]
     try:
+        return prove_conversion(found.spec, sides[0], found.arrays, sides[1], target_arrays)
+    finally:
+        for side in sides:
+            side.close()
+
+
+def write_output(arguments: argparse.Namespace, found: FoundLSTM, target, target_arrays: dict) -> str:
+    """Write the converted checkpoint at ``--output`` atomically; the line that says what it holds."""
+    stored = with_aliases(target, found.spec, target_arrays)
+    others = found.others if holds_other_arrays(arguments.output) else {}
+    directory = is_directory_format(arguments.output)
+    contents = {**others, **{found.prefix + name: array for name, array in stored.items()}}
+    write_atomically(Path(arguments.output), lambda temporary: write_checkpoint(f"{temporary}{os.sep}" if directory else temporary, contents, found.spec))
+    aliases = len(stored) - len(target_arrays)
+    dtype = np.result_type(*target_arrays.values())
+    return (
+        f"wrote {arguments.output}: {len(target_arrays)} {target.name} LSTM arrays ({dtype})"
+        + (f" and {aliases} aliases of them" if aliases else "")
+        + (
+            f", {len(others)} other arrays passed through"
+            if others or not found.others
+            else f"; its format holds the LSTM alone, so the source's {len(found.others)} other arrays are not in it"
+        )
+    )
+
+
+def convert_files(arguments: argparse.Namespace) -> int:
+    """Check every option, read and convert, prove, and only then write the output (when the
+    weights proof holds: the file is the source's LSTM); the exit status of the module
+    docstring."""
+    try:
+        interpreters = check_arguments(arguments)
         source, target = load_adapter(arguments.source_backend), load_adapter(arguments.target_backend)
-        interpreters = parse_interpreters(arguments.interpreter)
-        found = find_lstm(read_checkpoint(arguments.source), source, arguments.prefix, **parse_known(arguments.spec))
+        found = read_lstm(arguments.source, source, arguments.prefix, arguments.spec)
         print(f"source: {source.name} LSTM under prefix {found.prefix!r}: {describe_spec(found.spec)}")
         if found.settings:
             print("  as its file sets: " + ", ".join(f"{name}={value!r}" for name, value in found.settings.items()))
-        dtype = np.result_type(*found.arrays.values())
         if arguments.check_only:
             prefix = arguments.output_prefix or (found.prefix if keeps_names(arguments.output) else None)
-            converted = find_lstm(read_checkpoint(arguments.output), target, prefix, **parse_known(arguments.spec))
+            converted = read_lstm(arguments.output, target, prefix, arguments.spec)
             if converted.spec != found.spec:
                 raise ValueError(f"--output: its LSTM is {describe_spec(converted.spec)}, not the source's")
             target_arrays = converted.arrays
             print(f"target: {arguments.output} holds the {target.name} LSTM under prefix {converted.prefix!r}")
         else:
             check_format_holds(arguments.output, target, found.spec)
+            dtype = np.result_type(*found.arrays.values())
             target_arrays = {name: array.astype(dtype) for name, array in convert(found.arrays, found.spec, source, target).items()}
-            stored = with_aliases(target, found.spec, target_arrays)
-            others = found.others if holds_other_arrays(arguments.output) else {}
-            write_checkpoint(arguments.output, {**others, **{found.prefix + name: array for name, array in stored.items()}}, found.spec)
-            aliases = len(stored) - len(target_arrays)
-            print(
-                f"wrote {arguments.output}: {len(target_arrays)} {target.name} LSTM arrays ({dtype})"
-                + (f" and {aliases} aliases of them" if aliases else "")
-                + (
-                    f", {len(others)} other arrays passed through"
-                    if others or not found.others
-                    else f"; its format holds the LSTM alone, so the source's {len(found.others)} other arrays are not in it"
-                )
-            )
     except (ValueError, TypeError, KeyError) as error:
-        print(f"lstm-parity convert: {error}", file=sys.stderr)
+        print(f"lstm-parity convert: {one_line(error)}", file=sys.stderr)
         return USAGE_ERROR
-    # Each framework runs in a process of its own (two Keras backends cannot share one),
-    # under the Python --interpreter names for it.
-    sides = [IsolatedAdapter(reference, python=interpreters.get(reference)) for reference in (arguments.source_backend, arguments.target_backend)]
     try:
-        proofs = prove_conversion(found.spec, sides[0], found.arrays, sides[1], target_arrays)
-    finally:
-        for side in sides:
-            side.close()
-    for proof in proofs:
+        proofs = prove(found, target_arrays, arguments, interpreters)
+    except Exception as error:  # a proof that could not be made leaves the conversion unproven
+        print(f"lstm-parity convert: the proof could not run ({type(error).__name__}: {one_line(error)})", file=sys.stderr)
+        proofs = None
+    for proof in proofs or []:
         print("\n".join(proof.describe()))
-    if any(proof.skipped for proof in proofs):
+    weights_hold = proofs is not None and proofs[0].passed
+    if not arguments.check_only:
+        if weights_hold or proofs is None:
+            try:
+                print(write_output(arguments, found, target, target_arrays) + ("" if weights_hold else " (unproven)"))
+            except (OSError, ValueError, TypeError) as error:
+                print(f"lstm-parity convert: --output: cannot write {arguments.output!r} ({type(error).__name__}: {one_line(error)})", file=sys.stderr)
+                return USAGE_ERROR
+        else:
+            print(f"not written: {arguments.output} (the converted weights are not the source's)")
+    if proofs is None or any(proof.skipped for proof in proofs):
         print("verdict: UNPROVEN (a side could not run)")
         return UNPROVEN
     if all(proof.passed for proof in proofs):

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -177,16 +177,40 @@ def child_path(python: str | None) -> list[str]:
     return [project_packages_folder(), os.getcwd()]
 
 
-def parse_interpreters(values: list[str]) -> dict[str, str]:
+# How long a --interpreter is given to say which Python it is.
+INTERPRETER_CHECK_SECONDS = 60
+
+
+@functools.lru_cache(maxsize=None)
+def python_major_version(python: str) -> str:
+    """What ``python -c 'print(sys.version_info[0])'`` prints ('' when it fails): a Python 3
+    says 3."""
+    try:
+        answer = subprocess.run(
+            [python, "-c", "import sys; print(sys.version_info[0])"], capture_output=True, text=True, timeout=INTERPRETER_CHECK_SECONDS, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return answer.stdout.strip() if answer.returncode == 0 else ""
+
+
+def parse_interpreters(values: list[str], known: Collection[str] | None = None) -> dict[str, str]:
     """``--interpreter NAME=PYTHON`` values as {NAME: PYTHON}; ValueError naming a malformed
-    value or a PYTHON that is not an executable file."""
+    value, a NAME given twice or not among ``known`` (the backends of the command, when
+    given), or a PYTHON that is not an executable Python 3."""
     interpreters = {}
     for value in values:
         name, equals, python = value.partition("=")
         if not equals or not name or not python:
             raise ValueError(f"--interpreter: expected NAME=PYTHON (a backend and a Python executable), got {value!r}")
+        if known is not None and name not in known:
+            raise ValueError(f"--interpreter: expected NAME one of the backends run ({', '.join(known)}), got {name!r}")
+        if name in interpreters:
+            raise ValueError(f"--interpreter: expected one interpreter for {name!r}, got {interpreters[name]!r} and {python!r}")
         if not (os.path.isfile(python) and os.access(python, os.X_OK)):
             raise ValueError(f"--interpreter: expected an executable Python for {name!r}, got {python!r}, which is not an executable file")
+        if python_major_version(python) != "3":
+            raise ValueError(f"--interpreter: expected a Python 3 interpreter for {name!r}, got {python!r}, which does not run as one")
         interpreters[name] = python
     return interpreters
 

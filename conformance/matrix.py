@@ -19,6 +19,13 @@ it). A version that cannot
 be installed, or whose installation would pull GPU packages (``nvidia-*``, ``triton``: a
 torch wheel from the index that is not CPU-only), is skipped with the installer's reason.
 What happened to each version is written to ``<out>/matrix.json``.
+
+Every name that becomes a path or an installer's argument is checked before anything is
+built: packages and versions against :data:`PACKAGE_NAME` and :data:`VERSION` (no
+separators, no ``..``), backends against the registry (or a ``module:attribute``
+reference), requirements that would read as installer options are refused. An environment
+is cleared or reused only where this command created it (it holds :data:`OWNED_MARKER`);
+any other folder in its place is refused.
 """
 
 from __future__ import annotations
@@ -26,11 +33,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from adapters.registry import known_adapters
+
+from .outputs import check_output_directory, write_text_atomically
 
 try:
     import tomllib
@@ -42,6 +54,14 @@ GPU_PACKAGE_PREFIXES = ("nvidia-", "triton")
 # How much of an installer's error output a skip keeps as its reason.
 REASON_LINES = 6
 MATRIX_RECORD = "matrix.json"
+# A distribution name (PEP 508) and a release (PEP 440, with a local part such as +cpu):
+# words joined by dots, dashes, underscores and pluses, so never a path.
+PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+VERSION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.+!_-]*[A-Za-z0-9])?")
+# A backend given as an importable reference rather than a registered name.
+ADAPTER_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+# The file that marks an environment this command created (and so may clear or reuse).
+OWNED_MARKER = "lstm-parity-matrix-environment"
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,32 @@ def string_list(value: object, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def matching(pattern: re.Pattern, values: tuple[str, ...], where: str, what: str) -> tuple[str, ...]:
+    """``values`` when each matches ``pattern`` whole; ValueError naming the first that does not."""
+    for value in values:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{where}: expected {what} ({pattern.pattern}), got {value!r}")
+    return values
+
+
+def backend_names(values: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """``values`` when each is a registered backend or a ``module:attribute`` reference."""
+    known = known_adapters()
+    for value in values:
+        if value not in known and not ADAPTER_REFERENCE.fullmatch(value):
+            raise ValueError(f"{where}: expected one of {', '.join(sorted(known))} or a module:attribute reference, got {value!r}")
+    return values
+
+
+def requirement_list(value: object, where: str) -> tuple[str, ...]:
+    """A list of requirements, none of which the installer would read as an option."""
+    requirements = string_list(value, where)
+    for requirement in requirements:
+        if requirement.lstrip().startswith("-"):
+            raise ValueError(f"{where}: expected requirements (name and version range), got {requirement!r}, which the installer would read as an option")
+    return requirements
+
+
 def read_matrix(path: Path) -> list[Framework]:
     """The frameworks of the matrix file at ``path``; ValueError naming the field that is wrong."""
     try:
@@ -93,18 +139,22 @@ def read_matrix(path: Path) -> list[Framework]:
         unknown = set(entry) - {"package", "versions", "backends", "with", "requires"}
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}; expected package, versions, backends, with, requires")
-        if not isinstance(entry.get("package"), str) or not entry["package"]:
-            raise ValueError(f"{where}: package: expected a distribution name, got {entry.get('package')!r}")
+        if not isinstance(entry.get("package"), str) or not PACKAGE_NAME.fullmatch(entry["package"]):
+            raise ValueError(f"{where}: package: expected a distribution name ({PACKAGE_NAME.pattern}), got {entry.get('package')!r}")
         requires = entry.get("requires", {})
         if not isinstance(requires, dict):
             raise ValueError(f"{where}: requires: expected a table of version = [requirements], got {requires!r}")
+        versions = matching(VERSION, string_list(entry.get("versions"), f"{where}: versions"), f"{where}: versions", "a release")
+        unknown_versions = sorted(set(requires) - set(versions))
+        if unknown_versions:
+            raise ValueError(f"{where}: requires: expected versions of the framework's list {list(versions)}, got {unknown_versions}")
         frameworks.append(
             Framework(
                 package=entry["package"],
-                versions=string_list(entry.get("versions"), f"{where}: versions"),
-                backends=string_list(entry.get("backends"), f"{where}: backends"),
-                requirements=string_list(entry.get("with", []), f"{where}: with") if entry.get("with") else (),
-                version_requirements={version: string_list(items, f"{where}: requires.{version}") for version, items in requires.items()},
+                versions=versions,
+                backends=backend_names(string_list(entry.get("backends"), f"{where}: backends"), f"{where}: backends"),
+                requirements=requirement_list(entry.get("with", []), f"{where}: with") if entry.get("with") else (),
+                version_requirements={version: requirement_list(items, f"{where}: requires.{version}") for version, items in requires.items()},
             )
         )
     return frameworks
@@ -138,13 +188,21 @@ def gpu_packages(plan: dict) -> list[str]:
     return sorted(name for name in names if name.lower().startswith(GPU_PACKAGE_PREFIXES))
 
 
+def check_owned(environment: Path) -> None:
+    """ValueError when ``environment`` exists but this command did not create it."""
+    if environment.exists() and not (environment / OWNED_MARKER).is_file():
+        raise ValueError(f"--out: expected {environment} to be an environment lstm-parity matrix created (holding {OWNED_MARKER}), got a folder it did not create; move it away")
+
+
 def prepare_environment(environment: Path, project: str, requirements: list[str]) -> str:
     """Create ``environment`` and install ``requirements`` (``project``, the project with its
     extras, among them) into it; '' when it worked, else why not (the installer's own words,
     or the GPU packages it would have pulled)."""
     python = program(environment, "python")
     if not Path(python).exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(environment)
+        check_owned(environment)
+        venv.EnvBuilder(with_pip=True, clear=environment.exists()).create(environment)
+        (environment / OWNED_MARKER).write_text("created by lstm-parity matrix\n", encoding="utf-8")
     plan = subprocess.run(
         [python, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", *requirements], capture_output=True, text=True, check=False
     )
@@ -197,6 +255,17 @@ def run_matrix(frameworks: list[Framework], out: Path, workers: str = "auto", on
     into ``<out>/matrix.json`` (beside what earlier runs there recorded of other versions) and
     return it."""
     root = project_root()
+    check_output_directory("--out", out)
+    for framework in frameworks:
+        for version in framework.versions:
+            if selected(framework, version, only):
+                check_owned(out / "environments" / f"{framework.package}-{version}")
+    record = out / MATRIX_RECORD
+    try:
+        earlier = json.loads(record.read_text(encoding="utf-8")) if record.exists() else []
+        kept_entries = [VersionResult(**entry) for entry in earlier]
+    except (OSError, ValueError, TypeError) as error:
+        raise ValueError(f"--out: expected {record} to be a matrix.json this command wrote, got one it cannot read ({type(error).__name__}: {error})") from None
     out.mkdir(parents=True, exist_ok=True)
     results = [
         run_version(framework, version, out, workers, root)
@@ -204,12 +273,10 @@ def run_matrix(frameworks: list[Framework], out: Path, workers: str = "auto", on
         for version in framework.versions
         if selected(framework, version, only)
     ]
-    record = out / MATRIX_RECORD
-    earlier = json.loads(record.read_text(encoding="utf-8")) if record.exists() else []
     ran = {(result.package, result.version) for result in results}
-    kept = [VersionResult(**entry) for entry in earlier if (entry["package"], entry["version"]) not in ran]
+    kept = [entry for entry in kept_entries if (entry.package, entry.version) not in ran]
     results = sorted(kept + results, key=lambda result: (result.package, result.version))
-    record.write_text(json.dumps([asdict(result) for result in results], indent=1) + "\n", encoding="utf-8")
+    write_text_atomically(record, json.dumps([asdict(result) for result in results], indent=1) + "\n")
     return results
 
 

@@ -32,6 +32,7 @@ worker), so a backend that compiles per shape compiles a case once for all its c
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,7 @@ from .capabilities import capability_lines, capability_tables
 from .cases import Case
 from .depth import DEFAULT_DEPTH, DEPTHS, FULL_DEPTH_DESCRIPTION, FULL_DEPTH_MARKER, Depth
 from .isolation import parse_interpreters
+from .outputs import check_output_file
 from .recording import RECORD_KEY, ParityRecorder
 from .sharding import parse_shard, shard_of
 
@@ -131,9 +133,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def chosen_cases(config: pytest.Config) -> list[Case]:
-    """The cases of ``--case``, or a usage error naming the bad id."""
+    """The cases of ``--case``, or a usage error naming the bad or repeated id."""
     cases = []
     for case_id in config.getoption("--case"):
+        if config.getoption("--case").count(case_id) > 1:
+            raise pytest.UsageError(f"--case: expected each case id once, got {case_id!r} twice")
         try:
             cases.append(Case.from_id(case_id))
         except ValueError as error:
@@ -155,7 +159,7 @@ def chosen_shard(config: pytest.Config) -> tuple[int, int] | None:
 def chosen_interpreters(config: pytest.Config) -> dict[str, str]:
     """``--interpreter NAME=PYTHON`` as {NAME: PYTHON}, or a usage error naming what is wrong."""
     try:
-        interpreters = parse_interpreters(config.getoption("--interpreter"))
+        interpreters = parse_interpreters(config.getoption("--interpreter"), known=selected_references(config))
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     if interpreters and config.getoption("--no-isolation"):
@@ -174,6 +178,16 @@ def check_chosen_backends(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
 
 
+def check_parity_json(config: pytest.Config) -> None:
+    """A usage error, before anything runs, for a ``--parity-json`` path that cannot be written."""
+    path = config.getoption("--parity-json")
+    if path:
+        try:
+            check_output_file("--parity-json", Path(path))
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+
+
 def check_sweep_examples(config: pytest.Config) -> None:
     """A usage error for a ``--sweep-examples`` below 1."""
     examples = config.getoption("--sweep-examples")
@@ -183,6 +197,7 @@ def check_sweep_examples(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     check_sweep_examples(config)
+    check_parity_json(config)
     chosen_cases(config)
     chosen_shard(config)
     chosen_interpreters(config)

@@ -82,19 +82,31 @@ class WeightProof:
         ]
 
 
+def largest(values: np.ndarray) -> float:
+    """The largest of ``values`` (0 for none), NaN when any is NaN: a NaN weight is a mismatch,
+    never hidden by a larger difference elsewhere."""
+    return float(np.max(values, initial=0.0)) if not np.isnan(values).any() else float("nan")
+
+
+def worst(one: float, other: float) -> float:
+    """The larger of two differences, NaN when either is."""
+    return float("nan") if np.isnan(one) or np.isnan(other) else max(one, other)
+
+
 def compare_weights(source: LSTMParams, target: LSTMParams, dtype: str) -> WeightProof:
-    """``target``'s canonical parameters against ``source``'s, stored in ``dtype``."""
+    """``target``'s canonical parameters against ``source``'s, stored in ``dtype``; a NaN in
+    either (a difference that is NaN) fails the proof."""
     moved, bias, allowance, within = 0.0, 0.0, 0.0, True
     for one, other in zip(source, target, strict=True):
         for name, array in one.arrays().items():
             if name not in ("b_ih", "b_hh"):
-                moved = max(moved, float(np.max(np.abs(getattr(other, name) - array), initial=0.0)))
+                moved = worst(moved, largest(np.abs(getattr(other, name) - array)))
         if one.b_ih is not None:
             expected = one.b_ih + one.b_hh
             difference = np.abs(other.b_ih + other.b_hh - expected)
             # Round to nearest: a stored sum is within half the spacing of the stored value.
             allowed = np.spacing(np.abs(expected).astype(dtype)).astype(np.float64) / 2
-            bias, allowance = max(bias, float(np.max(difference))), max(allowance, float(np.max(allowed)))
+            bias, allowance = worst(bias, largest(difference)), max(allowance, float(np.nanmax(allowed, initial=0.0)))
             within = within and bool(np.all(difference <= allowed))
     return WeightProof(dtype, moved, bias, allowance, within)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from .outputs import write_text_atomically
 from .report.environment import describe_environment
 from .report.schema import SCHEMA_VERSION
 from .sharding import parse_shard
@@ -113,5 +114,4 @@ class ParityRecorder:
             "deviations": [deviation.as_record() for deviation in registered_deviations() if deviation.backend in ran],
             "records": sorted(self.records.values(), key=lambda record: record["test"]),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(format_document(document), encoding="utf-8")
+        write_text_atomically(self.path, format_document(document))

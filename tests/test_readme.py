@@ -61,6 +61,20 @@ def test_the_readme_has_option_examples():
     assert COUNT_EXAMPLES
 
 
+def test_each_case_example_is_a_case_its_backend_runs():
+    """A ``--case`` example names a case its ``--backend`` supports (forward and gradients),
+    so that it runs rather than skips."""
+    from adapters.registry import load_adapter
+    from conformance.cases import Case
+
+    examples = [shlex.split(command) for command in OPTION_EXAMPLES if " --case " in command]
+    assert examples
+    for words in examples:
+        adapter = load_adapter(words[words.index("--backend") + 1])
+        case = Case.from_id(words[words.index("--case") + 1])
+        assert not adapter.unsupported(case.config(False)), f"{adapter.name} cannot run {case.id}: {adapter.unsupported(case.config(False))}"
+
+
 @pytest.mark.full_depth
 @pytest.mark.parametrize("command", OPTION_EXAMPLES)
 def test_each_option_example_works_from_an_installed_wheel(command, installed_wheel):

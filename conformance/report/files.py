@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ..outputs import write_text_atomically
 from .html_page import page_html, render_html
 from .markdown_page import page_markdown, render_markdown
 from .scoreboard import deviation_rows, scoreboard_page
@@ -15,6 +16,9 @@ from .schema import SCHEMA_VERSION, parity_schema
 MARKDOWN_NAME = "parity.md"
 HTML_NAME = "parity.html"
 SCOREBOARD_NAME = "scoreboard"
+SCOREBOARD_FILES = tuple(f"{SCOREBOARD_NAME}.{suffix}" for suffix in ("md", "html", "json"))
+# The type each top-level part of a parity document has.
+PART_TYPES = {"run": dict, "environment": dict, "deviations": list, "records": list}
 
 
 class ReportError(Exception):
@@ -38,8 +42,13 @@ def check_document(document: object, source: str) -> dict:
     missing = [field for field in schema["required"] if field not in document]
     if missing:
         raise ReportError(f"{source}: not a parity document (missing {', '.join(missing)})")
+    for part, kind in PART_TYPES.items():
+        if not isinstance(document.get(part), kind):
+            raise ReportError(f"{source}: {part}: expected a JSON {'object' if kind is dict else 'array'}, got {type(document.get(part)).__name__}")
     for part, definition in (("deviations", "deviation"), ("records", "record")):
         for index, entry in enumerate(document[part]):
+            if not isinstance(entry, dict):
+                raise ReportError(f"{source}: {part}[{index}]: expected a JSON object, got {type(entry).__name__}")
             missing = [field for field in schema["$defs"][definition]["required"] if field not in entry]
             if missing:
                 raise ReportError(f"{source}: {part}[{index}] lacks {', '.join(missing)} (written by another version of the format?)")
@@ -53,8 +62,10 @@ def load_document(path: Path) -> dict:
         text = gzip.decompress(path.read_bytes()).decode("utf-8") if path.suffix == ".gz" else path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReportError(f"{path}: no such file") from None
-    except OSError as error:
-        raise ReportError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError; a truncated stream, EOFError
+        raise ReportError(f"{path}: cannot read it ({getattr(error, 'strerror', None) or error or type(error).__name__})") from None
+    except UnicodeDecodeError as error:
+        raise ReportError(f"{path}: expected UTF-8 JSON, got a byte that is not UTF-8 ({error.reason} at byte {error.start})") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -65,11 +76,8 @@ def load_document(path: Path) -> dict:
 def write_pages(document: dict, directory: Path) -> list[Path]:
     """Write parity.md and parity.html for ``document`` into ``directory`` (created if need be);
     return their paths."""
-    directory.mkdir(parents=True, exist_ok=True)
     pages = {directory / MARKDOWN_NAME: render_markdown(document), directory / HTML_NAME: render_html(document)}
-    for path, text in pages.items():
-        path.write_text(text, encoding="utf-8")
-    return list(pages)
+    return [write_text_atomically(path, text) for path, text in pages.items()]
 
 
 def scoreboard_data(document: dict, skipped: list[dict]) -> dict:
@@ -100,6 +108,4 @@ def write_scoreboard(document: dict, directory: Path, skipped: list[dict] | None
         directory / f"{SCOREBOARD_NAME}.html": page_html(page),
         directory / f"{SCOREBOARD_NAME}.json": json.dumps(scoreboard_data(document, skipped), indent=1, sort_keys=True) + "\n",
     }
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-    return list(files)
+    return [write_text_atomically(path, text) for path, text in files.items()]

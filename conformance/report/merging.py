@@ -11,6 +11,7 @@ share the backend's column. Merged documents merge again: their runs keep their 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -83,9 +84,26 @@ def common_depth(runs: list[dict]) -> dict[str, str]:
     return {"depth": depths.pop()} if len(depths) == 1 and None not in depths else {}
 
 
+def run_identity(run: dict) -> str:
+    """What tells one run from every other: its run section (start, arguments, duration,
+    shard) and environment, as canonical JSON."""
+    return json.dumps([run["run"], run["environment"]], sort_keys=True)
+
+
+def check_distinct_runs(runs: list[dict]) -> None:
+    """ValueError naming the two sources when one run is given twice (the same file twice,
+    a file and its compressed copy, or a run inside a merged document given again)."""
+    seen: dict[str, str] = {}
+    for run in runs:
+        identity = run_identity(run)
+        if identity in seen:
+            raise ValueError(f"json: expected each run once, got the run of {seen[identity]} again in {run['source']}")
+        seen[identity] = run["source"]
+
+
 def merge_documents(inputs: list[tuple[Path, dict]]) -> dict:
     """One parity document holding every run and record of ``inputs`` ((source, document)
-    pairs, each already checked). The top-level run starts with the earliest, lasts the sum
+    pairs, each already checked; ValueError when a run is given twice). The top-level run starts with the earliest, lasts the sum
     of their durations and ends with the worst exit status; the top-level environment is
     the first run's (each run's is under ``runs``)."""
     if not inputs:
@@ -97,6 +115,7 @@ def merge_documents(inputs: list[tuple[Path, dict]]) -> dict:
         more_runs, more_records = runs_of(source, document, taken)
         runs += more_runs
         records += more_records
+    check_distinct_runs(runs)
     split = split_backends(records)
     for record in records:
         if record["backend"] in split:

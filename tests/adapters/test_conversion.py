@@ -203,3 +203,40 @@ def test_the_command_writes_a_file_the_target_framework_loads_and_runs_like_the_
     paddle.save(state, str(tmp_path / "model.pdparams"))
     tampered = subprocess.run([*command, "--check-only"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert tampered.returncode == 1 and "verdict: MISMATCH" in tampered.stdout, tampered.stdout + tampered.stderr
+
+
+def test_a_nan_weight_fails_the_weights_proof_and_names_it():
+    from conformance.porting import compare_weights
+
+    spec = SPECS[3]
+    params = init_params(spec, seed=2)
+    broken = init_params(spec, seed=2)
+    broken[0].w_hh[1, 2] = np.nan
+    proof = compare_weights(params, broken, "float64")
+    assert not proof.passed and np.isnan(proof.moved_difference)
+    assert "moved arrays max abs difference nan (must be 0)" in proof.describe()[0] and "MISMATCH" in proof.describe()[0]
+    broken = init_params(spec, seed=2)
+    broken[0].b_hh[0] = np.nan
+    assert not compare_weights(params, broken, "float32").passed
+
+
+def test_the_command_writes_its_output_after_the_proof_and_only_when_the_weights_hold(tmp_path):
+    """The output appears after both sides were proven; a source with a NaN weight converts
+    to weights the proof rejects, and nothing is written."""
+    pytest.importorskip("torch")
+    spec = LSTMSpec(input_size=3, hidden_size=4)
+    arrays = ADAPTERS["torch"].canonical_to_backend(spec, init_params(spec, seed=3))
+    np.savez(tmp_path / "good.npz", **{f"lstm.{name}": array for name, array in arrays.items()})
+    command = [sys.executable, "-m", "conformance.cli", "convert", "--from", "torch", "--to", "paddle-legacy"]
+    good = subprocess.run([*command, str(tmp_path / "good.npz"), "-o", str(tmp_path / "good-out.npz")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert good.returncode == 0, good.stdout + good.stderr
+    lines = good.stdout.splitlines()
+    written = next(index for index, line in enumerate(lines) if line.startswith("wrote "))
+    assert written > next(index for index, line in enumerate(lines) if line.startswith("target "))
+    assert (tmp_path / "good-out.npz").exists() and sorted(path.name for path in tmp_path.iterdir()) == ["good-out.npz", "good.npz"]
+    arrays["weight_hh_l0"][0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", **{f"lstm.{name}": array for name, array in arrays.items()})
+    refused = subprocess.run([*command, str(tmp_path / "nan.npz"), "-o", str(tmp_path / "nan-out.npz")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "moved arrays max abs difference nan" in refused.stdout and "not written" in refused.stdout
+    assert not (tmp_path / "nan-out.npz").exists()

@@ -30,8 +30,15 @@ def test_the_committed_matrix_names_registered_backends_and_several_versions():
         ("", "expected \\[\\[framework\\]\\] tables, got nothing"),
         ('[[framework]]\npackage = "x"\nversions = "1.0"\nbackends = ["torch"]', "framework 1: versions: expected a list of non-empty strings, got '1.0'"),
         ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\nflavour = 1', "framework 1: unknown keys \\['flavour'\\]"),
-        ('[[framework]]\nversions = ["1"]\nbackends = ["torch"]', "framework 1: package: expected a distribution name, got None"),
+        ('[[framework]]\nversions = ["1"]\nbackends = ["torch"]', "framework 1: package: expected a distribution name \\(.*\\), got None"),
         ("[[framework]\n", "cannot read it"),
+        # Names that become paths or installer arguments.
+        ('[[framework]]\npackage = "x"\nversions = ["1/../../../victim"]\nbackends = ["torch"]', "framework 1: versions: expected a release .*, got '1/../../../victim'"),
+        ('[[framework]]\npackage = "../x"\nversions = ["1"]\nbackends = ["torch"]', "framework 1: package: expected a distribution name .*, got '../x'"),
+        ('[[framework]]\npackage = "x"\nversions = [".."]\nbackends = ["torch"]', "framework 1: versions: expected a release .*, got '..'"),
+        ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["tourch"]', "framework 1: backends: expected one of .*torch.* got 'tourch'"),
+        ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\nwith = ["--target=/tmp/x"]', "framework 1: with: expected requirements .*installer would read as an option"),
+        ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\n[framework.requires]\n"2" = ["numpy<2"]', "framework 1: requires: expected versions of the framework's list \\['1'\\], got \\['2'\\]"),
     ],
 )
 def test_a_bad_matrix_file_names_what_is_wrong(tmp_path, text, message):
@@ -67,3 +74,17 @@ def test_a_plan_with_cuda_packages_is_refused():
 def test_a_version_that_cannot_be_installed_is_skipped_with_the_installers_reason(tmp_path):
     reason = prepare_environment(tmp_path / "environment", str(ROOT), ["packaging==0.0.0.dev424242"])
     assert "packaging==0.0.0.dev424242" in reason and "No matching distribution" in reason
+
+
+def test_a_folder_the_matrix_did_not_create_is_never_cleared(tmp_path, capsys):
+    """An environment's place holding a folder of someone else's: the command refuses before
+    building anything, and the folder keeps its file."""
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]')
+    victim = tmp_path / "out" / "environments" / "x-1"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("mine")
+    assert main(["matrix", str(matrix), "--out", str(tmp_path / "out")]) == 2
+    assert "a folder it did not create" in capsys.readouterr().err
+    assert (victim / "keep.txt").read_text() == "mine"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["environments"]
