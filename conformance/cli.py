@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 from adapters.registry import load_adapter
@@ -28,7 +29,7 @@ from .convert_command import add_convert_parser
 from .depth import DEFAULT_DEPTH, DEPTHS
 from .isolation import parse_interpreters
 from .matrix import main_matrix
-from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, remove, temporary_sibling, write_text_atomically
+from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_text_atomically
 from .recording import format_document
 from .report.count_explanation import explain_count
 from .report.files import SCOREBOARD_FILES, ReportError, load_document, write_pages, write_scoreboard
@@ -45,10 +46,13 @@ ALL_LAYOUTS = "all"
 COUNTED_FIELDS = ("input_size", "hidden_size", "num_layers", "bidirectional", "reverse", "proj_size", "bias", "peepholes", "input_forget")
 # Exit status for a command that cannot do what it was asked (as argparse uses for bad usage).
 USAGE_ERROR = 2
+# The fields of each entry of a matrix.json (conformance.matrix.VersionResult).
+MATRIX_ENTRY_FIELDS = ("package", "version", "status", "reason")
 # pytest-xdist's -n words besides a number.
 WORKER_WORDS = ("auto", "logical")
-# The most layers ``params`` prints one by one.
+# The most layers ``params`` prints one by one, and the largest size it counts.
 MAX_PRINTED_LAYERS = 1000
+MAX_SIZE = 2**31 - 1
 
 
 def shown_path(path: Path) -> str:
@@ -120,17 +124,15 @@ def run(arguments: argparse.Namespace) -> int:
         return usage_error("run", error)
     out = Path(arguments.out).resolve()
     json_path = out / JSON_NAME
-    out.mkdir(parents=True, exist_ok=True)
-    records = temporary_sibling(json_path)
-    try:
+    with tempfile.TemporaryDirectory(prefix="lstm-parity-run-") as scratch:
+        records = Path(scratch) / JSON_NAME
         status = subprocess.run(pytest_command(arguments, records), check=False).returncode
         if not records.exists():
             print(f"lstm-parity run: pytest exited with status {status} and wrote no records; {json_path} is left as it was", file=sys.stderr)
             return status or USAGE_ERROR
-        pages = write_pages(load_document(records), out)
-        os.replace(records, json_path)
-    finally:
-        remove(records)
+        document = load_document(records)
+        pages = write_pages(document, out)
+        write_text_atomically(json_path, records.read_text(encoding="utf-8"))
     report_written([json_path, *pages])
     return status
 
@@ -180,7 +182,10 @@ def read_skipped_versions(paths: list[str]) -> list[dict]:
         try:
             entries = json.loads(Path(path).read_text(encoding="utf-8"))
             skipped += [entry for entry in entries if entry["status"] == "skipped"]
-        except (OSError, ValueError, TypeError, KeyError) as error:
+            lacking = [sorted(set(MATRIX_ENTRY_FIELDS) - set(entry)) for entry in entries if not set(MATRIX_ENTRY_FIELDS) <= set(entry)]
+            if lacking:
+                raise ValueError(f"an entry lacks {', '.join(lacking[0])}")
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as error:
             raise ValueError(f"--matrix: expected a matrix.json that lstm-parity matrix wrote, got {path!r} ({type(error).__name__}: {one_line(error)})") from None
     return skipped
 
@@ -224,6 +229,9 @@ def params(arguments: argparse.Namespace) -> int:
     or a layout that cannot express it."""
     if not 1 <= arguments.num_layers <= MAX_PRINTED_LAYERS:
         return usage_error("params", f"--num-layers: expected 1 to {MAX_PRINTED_LAYERS} (this command prints every layer), got {arguments.num_layers}")
+    for option, size in (("--input-size", arguments.input_size), ("--hidden-size", arguments.hidden_size), ("--proj-size", arguments.proj_size)):
+        if size > MAX_SIZE:
+            return usage_error("params", f"{option}: expected at most {MAX_SIZE} (the largest dimension a framework indexes with int32), got {size}")
     try:
         spec = LSTMSpec(
             input_size=arguments.input_size,
@@ -330,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: the command line), run the subcommand, return its exit status."""
+    # Paddle warns on import that it finds no compiler cache, which this project never uses.
+    warnings.filterwarnings("ignore", "No ccache found", UserWarning)
     arguments = build_parser().parse_args(argv)
     return arguments.handler(arguments)
 

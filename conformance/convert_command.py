@@ -74,6 +74,8 @@ def check_arguments(arguments: argparse.Namespace) -> dict[str, str]:
         load_adapter(side)
     interpreters = parse_interpreters(arguments.interpreter, known=sides)
     parse_known(arguments.spec)
+    if arguments.output_prefix is not None and not arguments.check_only:
+        raise ValueError(f"--output-prefix: expected only with --check-only (a written file takes the source's prefix), got {arguments.output_prefix!r}")
     source, output = Path(arguments.source), Path(arguments.output)
     checkpoint_format(source)
     checkpoint_format(output)
@@ -89,7 +91,14 @@ def check_arguments(arguments: argparse.Namespace) -> dict[str, str]:
 
 
 def read_lstm(path: str, adapter, prefix: str | None, spec: list[str]) -> FoundLSTM:
-    return find_lstm(read_checkpoint(path), adapter, prefix, **parse_known(spec))
+    """The LSTM in the file at ``path``; a ValueError that says which ``--spec`` settings
+    the arrays were read with when there were any."""
+    try:
+        return find_lstm(read_checkpoint(path), adapter, prefix, **parse_known(spec))
+    except ValueError as error:
+        if spec and str(error).startswith("arrays:"):
+            raise ValueError(f"{one_line(error)} (read with --spec {' '.join(spec)}; the arrays may contradict it)") from None
+        raise
 
 
 def prove(found: FoundLSTM, target_arrays: dict, arguments: argparse.Namespace, interpreters: dict[str, str]) -> list:

@@ -40,7 +40,7 @@ import venv
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from adapters.registry import known_adapters
+from adapters.registry import known_adapters, load_adapter
 
 from .outputs import check_output_directory, write_text_atomically
 
@@ -93,9 +93,19 @@ class VersionResult:
 
 
 def string_list(value: object, where: str) -> tuple[str, ...]:
+    """``value`` when it is a list of distinct non-empty strings; ValueError otherwise."""
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise ValueError(f"{where}: expected a list of non-empty strings, got {value!r}")
+    repeated = sorted({item for item in value if value.count(item) > 1})
+    if repeated:
+        raise ValueError(f"{where}: expected each entry once, got {repeated} more than once")
     return tuple(value)
+
+
+def nonempty(values: tuple[str, ...], where: str) -> tuple[str, ...]:
+    if not values:
+        raise ValueError(f"{where}: expected at least one entry, got none")
+    return values
 
 
 def matching(pattern: re.Pattern, values: tuple[str, ...], where: str, what: str) -> tuple[str, ...]:
@@ -107,11 +117,17 @@ def matching(pattern: re.Pattern, values: tuple[str, ...], where: str, what: str
 
 
 def backend_names(values: tuple[str, ...], where: str) -> tuple[str, ...]:
-    """``values`` when each is a registered backend or a ``module:attribute`` reference."""
+    """``values`` when each is a registered backend or a ``module:attribute`` reference to an
+    adapter that loads here."""
     known = known_adapters()
     for value in values:
         if value not in known and not ADAPTER_REFERENCE.fullmatch(value):
             raise ValueError(f"{where}: expected one of {', '.join(sorted(known))} or a module:attribute reference, got {value!r}")
+        if value not in known:
+            try:
+                load_adapter(value)
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"{where}: expected an adapter reference, got {value!r} ({error})") from None
     return values
 
 
@@ -144,7 +160,7 @@ def read_matrix(path: Path) -> list[Framework]:
         requires = entry.get("requires", {})
         if not isinstance(requires, dict):
             raise ValueError(f"{where}: requires: expected a table of version = [requirements], got {requires!r}")
-        versions = matching(VERSION, string_list(entry.get("versions"), f"{where}: versions"), f"{where}: versions", "a release")
+        versions = matching(VERSION, nonempty(string_list(entry.get("versions"), f"{where}: versions"), f"{where}: versions"), f"{where}: versions", "a release")
         unknown_versions = sorted(set(requires) - set(versions))
         if unknown_versions:
             raise ValueError(f"{where}: requires: expected versions of the framework's list {list(versions)}, got {unknown_versions}")
@@ -152,7 +168,7 @@ def read_matrix(path: Path) -> list[Framework]:
             Framework(
                 package=entry["package"],
                 versions=versions,
-                backends=backend_names(string_list(entry.get("backends"), f"{where}: backends"), f"{where}: backends"),
+                backends=backend_names(nonempty(string_list(entry.get("backends"), f"{where}: backends"), f"{where}: backends"), f"{where}: backends"),
                 requirements=requirement_list(entry.get("with", []), f"{where}: with") if entry.get("with") else (),
                 version_requirements={version: requirement_list(items, f"{where}: requires.{version}") for version, items in requires.items()},
             )

@@ -41,8 +41,11 @@ def check_creatable_directory(argument: str, directory: Path) -> None:
     existing = nearest_existing(directory)
     if not existing.is_dir():
         raise ValueError(f"{argument}: expected a directory that exists or can be created, got {str(directory)!r}, but {str(existing)!r} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{argument}: expected a writable directory, got {str(directory)!r}, but {str(existing)!r} is not writable")
+    try:  # the only sure test: a file made and gone at once (permissions say yes in /proc)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"{argument}: expected a writable directory, got {str(directory)!r}, but nothing can be created in {str(existing)!r} ({error.strerror})") from None
 
 
 def check_output_directory(argument: str, directory: Path) -> None:

@@ -17,19 +17,60 @@ MARKDOWN_NAME = "parity.md"
 HTML_NAME = "parity.html"
 SCOREBOARD_NAME = "scoreboard"
 SCOREBOARD_FILES = tuple(f"{SCOREBOARD_NAME}.{suffix}" for suffix in ("md", "html", "json"))
-# The type each top-level part of a parity document has.
-PART_TYPES = {"run": dict, "environment": dict, "deviations": list, "records": list}
 
 
 class ReportError(Exception):
     """A parity file that cannot be read, or is not a document this version understands."""
 
 
+# JSON Schema's type names and the Python types json.loads gives for each.
+JSON_TYPES = {
+    "object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool, "null": type(None),
+}
+
+
+def schema_problem(value: object, schema: dict, root: dict, where: str) -> str | None:
+    """Where ``value`` breaks ``schema`` (``$ref``, ``const``, ``enum``, ``type``, ``required``,
+    ``properties``, ``additionalProperties`` as a schema, ``items``: the keywords the parity
+    schema uses for structure), or None. Full validation (patterns, bounds) is the test
+    suite's job: it needs jsonschema, which running does not."""
+    if "$ref" in schema:
+        target = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        return schema_problem(value, target, root, where)
+    if "const" in schema and value != schema["const"]:
+        return f"{where}: expected {schema['const']!r}, got {value!r}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{where}: expected one of {schema['enum']}, got {value!r}"
+    names = schema.get("type")
+    if names is not None:
+        names = [names] if isinstance(names, str) else names
+        matches = any(isinstance(value, JSON_TYPES[name]) and not (isinstance(value, bool) and name in ("integer", "number")) for name in names)
+        if not matches:
+            return f"{where}: expected {' or '.join(names)}, got {type(value).__name__}"
+    if isinstance(value, dict):
+        missing = [field for field in schema.get("required", ()) if field not in value]
+        if missing:
+            return f"{where} lacks {', '.join(missing)} (written by another version of the format?)"
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            inner = schema.get("properties", {}).get(key, extra if isinstance(extra, dict) else None)
+            problem = schema_problem(item, inner, root, f"{where}.{key}") if inner is not None else None
+            if problem:
+                return problem
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            problem = schema_problem(item, schema["items"], root, f"{where}[{index}]")
+            if problem:
+                return problem
+    return None
+
+
 def check_document(document: object, source: str) -> dict:
-    """``document`` when it is a parity document of :data:`SCHEMA_VERSION` whose top level,
-    deviations and records have every required field; ReportError naming ``source`` otherwise.
-    (Full validation against the JSON Schema is the test suite's job: it needs jsonschema,
-    which running does not.)"""
+    """``document`` when it is a parity document of :data:`SCHEMA_VERSION` whose every part has
+    its required fields of the schema's types (:func:`schema_problem`); ReportError naming
+    ``source`` and the first field that is wrong otherwise."""
     if not isinstance(document, dict) or "schema_version" not in document:
         raise ReportError(f"{source}: not a parity document (no schema_version)")
     version = document["schema_version"]
@@ -42,16 +83,9 @@ def check_document(document: object, source: str) -> dict:
     missing = [field for field in schema["required"] if field not in document]
     if missing:
         raise ReportError(f"{source}: not a parity document (missing {', '.join(missing)})")
-    for part, kind in PART_TYPES.items():
-        if not isinstance(document.get(part), kind):
-            raise ReportError(f"{source}: {part}: expected a JSON {'object' if kind is dict else 'array'}, got {type(document.get(part)).__name__}")
-    for part, definition in (("deviations", "deviation"), ("records", "record")):
-        for index, entry in enumerate(document[part]):
-            if not isinstance(entry, dict):
-                raise ReportError(f"{source}: {part}[{index}]: expected a JSON object, got {type(entry).__name__}")
-            missing = [field for field in schema["$defs"][definition]["required"] if field not in entry]
-            if missing:
-                raise ReportError(f"{source}: {part}[{index}] lacks {', '.join(missing)} (written by another version of the format?)")
+    problem = schema_problem(document, schema, schema, "document")
+    if problem:
+        raise ReportError(f"{source}: {problem.removeprefix('document.')}")
     return document
 
 
@@ -70,6 +104,8 @@ def load_document(path: Path) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise ReportError(f"{path}: not JSON ({error})") from None
+    except RecursionError:
+        raise ReportError(f"{path}: not a parity document (JSON nested deeper than Python parses)") from None
     return check_document(document, str(path))
 
 

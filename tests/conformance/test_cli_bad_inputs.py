@@ -43,6 +43,10 @@ MATRICES = {
     "broken": "[[framework]\n",
     "option": '[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\nwith = ["--target=/tmp"]',
     "valid": '[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]',
+    "no_versions": '[[framework]]\npackage = "x"\nversions = []\nbackends = ["torch"]',
+    "no_backends": '[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = []',
+    "twice": '[[framework]]\npackage = "x"\nversions = ["1", "1"]\nbackends = ["torch"]',
+    "reference": '[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["os:path"]',
 }
 
 ROWS = [
@@ -61,6 +65,8 @@ ROWS = [
     BadInput("convert {source} --from torch --to paddle -o {dir}/out.pdparams --interpreter tourch={python}", "--interpreter: expected NAME one of the backends run \\(torch, paddle\\), got 'tourch'"),
     BadInput("convert {source} --from torch --to paddle -o {dir}/out.pdparams --interpreter torch=/bin/false", "--interpreter: expected a Python 3 interpreter for 'torch'"),
     BadInput("convert {source} --from torch --to paddle -o {dir}/missing.pdparams --check-only", "path: expected an existing file"),
+    BadInput("convert {source} --from torch --to paddle -o {dir}/out.pdparams --output-prefix x.", "--output-prefix: expected only with --check-only"),
+    BadInput("convert {source} --from torch --to paddle -o /proc/nope/out.pdparams", "--output: expected a writable directory, got '/proc/nope', but nothing can be created in '/proc'"),
     # run: refused before the last run's files are touched
     BadInput("run --backend nosuch --out {out}", "adapter: expected one of .* got 'nosuch'"),
     BadInput("run --backend torch --out {out} -n -1", "-n: expected auto, logical or a number of workers >= 0, got '-1'"),
@@ -69,27 +75,35 @@ ROWS = [
     BadInput("run --backend torch --out {out} --shard 0/2", "--shard: expected K/N with 1 <= K <= N, got '0/2'"),
     BadInput("run --backend torch --out {file}", "--out: expected a directory, got .*, which is a file"),
     BadInput("run --adapter no.such.module:Adapter --out {out}", "no.such.module"),
+    BadInput("run --backend torch --out /proc/nope", "--out: expected a writable directory"),
+    # pytest refuses the option: no records, and not even the output folder is made
+    BadInput("run --backend torch --out {dir}/new -n 0 -- --case garbage", "pytest exited with status 4 and wrote no records", status=4),
     # report
     BadInput("report {missing}.json", "no such file"),
     BadInput("report {text}.json", "not JSON"),
     BadInput("report {binary}", "expected UTF-8 JSON, got a byte that is not UTF-8"),
     BadInput("report {list}", "not a parity document \\(no schema_version\\)"),
-    BadInput("report {records_number}", "records: expected a JSON array, got int"),
-    BadInput("report {record_string}", "records\\[0\\]: expected a JSON object, got str"),
+    BadInput("report {records_number}", "records: expected array, got int"),
+    BadInput("report {record_string}", "records\\[0\\]: expected object, got str"),
     BadInput("report {truncated_gz}", "cannot read it"),
     BadInput("report {fake_gz}", "cannot read it"),
     BadInput("report {parity} --out {file}", "--out: expected a directory, got .*, which is a file"),
+    BadInput("report {empty_run}", "run lacks started, duration_s, arguments, exit_status"),
+    BadInput("report {mistyped_outcome}", "records\\[0\\].outcome: expected one of"),
+    BadInput("report {deep}", "JSON nested deeper than Python parses"),
     # merge
     BadInput("merge {parity} {parity} -o {dir}/merged", "json: expected each run once, got the run of .* again"),
     BadInput("merge {parity} {parity_gz} -o {dir}/merged", "json: expected each run once"),
     BadInput("merge {parity} {other} -o {out}", "--out: expected a path that is not one of the inputs"),
     BadInput("merge {parity} {missing}.json -o {dir}/merged", "no such file"),
     BadInput("merge {parity} -o {file}", "--out: expected a directory"),
+    BadInput("merge {parity} {runs_number} -o {dir}/merged", "runs: expected array, got int"),
     # scoreboard
     BadInput("scoreboard {parity} -o {dir}/board --versions-seen {parity}", "--versions-seen: expected a path that is not one of the inputs"),
     BadInput("scoreboard {parity} -o {dir}/board --matrix {text}.json", "--matrix: expected a matrix.json that lstm-parity matrix wrote"),
     BadInput("scoreboard {parity} -o {dir}/board --matrix {records_number}", "--matrix: expected a matrix.json"),
     BadInput("scoreboard {parity} -o {file}", "--out: expected a directory"),
+    BadInput("scoreboard {parity} -o {dir}/board --matrix {matrix_entry}", "--matrix: expected a matrix.json .* an entry lacks package, reason, version"),
     # matrix: refused before any environment is built
     BadInput("matrix {matrix_escape} --out {dir}/matrix", "versions: expected a release .*, got '1/../../../victim'"),
     BadInput("matrix {matrix_spaces} --out {dir}/matrix", "package: expected a distribution name .*, got 'x y'"),
@@ -99,9 +113,14 @@ ROWS = [
     BadInput("matrix {matrix_valid} --out {dir}/matrix -n -1", "-n: expected auto, logical or a number of workers >= 0"),
     BadInput("matrix {matrix_valid} --out {file}", "--out: expected a directory"),
     BadInput("matrix {matrix_valid} --out {dir}/matrix --only y", "--only: expected a package or package==version"),
+    BadInput("matrix {matrix_no_versions} --out {dir}/matrix", "versions: expected at least one entry, got none"),
+    BadInput("matrix {matrix_no_backends} --out {dir}/matrix", "backends: expected at least one entry, got none"),
+    BadInput("matrix {matrix_twice} --out {dir}/matrix", "versions: expected each entry once, got \\['1'\\] more than once"),
+    BadInput("matrix {matrix_reference} --out {dir}/matrix", "backends: expected an adapter reference, got 'os:path'"),
     # params
     BadInput("params --input-size 3 --hidden-size 4 --num-layers 1000000", "--num-layers: expected 1 to 1000"),
     BadInput("params --input-size 3 --hidden-size 0", "hidden_size: expected an int >= 1, got 0"),
+    BadInput("params --input-size 3 --hidden-size 1000000000000000000000000000000", "--hidden-size: expected at most 2147483647"),
     BadInput("params --input-size 3 --hidden-size 4 --layout nosuch", "argument --layout: invalid choice: 'nosuch'"),
     BadInput("params --input-size x --hidden-size 4", "argument --input-size: invalid int value: 'x'"),
 ]
@@ -124,6 +143,11 @@ def bad_input_files(folder: Path) -> dict[str, str]:
         "record_string": ("record.json", json.dumps({**document, "records": ["x"]}).encode()),
         "truncated_gz": ("truncated.json.gz", gzip.compress(text.encode())[:40]),
         "fake_gz": ("fake.json.gz", text.encode()),
+        "empty_run": ("empty-run.json", json.dumps({**document, "run": {}}).encode()),
+        "mistyped_outcome": ("outcome.json", json.dumps({**document, "records": [{**document["records"][0], "outcome": "maybe"}]}).encode()),
+        "deep": ("deep.json", b"[" * 200_000),
+        "runs_number": ("runs.json", json.dumps({**document, "runs": 5}).encode()),
+        "matrix_entry": ("matrix.json", json.dumps([{"status": "skipped"}]).encode()),
         "file": ("a-file", b"not a folder"),
         **{f"matrix_{name}": (f"matrix-{name}.toml", content.encode()) for name, content in MATRICES.items()},
     }
@@ -148,7 +172,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.arguments.split(" --out")[0].split(" -o ")[0][:70] for row in ROWS])
-def test_a_bad_input_is_one_clear_line_and_leaves_everything_as_it_was(tmp_path, capsys, row):
+def test_a_bad_input_is_one_clear_line_and_leaves_everything_as_it_was(tmp_path, capfd, row):
     fields = bad_input_files(tmp_path)
     arguments = [part.format(**fields) for part in row.arguments.split()]
     # The fields hold no spaces (tmp_path has none), so splitting the row first is safe.
@@ -157,7 +181,7 @@ def test_a_bad_input_is_one_clear_line_and_leaves_everything_as_it_was(tmp_path,
         status = main(arguments)
     except SystemExit as exit:  # argparse's own usage errors
         status = exit.code
-    printed = capsys.readouterr()
+    printed = capfd.readouterr()  # the file descriptors: what a child process prints too
     lines = [line for line in (printed.out + printed.err).splitlines() if line.strip()]
     assert status == row.status, lines
     assert 1 <= len(lines) <= MAX_LINES and not any("Traceback" in line for line in lines), lines
