@@ -45,19 +45,26 @@ class Comparison:
 Locate = Callable[[tuple[int, ...]], str]
 
 
-def compare_arrays(quantity: str, actual: np.ndarray, expected: np.ndarray, tolerance: float, locate: Locate | None = None) -> Comparison:
-    """Compare two arrays elementwise; NaN or inf where the oracle is finite is a mismatch.
-    ``locate`` turns the index of a mismatch's worst element (the first non-finite one,
-    if any) into words."""
+def compare_arrays(
+    quantity: str, actual: np.ndarray, expected: np.ndarray, tolerance: float, locate: Locate | None = None, nan_equal: bool = False
+) -> Comparison:
+    """Compare two arrays elementwise; NaN or inf where the oracle is finite is a mismatch
+    (``nan_equal``: NaN where the expected value is NaN too, or the same infinity, is a
+    match, as a deviation's model may predict). ``locate`` turns the index of a mismatch's worst element (the first
+    non-finite one, if any) into words."""
     actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if actual.shape != expected.shape:
         return Comparison(quantity, float("inf"), float("inf"), tolerance, False, f"shape {actual.shape}, expected {expected.shape}")
     if actual.size == 0:
         return Comparison(quantity, 0.0, 0.0, tolerance, True)
+    if nan_equal:
+        both = (np.isnan(actual) & np.isnan(expected)) | (np.isinf(actual) & (actual == expected))
+        actual, expected = np.where(both, 0.0, actual), np.where(both, 0.0, expected)
     difference = np.abs(actual - expected)
     not_finite = int(np.count_nonzero(~np.isfinite(difference)))
     max_abs = float("inf") if not_finite else float(difference.max())
-    scale = float(np.abs(expected).max())
+    finite = np.abs(expected[np.isfinite(expected)])
+    scale = float(finite.max()) if finite.size else 0.0
     max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
     detail = f"{not_finite} non-finite values" if not_finite else ""
     passed = max_abs <= tolerance

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pytest
 
@@ -15,6 +15,8 @@ from .cases import DTYPE_NAMES, Case, CaseData, make_data
 from .compare import Comparison
 from .deviations import DeviationReproduced, KnownDeviation, find_deviations
 from .diagnosis import Diagnosis
+from .modelling import Judging, Run, judged_against_models
+from .tolerances import regime_scale
 
 
 def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
@@ -66,44 +68,97 @@ def run_backend(backend: Backend, call, deviations: tuple[KnownDeviation, ...]):
         raise
 
 
+def judgement_counts(comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], modelled: bool) -> dict[str, int]:
+    """How many of a record's comparisons were judged against the oracle, against a
+    deviation's model, and not at all (quantities of an armed deviation without a model)."""
+    counts = {"oracle": 0, "model": 0, "not_judged": 0}
+    unmodelled = frozenset().union(*(deviation.quantities for deviation in deviations if deviation.model is None))
+    named = frozenset().union(*(deviation.quantities for deviation in deviations))
+    for comparison in comparisons:
+        quantity = comparison.quantity.partition("[")[0]
+        counts["not_judged" if quantity in unmodelled else "model" if quantity in named and modelled else "oracle"] += 1
+    return counts
+
+
 def judge(
-    comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None
+    comparisons: list[Comparison], prepared: PreparedCase, record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None
 ) -> None:
-    """Fail on any mismatch outside the deviations' quantities, with the verdict of
-    ``diagnose(the deviations' quantities)`` recorded and in the message; raise
-    DeviationReproduced when the only mismatches are the deviations' quantities (a quantity
-    compared per sample, ``outputs[2]``, is one of them when ``outputs`` is)."""
+    """Fail on any mismatch outside the armed deviations' quantities, with the verdict of
+    ``diagnose(the deviations' quantities)`` recorded and in the message (a quantity
+    compared per sample, ``outputs[2]``, is one of them when ``outputs`` is). Where the
+    only mismatches are theirs, every run the check made is held to the deviations' models
+    (:mod:`conformance.modelling`): a run that matches neither the oracle nor the model
+    fails with both comparisons; DeviationReproduced when every run matches the model (or,
+    for deviations without one, when the only mismatches are theirs)."""
+    deviations = prepared.deviations
     allowed = frozenset().union(*(deviation.quantities for deviation in deviations))
     failed = [comparison for comparison in comparisons if not comparison.passed]
     unexpected = [comparison for comparison in failed if comparison.quantity.partition("[")[0] not in allowed]
     report = "\n".join(comparison.describe() for comparison in comparisons)
+    model, against_model = judged_against_models(prepared.runs, deviations, prepared.judging(), prepared.applying) if deviations else (None, [])
+    record(judged=judgement_counts(comparisons, deviations, model is not None))
     if unexpected:
         if diagnose is not None:
             diagnosis = diagnose(allowed)
             record(diagnosis=list(diagnosis.explanations), hypotheses_tried=diagnosis.tried)
             report += "\n" + diagnosis.describe()
         raise AssertionError(f"values differ beyond their tolerance:\n{report}")
+    if model is not None:
+        record(model_comparisons=[comparison.as_record() for comparison in against_model])
+        off_model = [comparison for comparison in against_model if not comparison.passed]
+        if off_model:
+            raise AssertionError(
+                f"values match neither the oracle nor the model of {describe_deviations(deviations)}\n"
+                f"against the oracle:\n{report}\nagainst the model ({model.summary}):\n" + "\n".join(comparison.describe() for comparison in against_model)
+            )
     if failed:
-        raise DeviationReproduced(f"{describe_deviations(deviations)}\n{report}")
+        matched = f"\nmatches its model: {worst_ratio(against_model):.3g} of the tolerance at worst" if model is not None else ""
+        raise DeviationReproduced(f"{describe_deviations(deviations)}{matched}\n{report}")
+
+
+def worst_ratio(comparisons: list[Comparison]) -> float:
+    """The largest error as a share of its tolerance (0 for none)."""
+    ratios = [comparison.max_abs_error / comparison.tolerance if comparison.tolerance > 0 else (0.0 if comparison.max_abs_error == 0 else float("inf")) for comparison in comparisons]
+    return max(ratios, default=0.0)
 
 
 @dataclass(frozen=True)
 class PreparedCase:
-    """A case ready to run on a backend: its data, request and the deviations it may show."""
+    """A case ready to run on a backend: its data, request, the deviations it may show, and
+    every run made of it (what a deviation's model is checked against)."""
 
     backend: Backend
     case: Case
     data: CaseData
     request: RunRequest
     deviations: tuple[KnownDeviation, ...]
+    runs: list[Run] = field(default_factory=list)
 
-    def run(self, request: RunRequest | None = None) -> LSTMResult:
-        """The backend's result for ``request`` (default: the case's own)."""
-        return run_backend(self.backend, lambda: self.backend.adapter.run(request or self.request), self.deviations)
+    def run(self, request: RunRequest | None = None, adapter=None) -> LSTMResult:
+        """The backend's result for ``request`` (default: the case's own), through ``adapter``
+        (default: the backend's own; another process of it, say)."""
+        request = request or self.request
+        adapter = adapter or self.backend.adapter
+        result = run_backend(self.backend, lambda: adapter.run(request), self.deviations)
+        self.runs.append(Run(request, result))
+        return result
 
     def gradients(self, upstream: LSTMResult, request: RunRequest | None = None) -> LSTMGradients:
         """The backend's gradients for ``request`` (default: the case's own) and ``upstream``."""
-        return run_backend(self.backend, lambda: self.backend.adapter.gradients(request or self.request, upstream), self.deviations)
+        request = request or self.request
+        result = run_backend(self.backend, lambda: self.backend.adapter.gradients(request, upstream), self.deviations)
+        self.runs.append(Run(request, result, upstream))
+        return result
+
+    def applying(self, run: Run) -> tuple[KnownDeviation, ...]:
+        """The backend's deviations that apply to a run's request, under the check of its kind
+        (forward or gradients)."""
+        check = "forward" if run.upstream is None else "gradients"
+        return find_deviations(self.backend.name, check, run.request, version=self.backend.availability.version)
+
+    def judging(self) -> Judging:
+        """How this case's runs are held to a model (see :class:`conformance.modelling.Judging`)."""
+        return Judging(self.backend.conventions(self.request.config())["padded_outputs"], regime_scale(self.case.regime), self.case.measured_tolerances)
 
 
 def prepare(
@@ -135,9 +190,7 @@ def prepare(
     return PreparedCase(backend, case, data, request, deviations)
 
 
-def conclude(
-    comparisons: list[Comparison], deviations: tuple[KnownDeviation, ...], record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None
-) -> None:
+def conclude(comparisons: list[Comparison], prepared: PreparedCase, record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None) -> None:
     """Record the comparisons, then judge them (``diagnose``: see :func:`judge`)."""
     record(comparisons=[comparison.as_record() for comparison in comparisons])
-    judge(comparisons, deviations, record, diagnose)
+    judge(comparisons, prepared, record, diagnose)

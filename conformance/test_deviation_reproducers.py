@@ -66,6 +66,17 @@ def reproducer_problems(backend: Backend, pool: BackendPool, deviations: list[Kn
     return problems
 
 
+def model_problems(deviations: list[KnownDeviation]) -> list[str]:
+    """One line per deviation that has neither a model of what the backend computes instead
+    nor a reason why none can be written (``unmodelled``), or both."""
+    return [
+        f"{deviation.name}: expected a model (what {deviation.backend} computes instead) or an unmodelled reason, "
+        + ("got both" if deviation.model is not None else "got neither")
+        for deviation in deviations
+        if (deviation.model is None) == (not deviation.unmodelled)
+    ]
+
+
 def reproducer_diagnoses(backend: Backend, deviations: list[KnownDeviation]) -> dict[str, list[str]]:
     """Deviation name -> the mapping mistakes that explain its forward reproducer's results
     (empty: none does), for each forward deviation whose reproducer runs."""
@@ -87,7 +98,7 @@ def test_every_known_deviation_has_a_reproducer_that_runs_armed(backend, record,
     if not registered:
         pytest.skip(f"no known deviation is registered for {backend.name}")
     deviations = [deviation for deviation in registered if shows_here(backend, deviation)]
-    problems = reproducer_problems(backend, backend_pool(request.config), deviations)
+    problems = reproducer_problems(backend, backend_pool(request.config), deviations) + model_problems(registered)
     record(examples_compared=len(deviations) - len(problems))
     assert not problems, "\n".join(problems)
     record(reproducer_diagnoses=reproducer_diagnoses(backend, deviations))

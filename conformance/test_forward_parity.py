@@ -25,4 +25,4 @@ def test_forward_matches_oracle(backend_case, record, request):
     counts = {"layout": layout, "backend": backend.parameter_count(case.spec), "oracle": parameter_count(case.spec, layout).total}
     record(parameter_count=counts)
     comparisons.append(compare_counts(counts["backend"], counts["oracle"]))
-    conclude(comparisons, prepared.deviations, record, lambda excused: diagnose_forward(run_request, actual, expectation, excused))
+    conclude(comparisons, prepared, record, lambda excused: diagnose_forward(run_request, actual, expectation, excused))

@@ -52,7 +52,7 @@ def check_gradients(backend_gradient_case, record, node: pytest.Item, check: str
     actual = prepared.gradients(upstream)
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
     comparisons = compare_quantities(gradient_quantities(actual, padded), expectation, Locator(case.spec, run_request.batch_first, padded))
-    conclude(comparisons, prepared.deviations, record, lambda excused: diagnose_gradients(run_request, actual, expectation, excused))
+    conclude(comparisons, prepared, record, lambda excused: diagnose_gradients(run_request, actual, expectation, excused))
 
 
 def test_gradients_match_oracle(backend_gradient_case, record, request):
@@ -94,4 +94,4 @@ def test_upstream_at_padded_steps_changes_no_gradient(backend_case, record, requ
         for name, values in gradient_quantities(clean, None).items()
         if name not in known_wrong
     ]
-    conclude(comparisons, prepared.deviations, record)
+    conclude(comparisons, prepared, record)

@@ -75,7 +75,7 @@ def test_last_valid_output_is_the_final_state(backend_case, record, request):
     lengths = lengths_of(run_request)
     states_shape = (spec.num_cells, lengths.size, spec.output_size)
     if result.h_n.shape != states_shape:
-        conclude([compare_arrays("h_n", result.h_n, np.zeros(states_shape), 0.0)], prepared.deviations, record)
+        conclude([compare_arrays("h_n", result.h_n, np.zeros(states_shape), 0.0)], prepared, record)
         return
     rows = np.flatnonzero(lengths > 0)
     top, size = (spec.num_layers - 1) * spec.num_directions, spec.output_size
@@ -86,7 +86,7 @@ def test_last_valid_output_is_the_final_state(backend_case, record, request):
             comparisons.append(identical("reversed_first_output", outputs[0, rows, features], result.h_n[top + direction, rows]))
         else:
             comparisons.append(identical("forward_last_output", outputs[lengths[rows] - 1, rows, features], result.h_n[top + direction, rows]))
-    conclude(comparisons, prepared.deviations, record)
+    conclude(comparisons, prepared, record)
 
 
 def padded(backend: Backend, case: Case) -> bool:
@@ -107,7 +107,7 @@ def test_padding_content_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "padding", request.node, record)
     first = specified(prepared.run(), prepared)
     second = specified(prepared.run(with_padding(prepared.request, PADDING_GARBAGE)), prepared)
-    conclude(same_results(first, second, prepared.request), prepared.deviations, record)
+    conclude(same_results(first, second, prepared.request), prepared, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES, applies=padded)
@@ -116,7 +116,7 @@ def test_nan_padding_changes_nothing(backend_case, record, request):
     prepared = prepare(backend_case, "nan_padding", request.node, record)
     first = specified(prepared.run(), prepared)
     second = specified(prepared.run(with_padding(prepared.request, np.nan)), prepared)
-    conclude(same_results(first, second, prepared.request), prepared.deviations, record)
+    conclude(same_results(first, second, prepared.request), prepared, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES)
@@ -144,7 +144,7 @@ def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, req
             compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(in_batch, name), tolerances[name])
             for name in LSTMResult._fields
         ]
-    conclude(comparisons, prepared.deviations, record)
+    conclude(comparisons, prepared, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES, applies=dropout_between_layers)
@@ -152,7 +152,7 @@ def test_dropout_in_inference_mode_changes_nothing(backend_case, record, request
     prepared = prepare(backend_case, "dropout_inference", request.node, record)
     with_dropout = replace(prepared.request, dropout=DROPOUT)
     skip_if_unsupported(prepared.backend, with_dropout)
-    conclude(same_results(prepared.run(), prepared.run(with_dropout), prepared.request), prepared.deviations, record)
+    conclude(same_results(prepared.run(), prepared.run(with_dropout), prepared.request), prepared, record)
 
 
 @pytest.mark.cases(*INVARIANT_CASES, applies=stacked)
@@ -176,4 +176,4 @@ def test_two_layers_equal_two_stacked_single_layers(backend_case, record, reques
     # dtype, exactly as the two-layer run feeds them internally: no tolerance.
     stacked = LSTMResult(upper.outputs, np.concatenate([lower.h_n, upper.h_n]), np.concatenate([lower.c_n, upper.c_n]))
     comparisons = same_results(whole, stacked, run_request)
-    conclude(comparisons, prepared.deviations, record)
+    conclude(comparisons, prepared, record)

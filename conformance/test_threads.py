@@ -24,7 +24,7 @@ from adapters.base import promises_thread_determinism
 from .compare import Comparison, compare_arrays, compare_quantities
 from .expectations import expected_forward, forward_quantities, padded_mask
 from .location import Locator
-from .running import conclude, prepare, run_backend
+from .running import conclude, prepare
 from .tolerances import regime_scale
 
 # At least four threads, as a work split over batch rows or hidden units needs; more than
@@ -47,7 +47,7 @@ def test_thread_count_changes_nothing_but_rounding(backend_case, record, request
     if threaded is None:
         pytest.skip("a thread count is set in a backend's own process before its framework loads: this run is not isolated")
     try:
-        many = run_backend(backend, lambda: threaded.run(run_request), prepared.deviations)
+        many = prepared.run(run_request, adapter=threaded)
     finally:
         backend.stop_threads()
     single = prepared.run()
@@ -68,4 +68,4 @@ def test_thread_count_changes_nothing_but_rounding(backend_case, record, request
     ]
     identical = all(np.array_equal(values, results[1][name]) for name, values in results[THREADS].items())
     record(threads=[1, THREADS], bitwise_across_threads=identical, promises_thread_determinism=bitwise)
-    conclude(comparisons, prepared.deviations, record)
+    conclude(comparisons, prepared, record)

@@ -99,9 +99,10 @@ def outside_releases(deviation: dict, version: str, records: list[dict]) -> Verd
     return Verdict(FIXED, 0, 0, f"{where}; every test passed or is explained")
 
 
-def verdict(name: str, records: list[dict]) -> Verdict:
-    """Deviation ``name`` on one version, judged from that version's records of its backend."""
-    armed = [record for record in records if name in record.get("deviations", ())]
+def verdict(names: tuple[str, ...], records: list[dict]) -> Verdict:
+    """The deviation of ``names`` (its name, then any it had before) on one version, judged
+    from that version's records of its backend."""
+    armed = [record for record in records if any(name in record.get("deviations", ()) for name in names)]
     reproduced = sum(record["outcome"] == "known_deviation" for record in armed)
     runs = len({record.get("run", "") for record in armed})
     if reproduced:
@@ -134,14 +135,16 @@ def with_registry(document: dict) -> dict:
     """``document`` with each deviation the installed registry knows described as the registry
     describes it now (its summary, checks, releases...), keeping the versions the document
     saw it on: records written before a deviation was limited to some releases are judged
-    by its releases as they stand. Deviations the registry does not know (a plug-in not
+    by its releases as they stand, and those armed under a name it had before as armed
+    under its name now. Deviations the registry does not know (a plug-in not
     installed here) stay as the records describe them."""
-    current = {deviation.name: deviation.as_record() for deviation in registered_deviations()}
-    deviations = [
-        {**current[entry["name"]], "versions_seen": entry["versions_seen"]} if entry["name"] in current else entry
-        for entry in document["deviations"]
-    ]
-    return {**document, "deviations": deviations}
+    current = {name: deviation.as_record() for deviation in registered_deviations() for name in (deviation.name, *deviation.formerly)}
+    deviations: dict[str, dict] = {}
+    for entry in document["deviations"]:
+        described = {**current[entry["name"]], "versions_seen": entry["versions_seen"]} if entry["name"] in current else entry
+        known = deviations.setdefault(described["name"], described)
+        known["versions_seen"] = list(dict.fromkeys([*known["versions_seen"], *described["versions_seen"]]))
+    return {**document, "deviations": list(deviations.values())}
 
 
 def deviation_rows(document: dict) -> list[DeviationRow]:
@@ -154,7 +157,7 @@ def deviation_rows(document: dict) -> list[DeviationRow]:
             deviation["backend"],
             deviation["summary"],
             {
-                version: outside_releases(deviation, version, records) or verdict(deviation["name"], records)
+                version: outside_releases(deviation, version, records) or verdict((deviation["name"], *deviation.get("formerly", ())), records)
                 for version, records in by_backend.get(deviation["backend"], {}).items()
             },
         )

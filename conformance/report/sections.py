@@ -20,6 +20,7 @@ from .summary import (
     failures,
     feature_matrix,
     findings,
+    judged_shares,
     outcomes_by_backend,
     outcomes_by_kind,
     RATIO_BINS,
@@ -199,9 +200,27 @@ def summary_section(document: dict) -> Section:
     )
     return Section(
         "Summary",
-        notes=(("Outcomes per backend, then per check (cells: pass / fail / unsupported / known deviation).",),),
-        tables=(by_backend, by_check),
+        notes=(
+            ("Outcomes per backend, then how its comparisons were judged, then outcomes per check (cells: pass / fail / unsupported / known deviation).",),
+            ("A known deviation excuses only what its model predicts: where one is armed, the backend's values are held to the model "
+             "(see Findings); a deviation without a model (a crash, uninitialised memory) leaves its quantities not judged.",),
+        ),
+        tables=(by_backend, judged_table(document), by_check),
     )
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part} ({100 * part / whole:.1f}%)" if whole else "0"
+
+
+def judged_table(document: dict) -> Table:
+    """Per backend: its comparisons, and how many were judged against the oracle, against a
+    known deviation's model, and not at all."""
+    rows = []
+    for name, counts in judged_shares(document).items():
+        total = sum(counts.values())
+        rows.append((Span(name, code=True), str(total), share(counts["oracle"], total), share(counts["model"], total), share(counts["not_judged"], total)))
+    return Table(("backend", "comparisons", "judged against the oracle", "against a deviation's model", "not judged"), tuple(rows))
 
 
 def failure_section(document: dict) -> Section:
@@ -352,6 +371,19 @@ def describe_reproducer_diagnosis(explanations: tuple[str, ...]) -> str:
     return "explained by " + "; or by ".join(explanations) + "."
 
 
+def model_line(finding) -> str:
+    """What the finding's model says and how the run's cases matched it, or why it has none."""
+    if finding.unmodelled:
+        return f"No model: {finding.unmodelled}."
+    if not finding.model:
+        return "No model declared (a deviation registered before models existed): its cases' deviating quantities are not judged."
+    matched = (
+        f"matched by {finding.model_matches} of {counted(finding.model_judged, 'record')} held to it; "
+        f"worst error {finding.worst_model_ratio:.2g} of the tolerance" if finding.model_judged else "no record of this run was held to it"
+    )
+    return f"Model: {finding.model}; {matched}."
+
+
 def findings_section(document: dict) -> Section:
     """Every registered known deviation: what it is, how often it showed, its reproducer."""
     found = findings(document)
@@ -365,6 +397,7 @@ def findings_section(document: dict) -> Section:
                 (f"Versions seen: {', '.join(finding.versions_seen)}. "
                  f"Reproduced by {counted(finding.records_hit, 'record')} of this run"
                  + ("." if finding.strict else "; it shows by chance, so cases it applies to may also pass."),),
+                (model_line(finding),),
                 ("Reproducer: ", Span(finding.reproducer_command, code=True)),
                 *((("Diagnosis of the reproducer: " + describe_reproducer_diagnosis(finding.diagnosis),),) if finding.diagnosis is not None else ()),
             ),

@@ -237,6 +237,11 @@ class Finding:
     records_hit: int
     reproducer_command: str
     diagnosis: tuple[str, ...] | None = None
+    model: str = ""
+    unmodelled: str = ""
+    model_matches: int = 0
+    model_judged: int = 0
+    worst_model_ratio: float = 0.0
 
 
 def findings(document: dict) -> list[Finding]:
@@ -256,6 +261,7 @@ def findings(document: dict) -> list[Finding]:
         if record["outcome"] == "known_deviation"
         for name in record.get("deviations", [])
     )
+    judged = {deviation["name"]: model_judgements(document, deviation["name"]) for deviation in document["deviations"]}
     return [
         Finding(
             name=deviation["name"],
@@ -268,9 +274,45 @@ def findings(document: dict) -> list[Finding]:
             records_hit=hits[deviation["name"]],
             reproducer_command=f'pytest "{deviation["reproducer_test"]}"',
             diagnosis=diagnoses.get(deviation["name"]),
+            model=deviation.get("model", ""),
+            unmodelled=deviation.get("unmodelled", ""),
+            **judged[deviation["name"]],
         )
         for deviation in sorted(document["deviations"], key=lambda deviation: (deviation["backend"], deviation["name"]))
     ]
+
+
+def ratio(comparison: dict) -> float:
+    """A comparison's error as a share of its tolerance (inf for a non-finite error)."""
+    error, tolerance = comparison["max_abs_error"], comparison["tolerance"]
+    if error is None:
+        return float("inf")
+    return error / tolerance if tolerance > 0 else (0.0 if error == 0 else float("inf"))
+
+
+def model_judgements(document: dict, name: str) -> dict:
+    """For deviation ``name``: of the records that armed it and were held to its model, how
+    many matched the model, and the largest error against the model as a share of its
+    tolerance."""
+    held = [record for record in document["records"] if name in record.get("deviations", ()) and record.get("model_comparisons")]
+    matched = [record for record in held if all(comparison["passed"] for comparison in record["model_comparisons"])]
+    worst = max((ratio(comparison) for record in held for comparison in record["model_comparisons"]), default=0.0)
+    return {"model_matches": len(matched), "model_judged": len(held), "worst_model_ratio": worst}
+
+
+JUDGEMENTS = ("oracle", "model", "not_judged")
+
+
+def judged_shares(document: dict) -> dict[str, dict[str, int]]:
+    """Per backend, how many comparisons were judged against the oracle, against a known
+    deviation's model, and not at all (quantities of an armed deviation without a model)."""
+    shares: dict[str, dict[str, int]] = {}
+    for record in document["records"]:
+        if "judged" in record:
+            counts = shares.setdefault(column(record), dict.fromkeys(JUDGEMENTS, 0))
+            for key in JUDGEMENTS:
+                counts[key] += record["judged"][key]
+    return dict(sorted(shares.items()))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""What each built-in known deviation's backend computes instead: the models of
+:data:`conformance.deviations.KNOWN_DEVIATIONS` (see :class:`conformance.deviations.DeviationModel`).
+
+Each model was measured against its backend on varied cases (sizes, layers, directions,
+lengths, peepholes, both dtypes where the backend has them) before it was written here,
+and the suite holds every case a deviation applies to to its model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from adapters.base import RunRequest
+from reference import LSTMResult, sigmoid
+from reference.textbook import ROLES, Variant, activations_of, step_forward
+
+from .deviations import DeviationModel
+
+FLOAT32_ARITHMETIC = DeviationModel("float64 carried out in float32: the oracle's values, to float32's tolerances", arithmetic="float32")
+OWN_ROUNDING = DeviationModel("the oracle's values, each run rounded its own way: its dtype's tolerances, not bit for bit")
+
+
+def time_major(values: np.ndarray, batch_first: bool) -> np.ndarray:
+    return values.transpose(1, 0, 2) if batch_first else values
+
+
+def lengths_of(request: RunRequest) -> np.ndarray:
+    steps = request.x.shape[1 if request.batch_first else 0]
+    batch = request.x.shape[0 if request.batch_first else 1]
+    return np.full(batch, steps) if request.lengths is None else np.asarray(request.lengths)
+
+
+def steps_of(request: RunRequest) -> int:
+    return request.x.shape[1 if request.batch_first else 0]
+
+
+def with_roles(request: RunRequest, replaced: dict[str, str]) -> RunRequest:
+    """``request`` with each role whose activation is named in ``replaced`` given that
+    activation text instead."""
+    spec = request.spec
+    changes = {role: replaced[spec.activation(role).name] for role in ROLES if spec.activation(role).name in replaced}
+    return replace(request, spec=replace(spec, **changes)) if changes else request
+
+
+def without_cell_upstream(upstream: LSTMResult) -> LSTMResult:
+    return upstream._replace(c_n=np.zeros_like(upstream.c_n))
+
+
+@dataclass(frozen=True)
+class ClampedSigmoid:
+    """sigmoid(min(max(x, lower), upper)), with derivative y (1 - y) at that value."""
+
+    lower: float = -40.0
+    upper: float = 13.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return sigmoid(np.clip(x, self.lower, self.upper))
+
+    def derivative(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        return y * (1.0 - y)
+
+
+def clamped_sigmoid(request: RunRequest) -> Variant:
+    """Every role the request's spec gives sigmoid runs :class:`ClampedSigmoid`."""
+    return Variant(activations={role: ClampedSigmoid() for role in ROLES if request.spec.activation(role).name == "sigmoid"})
+
+
+# torch's CPU hardsigmoid backward multiplies by 1.0f / 6.0f, a float literal: 1/6 rounded
+# to float32 (aten/src/ATen/native/cpu/Activation.cpp, hardsigmoid_backward_kernel).
+FLOAT32_SIXTH = float(np.float32(1.0 / 6.0))
+
+
+@dataclass(frozen=True)
+class SlopeOfFloat32Sixth:
+    """An activation whose derivative's 1/6 slope is rounded to float32 (its values exact)."""
+
+    exact: object
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.exact(x)
+
+    def derivative(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        return self.exact.derivative(x, y) * (FLOAT32_SIXTH * 6.0)
+
+
+def float32_sixth_hard_sigmoid(request: RunRequest) -> Variant:
+    spec = request.spec
+    return Variant(activations={role: SlopeOfFloat32Sixth(spec.activation(role)) for role in ROLES if spec.activation(role).name == "hard_sigmoid_relu6"})
+
+
+def v1_gate_order(request: RunRequest) -> Variant:
+    """BlockLSTMGrad's gradient of BlockLSTMV2: the gate gradients its products use in V1's
+    order i, c, f, o read as V2's i, f, c, o (forget and candidate blocks swapped); the
+    cell clip passes every gradient."""
+    return Variant(gate_gradients=lambda dz, cell, step: dz[:, [0, 2, 1, 3]], cell_clip_gradient=False)
+
+
+def h0_term_dropped(request: RunRequest) -> Variant:
+    """The reversed cells' recurrent weight gradient without the h0 term of sequences with
+    0 < length < T (their first processed step)."""
+    lengths, steps, spec = lengths_of(request), steps_of(request), request.spec
+    kept = np.where((lengths > 0) & (lengths < steps), 0.0, 1.0)
+    reversed_cells = {spec.cell_index(layer, direction) for layer in range(spec.num_layers) for direction in range(spec.num_directions) if spec.runs_reversed(direction)}
+    return Variant(recurrent_rows=lambda cell, step: kept if step == 0 and cell in reversed_cells else None)
+
+
+def zero_states_of_empty_sequences(request: RunRequest, result: LSTMResult) -> LSTMResult:
+    empty = lengths_of(request) == 0
+    return result._replace(h_n=np.where(empty[None, :, None], 0.0, result.h_n), c_n=np.where(empty[None, :, None], 0.0, result.c_n))
+
+
+def last_layer_states(request: RunRequest, result: LSTMResult) -> LSTMResult:
+    directions = request.spec.num_directions
+    return result._replace(h_n=result.h_n[-directions:], c_n=result.c_n[-directions:])
+
+
+def empty_sequences_run_to_the_end(request: RunRequest) -> RunRequest:
+    """Sequences of length 0 given length T: their final carry is the one after all T steps."""
+    lengths = lengths_of(request)
+    return replace(request, lengths=np.where(lengths == 0, steps_of(request), lengths))
+
+
+def paddle_step_loop(request: RunRequest, result: LSTMResult) -> LSTMResult:
+    """What paddle.nn.LSTM computes on the path it takes with a projection (its Python loop
+    of LSTMCell, ``paddle.nn.layer.rnn._rnn_dynamic_graph``) and, for the input it reads, on
+    the fused kernel: every step runs the cell and outputs its new h; the state is masked by
+    multiplication, new * m + old * (1 - m) with m = [t < length] (so NaN at a padded step
+    reaches the state); a reversed direction runs over the whole padded sequence from T - 1
+    down (its state stays the initial one at padded steps). Without a projection (the fused
+    kernel) the outputs are multiplied by m too. Each layer reads the last one's outputs,
+    padding included. (``result``, the oracle's, is not used: this replaces it.)"""
+    spec, params = request.spec, request.params
+    acts = activations_of(spec, Variant())
+    x = time_major(np.asarray(request.x, np.float64), request.batch_first)
+    steps, batch = x.shape[:2]
+    mask = (np.arange(steps)[:, None] < lengths_of(request)[None, :])[:, :, None].astype(np.float64)
+    h0, c0 = request.initial_states or (np.zeros((spec.num_cells, batch, spec.output_size)), np.zeros((spec.num_cells, batch, spec.hidden_size)))
+    h_n, c_n = np.empty_like(h0, dtype=np.float64), np.empty_like(c0, dtype=np.float64)
+    layer_input = x
+    with np.errstate(invalid="ignore", over="ignore"):
+        for layer in range(spec.num_layers):
+            outputs = []
+            for direction in range(spec.num_directions):
+                index = spec.cell_index(layer, direction)
+                flip = spec.runs_reversed(direction)
+                inputs, masks = (layer_input[::-1], mask[::-1]) if flip else (layer_input, mask)
+                h, c, out = h0[index], c0[index], np.empty((steps, batch, spec.output_size))
+                for t in range(steps):
+                    step = step_forward(spec, params[index], acts, inputs[t], h, c)
+                    out[t] = step["h"]
+                    h, c = step["h"] * masks[t] + h * (1.0 - masks[t]), step["c"] * masks[t] + c * (1.0 - masks[t])
+                h_n[index], c_n[index] = h, c
+                outputs.append(out[::-1] if flip else out)
+            layer_input = np.concatenate(outputs, axis=2)
+            if not spec.proj_size:
+                layer_input = layer_input * mask
+    return LSTMResult(time_major(layer_input, request.batch_first), h_n, c_n)
+
+
+@dataclass(frozen=True)
+class NanAsLarge:
+    """An activation that takes a NaN input as a large positive one (saturated): ONNX Runtime's
+    CPU sigmoid and tanh clamp their input with min and max, which return the bound for
+    NaN. Measured on paddle2onnx's LSTM with NaN at padded steps: outputs and states match
+    within 9.5e-8 (float32)."""
+
+    exact: object
+    large: float = 30.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.exact(np.where(np.isnan(x), self.large, x))
+
+    def derivative(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        return self.exact.derivative(x, y)
+
+
+def nan_as_large(request: RunRequest) -> Variant:
+    spec = request.spec
+    return Variant(activations={role: NanAsLarge(spec.activation(role)) for role in ROLES if spec.activation(role).name in ("sigmoid", "tanh")})
+
+
+def fused_multiply_add(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """a * b + c of float32 values rounded once to float32 (a fused multiply-add: the exact
+    product and sum of float32 values fit a float64 before that one rounding, to within the
+    double rounding float64 allows)."""
+    return (a.astype(np.float64) * b + c).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MindSporeTanh:
+    """MindSpore's float32 CPU Tanh (nnacl's TanhOpt): a Pade approximant, fused
+    multiply-adds in float32, 1 beyond 5 and -1 below -5 (it overshoots 1 by up to 1e-5
+    just below 5, and its error peaks at 1.0e-4 there). Measured bit for bit on 100,001
+    points of [-10, 10]; MindSpore's LSTM on the lengths path with it within 1.8e-7."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x32 = np.asarray(x).astype(np.float32)
+        s = (x32 * x32).astype(np.float32)
+        a = fused_multiply_add(fused_multiply_add(s + np.float32(378), s, np.float32(17325)), s, np.float32(135135)) * x32
+        b = fused_multiply_add(fused_multiply_add(fused_multiply_add(np.float32(28), s, np.float32(3150)), s, np.float32(62370)), s, np.float32(135135))
+        with np.errstate(invalid="ignore", over="ignore"):
+            pade = (a / b).astype(np.float32)
+        return np.where(x32 > 5, 1.0, np.where(x32 < -5, -1.0, pade)).astype(np.float64)
+
+    def derivative(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        return 1.0 - y * y
+
+
+def mindspore_tanh(request: RunRequest) -> Variant:
+    return Variant(activations={role: MindSporeTanh() for role in ROLES if request.spec.activation(role).name == "tanh"})
+
+
+PADDLE_STEP_LOOP = DeviationModel(
+    "paddle's step loop: outputs at padded steps are one cell step from the frozen state (a reversed direction's from the "
+    "initial one), states masked by multiplication (NaN at padding reaches them)",
+    result=paddle_step_loop,
+)
+MINDSPORE_TANH = DeviationModel("tanh computed by MindSpore's float32 Pade approximant (nnacl TanhOpt)", variant=mindspore_tanh)
+PADDLE_LEGACY_SIGMOID = DeviationModel("sigmoid(min(max(x, -40), 13)) wherever the spec has sigmoid, its derivative y (1 - y) there", variant=clamped_sigmoid)
+CELL_UPSTREAM_DROPPED = DeviationModel("the gradients of the loss without its c_n term", upstream=without_cell_upstream)
+PADDLE_LEGACY_AVX_BACKWARD = DeviationModel(
+    "the gradient of each c_t lacks the cell output's term (dh * o * act_cell'(c_t), and dz_o * w_oc with peepholes), from an upstream without its c_n term",
+    variant=lambda request: Variant(cell_output_gradient=False),
+    upstream=without_cell_upstream,
+)
+PADDLE_REVERSE_H0_TERM = DeviationModel("reversed cells' grad w_hh without the h0 term of every sequence with 0 < length < T", variant=h0_term_dropped)
+ONNXRUNTIME_EMPTY_STATES = DeviationModel("h_n and c_n of sequences of length 0 are 0", result=zero_states_of_empty_sequences)
+ONNXRUNTIME_ACTIVATION_DEFAULTS = DeviationModel(
+    "Affine as affine(alpha=0, beta=0) and ThresholdedRelu as thresholded_relu(alpha=0)",
+    request=lambda request: with_roles(request, {"affine": "affine(alpha=0.0, beta=0.0)", "thresholded_relu": "thresholded_relu(alpha=0.0)"}),
+)
+PADDLE_ONNX_NO_LENGTHS = DeviationModel(
+    "every sequence run for all T steps (the oracle without lengths), NaN inputs of sigmoid and tanh taken as large (ONNX Runtime's clamping)",
+    request=lambda request: replace(request, lengths=None),
+    variant=nan_as_large,
+)
+PADDLE_ONNX_LAST_LAYER_STATES = DeviationModel("h_n and c_n of the last layer only, [D, B, H]", result=last_layer_states)
+KERAS_TORCH_HARD_SIGMOID_SLOPE = DeviationModel("hard_sigmoid's derivative 1/6 rounded to float32 (0.1666666716), its values exact", variant=float32_sixth_hard_sigmoid)
+TENSORFLOW_BLOCK_V1_GRADIENT = DeviationModel(
+    "gate gradients used in the products with f and g swapped (V1's i, c, f, o read as i, f, c, o), the cell clip passing every gradient",
+    variant=v1_gate_order,
+)
+FLAX_EMPTY_FINAL_CARRY = DeviationModel("sequences of length 0 run over all T padded steps (their final carry after step T)", request=empty_sequences_run_to_the_end)

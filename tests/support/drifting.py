@@ -1,0 +1,52 @@
+"""Registered backends with a second bug on top of their known deviations: a small relative
+drift, as a kernel that goes wrong on one code path would add. The suite must fail them,
+deviations and all (its deviations excuse only what their models predict)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adapters.base import RunRequest
+from adapters.registry import load_adapter
+from reference import CellParams, LSTMGradients, LSTMResult
+
+
+class Drifting:
+    """The registered backend ``name`` (same name, so its deviations apply), with its
+    gradients times (1 + ``gradient_drift``) and, when set to more than one thread, its
+    outputs and states times (1 + ``threaded_drift``); everything else is the backend's."""
+
+    def __init__(self, name: str, gradient_drift: float = 0.0, threaded_drift: float = 0.0) -> None:
+        self._inner = load_adapter(name)
+        self._gradient_drift, self._threaded_drift, self._threads = gradient_drift, threaded_drift, 1
+
+    def __getattr__(self, member: str):
+        return getattr(self._inner, member)
+
+    def set_threads(self, threads: int) -> None:
+        self._threads = threads
+        if hasattr(self._inner, "set_threads"):
+            self._inner.set_threads(threads)
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        result = self._inner.run(request)
+        if self._threads > 1 and self._threaded_drift:
+            return LSTMResult(*(np.asarray(value) * (1 + self._threaded_drift) for value in result))
+        return result
+
+    def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
+        grads = self._inner.gradients(request, upstream)
+        scale = 1 + self._gradient_drift
+        params = tuple(CellParams(**{name: value * scale for name, value in cell.arrays().items()}) for cell in grads.params)
+        return LSTMGradients(grads.x * scale, grads.h0 * scale, grads.c0 * scale, params)
+
+
+def drifting_tensorflow_block_gradients() -> Drifting:
+    """TensorFlow's BlockLSTMV2, forward exact, gradients off by 5e-4 of themselves on top
+    of its registered gradient deviation."""
+    return Drifting("tensorflow-block", gradient_drift=5e-4)
+
+
+def drifting_onnxruntime_threads() -> Drifting:
+    """ONNX Runtime, off by 6e-5 of its values when run on several threads."""
+    return Drifting("onnxruntime", threaded_drift=6e-5)
