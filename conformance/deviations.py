@@ -30,7 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from adapters.base import RunRequest
-from reference import PARAM_NAMES, LSTMResult
+from reference import PARAM_NAMES, LSTMGradients, LSTMResult
 from reference.textbook import Variant
 
 
@@ -80,8 +80,10 @@ class DeviationModel:
     parameters it uses); ``variant(request)`` is the :class:`reference.textbook.Variant` the
     backend's LSTM is (another activation, gate gradients used in another order...);
     ``result(request, result)`` changes the forward's results afterwards (states it
-    returns in another shape or zeroes); ``upstream(upstream)`` changes the upstream
-    gradient the backend backpropagates (a term it drops). ``arithmetic``: the dtype the
+    returns in another shape or zeroes, or a forward computed another way altogether);
+    ``upstream(upstream)`` changes the upstream gradient the backend backpropagates (a
+    term it drops); ``backward(request, upstream)`` computes the gradients another way
+    altogether (the backward of such a forward). ``arithmetic``: the dtype the
     backend really computes in (a float64 run carried out in float32): values are held to
     that dtype's tolerances instead of the request's. Models of several deviations armed
     together compose (:func:`conformance.modelling.composed`). ``summary``: one line."""
@@ -91,6 +93,7 @@ class DeviationModel:
     variant: Callable[[RunRequest], Variant] | None = None
     result: Callable[[RunRequest, LSTMResult], LSTMResult] | None = None
     upstream: Callable[[LSTMResult], LSTMResult] | None = None
+    backward: Callable[[RunRequest, LSTMResult], LSTMGradients] | None = None
     arithmetic: str | None = None
 
 
@@ -104,7 +107,9 @@ class KnownDeviation:
     uninitialised memory), for a deviation without one; its ``applies`` must then be as
     narrow as the configuration it was measured on, and its cases are counted as not
     judged. A deviation has one or the other. ``formerly``: names it was registered under
-    before (a cause corrected): records armed under them count as armed under this one."""
+    before (a cause corrected): records armed under them count as armed under this one.
+    ``upstream``: where the framework's tracker reports it (an address), or what a search of
+    the tracker found ('not reported upstream: ...'); '' when nobody looked."""
 
     name: str
     backend: str
@@ -119,6 +124,7 @@ class KnownDeviation:
     model: DeviationModel | None = None
     unmodelled: str = ""
     formerly: tuple[str, ...] = ()
+    upstream: str = ""
 
     @property
     def reproducer_test(self) -> str:
@@ -149,6 +155,7 @@ class KnownDeviation:
             **({"model": self.model.summary} if self.model else {}),
             **({"unmodelled": self.unmodelled} if self.unmodelled else {}),
             **({"formerly": list(self.formerly)} if self.formerly else {}),
+            **({"upstream": self.upstream} if self.upstream else {}),
         }
 
 

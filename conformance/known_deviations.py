@@ -90,6 +90,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.PADDLE_STEP_LOOP,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle issues for proj_size with sequence_length and padded outputs)',
     ),
     KnownDeviation(
         name="paddle-no-bias-fails",
@@ -101,6 +102,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: not request.spec.bias and request.spec.proj_size == 0,
         reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f64-base-typ-cpu",
         unmodelled="a crash or an exception while building the layer: there are no values to model; applies only without bias and without projection, where it was measured",
+        upstream='https://github.com/PaddlePaddle/Paddle/issues/70231 (open: LSTM without bias fails to run, since 3.0-beta)',
     ),
     KnownDeviation(
         name="paddle-projection-padding-leaks-into-outputs",
@@ -112,6 +114,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.PADDLE_STEP_LOOP,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle issues for proj_size with sequence_length and padding)',
     ),
     KnownDeviation(
         name="paddle-nan-padding-poisons-results",
@@ -125,6 +128,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=has_padding,
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.PADDLE_STEP_LOOP,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle issues for NaN padding with sequence_length)',
     ),
     KnownDeviation(
         name="paddle-legacy-sigmoid-clamped-at-13",
@@ -136,6 +140,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float64" and sigmoid_input_above(request, 13.0),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-sat-cpu",
         model=models.PADDLE_LEGACY_SIGMOID,
+        upstream="not found upstream (a search of PaddlePaddle/Paddle issues for the lstm op's sigmoid threshold 13 and -40)",
     ),
     KnownDeviation(
         name="paddle-legacy-cell-output-gradient-dropped",
@@ -147,6 +152,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: True,
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.CELL_UPSTREAM_DROPPED,
+        upstream='https://github.com/PaddlePaddle/Paddle/issues/6970 (closed: the LSTM operator needs to support output cell states with gradients; PR #5115 set the cell state gradient to zero)',
     ),
     KnownDeviation(
         name="paddle-legacy-empty-sequence-gradients",
@@ -164,6 +170,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "reads an empty sequence's step-0 gate gradient from the next step's rows of another sequence: grad_h0 gains "
         "dz_r @ w_hh and grad_w_hh outer(dz_r, h0)) unless that row lies past the buffer's end; applies only with an "
         "empty sequence in the batch",
+        upstream='not found upstream (a search of PaddlePaddle/Paddle issues for the lstm op with sequences of length 0)',
     ),
     KnownDeviation(
         name="paddle-legacy-float32-backward-hidden-multiple-of-8",
@@ -175,6 +182,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float32" and request.spec.hidden_size % 8 == 0,
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-H16-typ-cpu",
         model=models.PADDLE_LEGACY_AVX_BACKWARD,
+        upstream="not found upstream (a search of PaddlePaddle/Paddle issues for dynamic_lstm's AVX backward with hidden sizes divisible by 8)",
     ),
     KnownDeviation(
         name="paddle-reverse-recurrent-weight-gradient",
@@ -191,6 +199,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         and has_partial_sequence(request),
         reproducer="L1-bidir-tm-mixed-h0-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.PADDLE_REVERSE_H0_TERM,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle issues for bidirectional weight_hh gradients with sequence_length and initial states)',
     ),
     KnownDeviation(
         name="paddle-projection-padded-upstream-leaks",
@@ -201,20 +210,23 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=GRADIENT_QUANTITIES,
         applies=lambda request: request.spec.proj_size > 0 and has_padding(request),
         reproducer="L1-fwd-tm-mixed-zero-P3-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        unmodelled="not modelled yet: the gradients of paddle's step loop (paddle-projection-padded-outputs' model) with "
-        "an upstream at padded steps need that loop's backward, which is not written; applies only with a projection "
-        "and padding, under the padded-upstream check",
+        model=models.PADDLE_STEP_LOOP,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle issues for proj_size gradients with padding)',
     ),
     KnownDeviation(
         name="onnxruntime-empty-sequence-final-state",
         backend="onnxruntime",
         checks=("forward",),
         summary="for a sequence of length 0 in sequence_lens, Y_h and Y_c are 0 instead of initial_h and initial_c "
-        "(the kernel fills them with zeros when a sequence length is 0)",
+        "(the kernel fills them with zeros when a sequence length is 0). The ONNX specification does not say what they "
+        "hold then (onnx/defs/rnn/defs.cc, ONNX 1.17: Y_h is 'The last output value of the hidden', and sequence_lens "
+        "'Optional tensor specifying lengths of the sequences in a batch'; nothing on length 0): a choice the "
+        "specification leaves open, registered here with its model until the semantics table has a row for it",
         quantities=frozenset({"h_n", "c_n"}),
         applies=lambda request: request.initial_states is not None and has_empty_sequence(request),
         reproducer="L1-fwd-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
         model=models.ONNXRUNTIME_EMPTY_STATES,
+        upstream='not reported as a bug: ONNX Runtime chose it (microsoft/onnxruntime PR #749 handles length 0 by skipping the computation); the specification does not say what Y_h holds for length 0 (onnx/onnx#1674 asks, closed as stale)',
     ),
     KnownDeviation(
         name="onnxruntime-activation-parameter-defaults",
@@ -222,11 +234,16 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         checks=("forward",),
         summary="without activation_alpha/activation_beta, Affine runs with alpha = beta = 0 and ThresholdedRelu with "
         "alpha = 0, not the ONNX operators' defaults (Affine alpha 1, beta 0; ThresholdedRelu alpha 1) that the "
-        "LSTM specification says apply",
+        "LSTM specification says apply: 'Default values are the same as of corresponding ONNX operators' "
+        "(onnx/defs/rnn/defs.cc, ONNX 1.17, activation_alpha and activation_beta); ThresholdedRelu's alpha defaults "
+        "to 1.0 (onnx/defs/math/defs.cc), Affine's to alpha 1.0, beta 0.0 (onnx/defs/experiments/defs.cc, before "
+        "the operator was removed). ONNX Runtime's rnn_helpers.cc holds defaults for LeakyRelu, HardSigmoid and Elu "
+        "only and passes 0 for the others",
         quantities=frozenset({"outputs", "h_n", "c_n"}),
         applies=lambda request: omits_onnx_parameters_of(request, ("affine", "thresholded_relu")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-onnxdef-f32-base-typ-cpu",
         model=models.ONNXRUNTIME_ACTIVATION_DEFAULTS,
+        upstream='not found upstream (a search of microsoft/onnxruntime issues for activation_alpha defaults of Affine and ThresholdedRelu)',
     ),
     KnownDeviation(
         name="torch-onnx-projection-cut-to-proj-size",
@@ -239,6 +256,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.spec.proj_size > 0,
         reproducer="L1-fwd-tm-none-zero-P3-bias-nopeep-noclip-std-f32-base-typ-cpu",
         unmodelled="ONNX Runtime refuses the exported model: there are no values to model; applies only with a projection",
+        upstream='not found upstream (a search of pytorch/pytorch issues for torch.onnx.export of nn.LSTM with proj_size)',
     ),
     KnownDeviation(
         name="paddle-onnx-sequence-length-dropped",
@@ -250,6 +268,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=has_padding,
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
         model=models.PADDLE_ONNX_NO_LENGTHS,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle2ONNX issues for LSTM sequence_length)',
     ),
     KnownDeviation(
         name="paddle-onnx-final-states-of-last-layer-only",
@@ -261,6 +280,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.spec.num_layers > 1,
         reproducer="L2-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
         model=models.PADDLE_ONNX_LAST_LAYER_STATES,
+        upstream='not found upstream (a search of PaddlePaddle/Paddle2ONNX issues for multi-layer LSTM final states)',
     ),
     KnownDeviation(
         name="paddle-onnx-no-bias-crashes",
@@ -272,6 +292,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: not request.spec.bias,
         reproducer="L1-fwd-tm-none-zero-P0-nobias-nopeep-noclip-std-f32-base-typ-cpu",
         unmodelled="the export crashes the process: there are no values to model; applies only without bias",
+        upstream='not found upstream (a search of PaddlePaddle/Paddle2ONNX issues for exporting an LSTM without bias)',
     ),
     KnownDeviation(
         name="keras-torch-float64-masked-loop-in-float32",
@@ -286,6 +307,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         # Keras 3.11's generic loop computed float64 (measured: every armed test passed there).
         releases=Releases("3.12"),
         model=models.FLOAT32_ARITHMETIC,
+        upstream='the cause is reported: https://github.com/keras-team/keras/issues/23223 (closed: keras.ops downcasts float64 to float32) and https://github.com/keras-team/keras/issues/23704 (open: torch float64 layers computing in float32); not for the LSTM',
     ),
     KnownDeviation(
         name="keras-torch-float64-cpu-loop-in-float32",
@@ -301,6 +323,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         releases=Releases("3.12", "3.13"),
         model=models.FLOAT32_ARITHMETIC,
+        upstream="not found upstream (a search of keras-team/keras issues for the torch backend's CPU LSTM path and float64)",
     ),
     KnownDeviation(
         name="keras-torch-float64-masked-loop-batch-dependent",
@@ -315,6 +338,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         strict=False,
         releases=Releases("3.12"),
         model=models.FLOAT32_ARITHMETIC,
+        upstream='not found upstream (a search of keras-team/keras issues; the cause as for keras-torch-float64-masked-loop-in-float32)',
     ),
     KnownDeviation(
         name="keras-torch-float64-hard-sigmoid-gradient-slope",
@@ -330,6 +354,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras1-f64-base-typ-cpu",
         model=models.KERAS_TORCH_HARD_SIGMOID_SLOPE,
         formerly=("keras-torch-float64-silu-gelu-gradients",),
+        upstream="not found upstream (a search of pytorch/pytorch issues for hardsigmoid's float64 backward constant 1/6)",
     ),
     KnownDeviation(
         name="keras-jax-float64-tanh-in-float32",
@@ -342,6 +367,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("tanh",)),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.FLOAT32_ARITHMETIC,
+        upstream='not found upstream (a search of keras-team/keras issues for ops.tanh returning float32 for float64 on JAX)',
     ),
     KnownDeviation(
         name="keras-tensorflow-float64-gelu",
@@ -353,6 +379,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("gelu", "gelu_tanh")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras2-f64-base-typ-cpu",
         model=models.FLOAT32_ARITHMETIC,
+        upstream='not found upstream (a search of keras-team/keras issues for gelu computed in float32 on TensorFlow)',
     ),
     KnownDeviation(
         name="tensorflow-block-v2-gradient-in-v1-gate-order",
@@ -367,6 +394,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: True,
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
         model=models.TENSORFLOW_BLOCK_V1_GRADIENT,
+        upstream="not found upstream (a search of tensorflow/tensorflow issues for BlockLSTMV2's registered gradient and its gate order)",
     ),
     KnownDeviation(
         name="mindspore-lengths-path-tanh-error-1e-4",
@@ -382,6 +410,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L2-fwd-bm-mixed-zero-P0-bias-nopeep-noclip-std-f32-H1-typ-cpu",
         strict=False,
         model=models.MINDSPORE_TANH,
+        upstream='the primitive is: https://github.com/mindspore-ai/mindspore/issues/348 (open: ops.tanh output differences up to 4.7e-5 on the CPU in float32); not the LSTM',
     ),
     KnownDeviation(
         name="mindspore-nan-switches-sigmoid-implementation",
@@ -394,6 +423,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=has_padding,
         reproducer="L2-bidir-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-H13-typ-cpu",
         model=models.OWN_ROUNDING,
+        upstream='not found upstream (a search of mindspore-ai/mindspore issues for ops.Sigmoid results changing with NaN in the tensor)',
     ),
     *(
         KnownDeviation(
@@ -408,6 +438,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
             applies=has_empty_sequence,
             reproducer="L1-fwd-tm-mixed0-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
             model=models.FLAX_EMPTY_FINAL_CARRY,
+            upstream="not found upstream (a search of google/flax issues for nnx.RNN's final carry of sequences of length 0)",
         )
         for backend in ("flax", "flax-lstmcell")
     ),

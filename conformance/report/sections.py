@@ -398,6 +398,7 @@ def findings_section(document: dict) -> Section:
                  f"Reproduced by {counted(finding.records_hit, 'record')} of this run"
                  + ("." if finding.strict else "; it shows by chance, so cases it applies to may also pass."),),
                 (model_line(finding),),
+                (f"Upstream: {finding.upstream or 'not searched'}.",),
                 ("Reproducer: ", Span(finding.reproducer_command, code=True)),
                 *((("Diagnosis of the reproducer: " + describe_reproducer_diagnosis(finding.diagnosis),),) if finding.diagnosis is not None else ()),
             ),

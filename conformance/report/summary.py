@@ -239,6 +239,7 @@ class Finding:
     diagnosis: tuple[str, ...] | None = None
     model: str = ""
     unmodelled: str = ""
+    upstream: str = ""
     model_matches: int = 0
     model_judged: int = 0
     worst_model_ratio: float = 0.0
@@ -276,6 +277,7 @@ def findings(document: dict) -> list[Finding]:
             diagnosis=diagnoses.get(deviation["name"]),
             model=deviation.get("model", ""),
             unmodelled=deviation.get("unmodelled", ""),
+            upstream=deviation.get("upstream", ""),
             **judged[deviation["name"]],
         )
         for deviation in sorted(document["deviations"], key=lambda deviation: (deviation["backend"], deviation["name"]))
