@@ -181,12 +181,14 @@ def read_skipped_versions(paths: list[str]) -> list[dict]:
     for path in paths:
         try:
             entries = json.loads(Path(path).read_text(encoding="utf-8"))
-            skipped += [entry for entry in entries if entry["status"] == "skipped"]
+            if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+                raise ValueError(f"expected a JSON array of objects, got {type(entries).__name__}")
             lacking = [sorted(set(MATRIX_ENTRY_FIELDS) - set(entry)) for entry in entries if not set(MATRIX_ENTRY_FIELDS) <= set(entry)]
             if lacking:
                 raise ValueError(f"an entry lacks {', '.join(lacking[0])}")
+            skipped += [entry for entry in entries if entry["status"] == "skipped"]
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as error:
-            raise ValueError(f"--matrix: expected a matrix.json that lstm-parity matrix wrote, got {path!r} ({type(error).__name__}: {one_line(error)})") from None
+            raise ValueError(f"--matrix: expected a matrix.json that lstm-parity matrix wrote, got {path!r}, which is not one ({type(error).__name__}: {one_line(error)})") from None
     return skipped
 
 

@@ -66,14 +66,22 @@ def reproducer_problems(backend: Backend, pool: BackendPool, deviations: list[Kn
     return problems
 
 
-def model_problems(deviations: list[KnownDeviation]) -> list[str]:
+def model_problems(deviations: list[KnownDeviation], table: list[Case]) -> list[str]:
     """One line per deviation that has neither a model of what the backend computes instead
-    nor a reason why none can be written (``unmodelled``), or both."""
-    return [
+    nor a reason why none can be written (``unmodelled``), or both; and per deviation
+    without a model that applies to every case of the backend's ``table`` (it must apply
+    only where it was measured)."""
+    problems = [
         f"{deviation.name}: expected a model (what {deviation.backend} computes instead) or an unmodelled reason, "
         + ("got both" if deviation.model is not None else "got neither")
         for deviation in deviations
         if (deviation.model is None) == (not deviation.unmodelled)
+    ]
+    requests = [request_for(case, make_data(case)) for case in table]
+    return problems + [
+        f"{deviation.name}: has no model and applies to every case of the table; expected it to apply only where it was measured"
+        for deviation in deviations
+        if deviation.model is None and requests and all(deviation.applies(request) for request in requests)
     ]
 
 
@@ -98,7 +106,8 @@ def test_every_known_deviation_has_a_reproducer_that_runs_armed(backend, record,
     if not registered:
         pytest.skip(f"no known deviation is registered for {backend.name}")
     deviations = [deviation for deviation in registered if shows_here(backend, deviation)]
-    problems = reproducer_problems(backend, backend_pool(request.config), deviations) + model_problems(registered)
+    pool = backend_pool(request.config)
+    problems = reproducer_problems(backend, pool, deviations) + model_problems(registered, pool.case_tables[backend.name])
     record(examples_compared=len(deviations) - len(problems))
     assert not problems, "\n".join(problems)
     record(reproducer_diagnoses=reproducer_diagnoses(backend, deviations))

@@ -111,7 +111,7 @@ def test_versions_a_matrix_could_not_install_are_listed_with_the_installers_reas
     assert json.loads((tmp_path / "board" / "scoreboard.json").read_text())["not_run"][0]["version"] == "0.3"
     matrix.write_text('{"not": "a list"}')
     assert main(["scoreboard", str(sources[0]), "-o", str(tmp_path / "board"), "--matrix", str(matrix)]) == 2
-    assert "is not a matrix.json that lstm-parity matrix wrote" in capsys.readouterr().err
+    assert "--matrix: expected a matrix.json that lstm-parity matrix wrote" in capsys.readouterr().err
 
 
 @pytest.mark.full_depth

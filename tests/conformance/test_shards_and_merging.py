@@ -104,7 +104,7 @@ def test_merge_refuses_a_file_that_is_not_a_parity_document_and_overwriting_an_i
     assert f"{wrong}: not a parity document (no schema_version)" in capsys.readouterr().err
     source = runs["whole"][0]
     assert main(["merge", str(source), "-o", str(source.parent)]) == 2
-    assert "is one of the inputs" in capsys.readouterr().err
+    assert "--out: expected a path that is not one of the inputs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])
