@@ -17,19 +17,10 @@ from reference import CellParams, LSTMGradients, LSTMResult, sigmoid
 from reference.textbook import ROLES, TEXTBOOK, Variant, activations_of, step_backward, step_forward
 
 from .deviations import DeviationModel
+from .expectations import lengths_of, time_major
 
 FLOAT32_ARITHMETIC = DeviationModel("float64 carried out in float32: the oracle's values, to float32's tolerances", arithmetic="float32")
 OWN_ROUNDING = DeviationModel("the oracle's values, each run rounded its own way: its dtype's tolerances, not bit for bit")
-
-
-def time_major(values: np.ndarray, batch_first: bool) -> np.ndarray:
-    return values.transpose(1, 0, 2) if batch_first else values
-
-
-def lengths_of(request: RunRequest) -> np.ndarray:
-    steps = request.x.shape[1 if request.batch_first else 0]
-    batch = request.x.shape[0 if request.batch_first else 1]
-    return np.full(batch, steps) if request.lengths is None else np.asarray(request.lengths)
 
 
 def steps_of(request: RunRequest) -> int:

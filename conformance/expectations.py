@@ -57,6 +57,18 @@ def oracle_gradients(request: RunRequest, upstream: LSTMResult) -> LSTMGradients
     )
 
 
+def time_major(values: np.ndarray, batch_first: bool) -> np.ndarray:
+    """[B, T, ...] values as [T, B, ...] when ``batch_first`` (a view), else as they are."""
+    return values.transpose(1, 0, 2) if batch_first else values
+
+
+def lengths_of(request: RunRequest) -> np.ndarray:
+    """Each sequence's length [B]: the request's, or T for every sequence without them."""
+    steps = request.x.shape[1 if request.batch_first else 0]
+    batch = request.x.shape[0 if request.batch_first else 1]
+    return np.full(batch, steps) if request.lengths is None else np.asarray(request.lengths)
+
+
 def padded_mask(lengths: np.ndarray | None, steps: int, batch_first: bool) -> np.ndarray | None:
     """Boolean mask of padded positions in the outputs' layout ([T, B] or [B, T]); None without lengths."""
     if lengths is None:

@@ -15,17 +15,13 @@ from .location import Locator
 from .backends import Backend
 from .running import PreparedCase, conclude, prepare, skip_if_unsupported
 from .cases import INVARIANT_CASES, Case
-from .expectations import expected_forward, padded_mask
+from .expectations import expected_forward, lengths_of, padded_mask, time_major
 from .tolerances import regime_scale
 
 # Garbage written into padded positions: large enough to overflow any gate that reads it.
 PADDING_GARBAGE = 1e30
 # The inter-layer dropout probability of the dropout check: any value in (0, 1) must change nothing in inference mode.
 DROPOUT = 0.5
-
-
-def time_major(outputs: np.ndarray, batch_first: bool) -> np.ndarray:
-    return outputs.transpose(1, 0, 2) if batch_first else outputs
 
 
 def identical(quantity: str, actual: np.ndarray, expected: np.ndarray, locator: Locator | None = None) -> Comparison:
@@ -48,12 +44,6 @@ def specified(result: LSTMResult, prepared: PreparedCase, request: RunRequest | 
         return result
     padded = padded_mask(request.lengths, prepared.case.steps, request.batch_first)
     return result._replace(outputs=np.where(padded[..., None], 0.0, result.outputs))
-
-
-def lengths_of(request: RunRequest) -> np.ndarray:
-    steps = request.x.shape[1 if request.batch_first else 0]
-    batch = request.x.shape[0 if request.batch_first else 1]
-    return np.full(batch, steps) if request.lengths is None else np.asarray(request.lengths)
 
 
 def with_padding(request: RunRequest, value: float) -> RunRequest:
