@@ -13,8 +13,15 @@ LSTM implementation:
 - optionally ``gradients(request, upstream)``: the backend's autograd gradients of
   ``sum(outputs * upstream.outputs) + sum(h_n * upstream.h_n) + sum(c_n * upstream.c_n)``
   in the canonical layout (:class:`GradientAdapter`);
+- optionally ``interface_version`` and ``supports``: the interface it was written against
+  and every aspect of a run it accepts (:mod:`adapters.support`); it is sent nothing else;
 - optionally ``dtypes``: the dtypes it runs, float32 and float64 unless it says more
-  (bfloat16 and float16 are offered only by adapters that list them; see :func:`offered_dtypes`);
+  (bfloat16 and float16 are offered only by adapters that list them; see :func:`offered_dtypes`),
+  read only when it lists no ``supports``;
+- optionally ``parameter_offsets``: constants its backend adds to parameters at every call
+  (the forget-gate bias of 1.0 of Haiku and Sonnet; :mod:`adapters.offsets`);
+- optionally ``packages``: the distributions its framework is made of, which the report's
+  environment table lists with their versions;
 - optionally ``set_threads(count)``: set the framework's own intra-op thread count (the
   suite calls it in a backend's process before any run, beside setting the usual
   environment variables, when it checks a backend at several thread counts);
@@ -48,10 +55,8 @@ from reference import (
     validate_upstream,
 )
 
-DTYPES = ("float32", "float64", "bfloat16", "float16")
-# What an adapter is asked to run unless it lists more in ``dtypes``.
-PLAIN_DTYPES = ("float32", "float64")
-DEVICES = ("cpu", "cuda")
+from .support import DEVICES, DTYPES, PLAIN_DTYPES, declaration_of, undeclared
+
 # What each of reference.spec.VARIANT_FEATURES is called in an unsupported reason.
 FEATURE_NAMES = {
     "reverse": "reverse-only direction",
@@ -175,16 +180,17 @@ def offers_gradients(adapter: object) -> bool:
 
 
 def offered_dtypes(adapter: object) -> tuple[str, ...]:
-    """The dtypes ``adapter`` says it runs (``dtypes``, default float32 and float64): the
-    reduced-precision ones are opt-in, since an adapter written before them may not refuse them."""
-    return tuple(getattr(adapter, "dtypes", PLAIN_DTYPES))
+    """The dtypes ``adapter`` declares it runs (see :mod:`adapters.support`: its
+    ``supports.dtypes``, else its ``dtypes``, default float32 and float64), in
+    :data:`DTYPES` order: the reduced-precision ones are opt-in, since an adapter written
+    before them may not refuse them."""
+    declared = declaration_of(adapter).support.dtypes
+    return tuple(dtype for dtype in DTYPES if dtype in declared)
 
 
-def dtype_not_offered(adapter: object, dtype: str) -> list[str]:
-    """The reason ``adapter`` is not asked to run ``dtype`` (empty when it is)."""
-    if dtype in PLAIN_DTYPES or dtype in offered_dtypes(adapter):
-        return []
-    return [f"{adapter.name} offers no {dtype} (its adapter lists {', '.join(offered_dtypes(adapter))})"]
+def not_declared(adapter: object, config: RunConfig) -> tuple[str, ...]:
+    """What ``config`` asks that ``adapter`` did not declare (see :func:`adapters.support.undeclared`)."""
+    return tuple(undeclared(adapter.name, declaration_of(adapter), config))
 
 
 def promises_thread_determinism(adapter: object) -> bool:
@@ -270,7 +276,12 @@ class BaseAdapter(ABC):
         return type(self)._gradients is not BaseAdapter._gradients
 
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
-        reasons = dtype_not_offered(self, config.dtype) + self._unsupported(config)
+        """What the adapter did not declare (:mod:`adapters.support`), refused before its own
+        ``_unsupported`` is asked; else the reasons that gives."""
+        undeclared_reasons = not_declared(self, config)
+        if undeclared_reasons:
+            return undeclared_reasons
+        reasons = list(self._unsupported(config))
         if config.gradients and not self.has_gradients:
             reasons.append(f"{self.name} computes no gradients")
         return tuple(reasons)

@@ -5,8 +5,9 @@ The backend is :func:`keras_style_lstm`, a small NumPy LSTM laid out like Keras:
 order i, f, c, o, batch-major input. It runs in whatever float dtype it is given, float16
 included (NumPy rounds every operation's result to it; NumPy has no bfloat16). The
 adapter maps the oracle's canonical parameters onto that layout and declares what the
-backend lacks (layers, directions, lengths, projection...), so the suite skips those
-cases with a reason instead of failing them. ``adapters/README.md`` walks through it.
+backend runs (:class:`adapters.support.Support`: initial states, batch-major input,
+float16 besides float32 and float64), so the suite never sends it layers, directions,
+lengths, projection or anything else, and those cases skip with the reason. ``adapters/README.md`` walks through it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import BaseAdapter, RunConfig, RunRequest
+from .support import INTERFACE_VERSION, Support
 
 
 def keras_style_lstm(x, kernel, recurrent_kernel, bias, h0, c0, product=np.matmul):
@@ -45,7 +47,9 @@ class ExampleAdapter(BaseAdapter):
 
     name = "example-keras-style"
     parameter_layout = "single_bias"
-    dtypes = ("float32", "float64", "float16")
+    # Written against this interface; it is sent nothing but what ``supports`` lists.
+    interface_version = INTERFACE_VERSION
+    supports = Support(features={"initial_states", "batch_first"}, dtypes={"float32", "float64", "float16"})
     # The backend's matrix product (NumPy's, through its BLAS).
     product = staticmethod(np.matmul)
 
@@ -53,17 +57,7 @@ class ExampleAdapter(BaseAdapter):
         return np.__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        spec = config.spec
-        wanted = {
-            "more than one layer": spec.num_layers > 1,
-            "bidirectional": spec.bidirectional,
-            "projection": spec.proj_size > 0,
-            "no bias": not spec.bias,
-            "per-sequence lengths": config.lengths,
-            "a device other than the CPU": config.device != "cpu",
-        }
-        reasons = [f"the example backend has no {feature}" for feature, asked in wanted.items() if asked]
-        return reasons + missing_features(spec, "the example backend")
+        return []  # everything it declared, it runs
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         hidden = spec.hidden_size

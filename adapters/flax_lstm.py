@@ -33,10 +33,11 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
+from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .jax_calls import jitted_forward_and_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Oracle activation -> (the jax.nn function, its keyword for each oracle parameter, fixed keywords).
 FLAX_ACTIVATIONS = {
@@ -157,7 +158,10 @@ class FlaxLSTMAdapter(BaseAdapter):
     name = "flax"
     parameter_layout = "flax"
     cell_class = "OptimizedLSTMCell"
-    dtypes = DTYPES
+    interface_version = INTERFACE_VERSION
+    supports = Support(
+        features=STRUCTURAL, activations=set(FLAX_ACTIVATIONS), dtypes=DTYPES, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+    )
     # Every new shape compiles the stack (about 0.3 s per layer and direction, more for
     # gradients): the smaller design keeps the default run within budget.
     costly_runs = True
@@ -177,7 +181,7 @@ class FlaxLSTMAdapter(BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = missing_features(spec, f"nnx.{self.cell_class}", supported=("reverse", "activations"))
+        reasons = []
         if spec.proj_size:
             reasons.append(f"nnx.{self.cell_class} has no projection")
         if not spec.bias:

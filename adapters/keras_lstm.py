@@ -42,8 +42,9 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
+from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .paddle_legacy import cell_prefix
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Oracle activation name -> (the name Keras knows it by, the oracle parameters that name
 # implies). Keras serializes activations by name (``Bidirectional`` clones its layer from
@@ -132,7 +133,10 @@ class KerasLSTMAdapter(BaseAdapter):
 
     keras_backend: str
     parameter_layout = "keras"
-    dtypes = DTYPES
+    interface_version = INTERFACE_VERSION
+    supports = Support(
+        features=STRUCTURAL, activations=set(KERAS_ACTIVATIONS), dtypes=DTYPES, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+    )
 
     def _import_version(self) -> str:
         os.environ["KERAS_BACKEND"] = self.keras_backend
@@ -160,7 +164,7 @@ class KerasLSTMAdapter(BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = missing_features(spec, "keras.layers.LSTM", supported=("reverse", "activations"))
+        reasons = []
         if spec.proj_size:
             reasons.append("keras.layers.LSTM has no projection")
         if spec.candidate_activation != spec.cell_activation:

@@ -20,7 +20,8 @@ import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 from .torch_lstm import TorchLayout
 
 
@@ -46,7 +47,8 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
     """mindspore.nn.LSTM: layers, directions, no bias, lengths, initial states, float32, float16."""
 
     name = "mindspore"
-    dtypes = (*PLAIN_DTYPES, "float16")
+    interface_version = INTERFACE_VERSION
+    supports = Support(features=STRUCTURAL, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional"}, devices=DEVICES)
     # In PyNative mode every op of the per-step loop it runs with seq_length dispatches on
     # its own: about 1 to 2.5 s per run with lengths, 2 to 4.5 s with gradients.
     costly_runs = True
@@ -59,7 +61,7 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = missing_features(spec, "mindspore.nn.LSTM")
+        reasons = []
         if spec.proj_size:
             reasons.append("mindspore.nn.LSTM has no projection")
         if config.dtype not in ("float32", "float16"):

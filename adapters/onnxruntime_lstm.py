@@ -28,8 +28,9 @@ import numpy as np
 from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 from reference.activations import BoundActivation
 
-from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
 from .onnx_session import RUNTIME_REJECTS_FLOAT64, import_onnxruntime, run_session, session
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 OPSET = 22
 IR_VERSION = 10
@@ -129,14 +130,21 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
 
     name = "onnxruntime"
     parameter_layout = "onnx"
-    dtypes = (*PLAIN_DTYPES, "float16")
+    interface_version = INTERFACE_VERSION
+    supports = Support(
+        features=STRUCTURAL | {"peepholes", "activation_clip", "input_forget"},
+        activations=set(ONNX_ACTIVATIONS),
+        dtypes={*PLAIN_DTYPES, "float16"},
+        directions={"forward", "bidirectional", "reverse"},
+        devices={"cpu", "cuda"},
+    )
 
     def _import_version(self) -> str:
         return import_onnxruntime().__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = missing_features(spec, "the ONNX LSTM operator", supported=("reverse", "peepholes", "activations", "activation_clip", "input_forget"))
+        reasons = []
         if spec.proj_size:
             reasons.append("the ONNX LSTM operator has no projection")
         for role in ("gate_activation", "candidate_activation", "cell_activation"):

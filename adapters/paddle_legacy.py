@@ -27,8 +27,9 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase, missing_features, one_bias_gradients
+from .base import DEVICES, BaseAdapter, RunConfig, RunRequest, UnsupportedCase, one_bias_gradients
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Canonical gate block (i, f, g, o) for each legacy block (g, i, f, o).
 LEGACY_GATE_ORDER = (2, 0, 1, 3)
@@ -113,6 +114,10 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
 
     name = "paddle-legacy"
     parameter_layout = "single_bias"
+    interface_version = INTERFACE_VERSION
+    supports = Support(
+        features=STRUCTURAL | {"peepholes"}, activations=LEGACY_ACTIVATIONS, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+    )
 
     def _import_version(self) -> str:
         paddle = import_paddle()
@@ -132,7 +137,6 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             reasons.append("the legacy lstm op has no projection")
         if not spec.bias:
             reasons.append("the legacy lstm op always takes a bias row (its Bias input is required)")
-        reasons += missing_features(spec, "the legacy lstm op", supported=("reverse", "peepholes", "activations"))
         if config.dropout:
             reasons.append("the legacy lstm op has no dropout between layers")
         for role in ("gate_activation", "cell_activation", "candidate_activation"):

@@ -19,8 +19,9 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, cell_param_shapes
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 PADDLE_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_ho"}
 
@@ -140,13 +141,15 @@ class PaddleLSTMAdapter(PaddleLayout, BaseAdapter):
     projection, initial states, float32 and float64, CPU (GPU when present)."""
 
     name = "paddle"
+    interface_version = INTERFACE_VERSION
+    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
 
     def _import_version(self) -> str:
         return import_paddle().__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = missing_features(spec, "paddle.nn.LSTM") + device_reasons(config)
+        reasons = device_reasons(config)
         if spec.proj_size and not has_projection():
             reasons.append(f"paddle.nn.LSTM of paddle {import_paddle().__version__} has no proj_size (added in Paddle 3.0)")
         return reasons

@@ -26,10 +26,9 @@ import os
 import re
 import tempfile
 
-
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
 from .onnx_session import (
     RUNTIME_REJECTS_FLOAT64,
     ModelCache,
@@ -41,6 +40,7 @@ from .onnx_session import (
 )
 from .paddle_lstm import PaddleLayout, load_params, paddle_layer
 from .paddle_runtime import import_paddle
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 PADDLE2ONNX_ABORTS_ON_PROJECTION = (
     "paddle2onnx: Due to the unsupported operators, the conversion is aborted (with a projection, paddle.nn.LSTM "
@@ -110,6 +110,8 @@ class PaddleOnnxAdapter(PaddleLayout, BaseAdapter):
     """paddle.nn.LSTM through ``paddle.onnx.export`` (paddle2onnx) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "paddle-onnx"
+    interface_version = INTERFACE_VERSION
+    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
 
     def __init__(self) -> None:
@@ -123,7 +125,7 @@ class PaddleOnnxAdapter(PaddleLayout, BaseAdapter):
         return f"{paddle.__version__} (paddle2onnx {paddle2onnx.__version__})"
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        reasons = missing_features(config.spec, "paddle.nn.LSTM")
+        reasons = []
         if config.spec.proj_size:
             reasons.append(PADDLE2ONNX_ABORTS_ON_PROJECTION)
         if config.dtype == "float64":

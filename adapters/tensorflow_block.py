@@ -32,9 +32,10 @@ import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, parameter_count
 
-from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, missing_features, one_bias_gradients
+from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Canonical peephole name -> the op's input of it.
 PEEPHOLE_INPUTS = {"w_ic": "wci", "w_fc": "wcf", "w_oc": "wco"}
@@ -78,7 +79,10 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
 
     name = "tensorflow-block"
     parameter_layout = "tf_block"
-    dtypes = (*PLAIN_DTYPES, "float16")
+    interface_version = INTERFACE_VERSION
+    supports = Support(
+        features=STRUCTURAL | {"peepholes", "cell_clip"}, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+    )
 
     def _import_version(self) -> str:
         import tensorflow as tf
@@ -87,7 +91,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
-        reasons = missing_features(spec, "BlockLSTMV2", supported=("reverse", "peepholes", "cell_clip"))
+        reasons = []
         if spec.proj_size:
             reasons.append("BlockLSTMV2 has no projection")
         if config.lengths:

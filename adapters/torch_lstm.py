@@ -15,7 +15,8 @@ import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
 
@@ -95,7 +96,8 @@ class TorchLSTMAdapter(TorchLayout, BaseAdapter):
     """torch.nn.LSTM: every structural feature torch has, float32/float64/bfloat16/float16, CPU and CUDA."""
 
     name = "torch"
-    dtypes = DTYPES
+    interface_version = INTERFACE_VERSION
+    supports = Support(features=STRUCTURAL, dtypes=DTYPES, directions={"forward", "bidirectional"}, devices=DEVICES)
 
     def _import_version(self) -> str:
         import torch
@@ -103,8 +105,7 @@ class TorchLSTMAdapter(TorchLayout, BaseAdapter):
         return torch.__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        spec = config.spec
-        reasons = missing_features(spec, "torch.nn.LSTM")
+        reasons = []
         if config.zero_length:
             reasons.append("pack_padded_sequence rejects sequences of length 0")
         if config.device == "cuda":

@@ -26,10 +26,9 @@ import io
 import logging
 import warnings
 
-
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
-from .base import BaseAdapter, RunConfig, RunRequest, missing_features
+from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
 from .onnx_session import (
     RUNTIME_REJECTS_FLOAT64,
     ModelCache,
@@ -39,6 +38,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
+from .support import INTERFACE_VERSION, STRUCTURAL, Support
 from .torch_lstm import TorchLayout, load_torch_params, torch_module
 
 TORCHSCRIPT_REJECTS_PROJECTION = "torch.onnx (TorchScript): Unsupported: ONNX export of operator LSTM, LSTMs with projections"
@@ -113,6 +113,8 @@ class TorchOnnxAdapter(TorchLayout, BaseAdapter):
     """torch.nn.LSTM through ``torch.onnx.export`` (dynamo) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "torch-onnx"
+    interface_version = INTERFACE_VERSION
+    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
     dynamo = True
 
@@ -128,7 +130,7 @@ class TorchOnnxAdapter(TorchLayout, BaseAdapter):
         return torch.__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        reasons = missing_features(config.spec, "torch.nn.LSTM")
+        reasons = []
         if config.zero_length:
             reasons.append("pack_padded_sequence rejects sequences of length 0")
         if config.dtype == "float64":

@@ -16,13 +16,16 @@ always spells the whole case, so any case reruns alone on any backend.
 
 from __future__ import annotations
 
+import importlib.util
+import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 
-from adapters.base import Adapter, Availability, RunConfig, dtype_not_offered, has_costly_runs, offers_gradients
+from adapters.base import Adapter, Availability, RunConfig, has_costly_runs, not_declared, offers_gradients
 from adapters.conventions import declared_conventions
-from adapters.registry import known_adapters, load_adapter
+from adapters.registry import BUILTIN_ADAPTERS, known_adapters, load_adapter, resolve_reference
 from reference import LSTMSpec
 
 from .cases import FACTORS, LARGE_SHAPES, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case
@@ -39,6 +42,23 @@ COVERED_FACTORS = {
     "shape": tuple(shape for shape in FACTORS["shape"] if shape not in LARGE_SHAPES),
     "dtype": PLAIN_DTYPES,
 }
+
+
+def plugin_folder(reference: str) -> str:
+    """For a plug-in that is not installed (found through the module search path, not in an
+    installed packages folder), the folder its top-level module was found in; else ''."""
+    if reference in BUILTIN_ADAPTERS:
+        return ""
+    module = resolve_reference(reference).partition(":")[0].partition(".")[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return ""
+    if found is None or not found.origin:
+        return ""
+    origin = Path(found.origin).resolve()
+    folder = origin.parent.parent if found.submodule_search_locations else origin.parent
+    return "" if any(part in ("site-packages", "dist-packages") for part in folder.parts) else str(folder)
 
 
 def case_or_none(row: dict) -> Case | None:
@@ -71,10 +91,11 @@ class Backend:
         return self.adapter.availability()
 
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
-        """The adapter's reasons, asked once per distinct config (adapters outside
-        BaseAdapter may not know that they have no gradients)."""
+        """What the adapter did not declare (:mod:`adapters.support`), refused before the
+        adapter is asked; else the adapter's reasons, asked once per distinct config
+        (adapters outside BaseAdapter may not know that they have no gradients)."""
         if config not in self._support:
-            reasons = tuple(dtype_not_offered(self.adapter, config.dtype)) or tuple(self.adapter.unsupported(config))
+            reasons = not_declared(self.adapter, config) or tuple(self.adapter.unsupported(config))
             if config.gradients and not reasons and not offers_gradients(self.adapter):
                 reasons = (f"{self.name} computes no gradients",)
             self._support[config] = reasons
@@ -116,10 +137,14 @@ class Backend:
             self.adapter.close()
 
     def rerun_command(self, case: Case) -> str:
-        """The command that reruns ``case`` alone on this backend, in a checkout or from a wheel."""
+        """The command that reruns ``case`` alone on this backend, in a checkout or from a
+        wheel, in this run's environment: the interpreter it ran under and, for a plug-in
+        not installed, the folder its module was found in (as PYTHONPATH)."""
         option = "--backend" if self.reference in known_adapters() else "--adapter"
         interpreter = f" --interpreter {self.reference}={self.interpreter}" if self.interpreter else ""
-        return f"pytest --pyargs conformance {option} {self.reference}{interpreter} --case {case.id}"
+        folder = plugin_folder(self.reference)
+        path = f"PYTHONPATH={shlex.quote(folder)} " if folder else ""
+        return f"{path}pytest --pyargs conformance {option} {self.reference}{interpreter} --case {case.id}"
 
     def supports(self, case: Case | None, gradients: bool = False) -> bool:
         return case is not None and self.supports_config(case.config(gradients))

@@ -9,6 +9,7 @@ Subcommands:
   merge   merge parity.json files of several runs (shards, machines, framework versions) into one
   matrix  run the suite against several released versions of frameworks, each in its own venv
   scoreboard deviation x version and per-version outcome counts from parity.json files
+  new-adapter write a plug-in package for a new backend (an adapter green as written, pyproject, README)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .convert_command import add_convert_parser
 from .depth import DEFAULT_DEPTH, DEPTHS
 from .isolation import parse_interpreters
 from .matrix import main_matrix
+from .new_adapter_command import add_new_adapter_parser
 from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_text_atomically
 from .recording import format_document
 from .report.count_explanation import explain_count
@@ -272,7 +274,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard,new-adapter}")
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
@@ -328,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     params_parser.set_defaults(handler=params)
     add_convert_parser(commands)
+    add_new_adapter_parser(commands)
 
     matrix_parser = commands.add_parser("matrix", help="run the suite against several released versions of frameworks")
     matrix_parser.add_argument("matrix_file", metavar="MATRIX.toml", help="the frameworks, versions and backends to run (see conformance.matrix)")

@@ -39,7 +39,11 @@ import adapters
 import reference as reference_package
 from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offered_dtypes, offers_gradients, promises_thread_determinism
 from adapters.conventions import declared_conventions
+from adapters.errors import as_adapter_error
+from adapters.offsets import declared_offsets
+from adapters.packages import declared_packages
 from adapters.registry import load_adapter
+from adapters.support import declaration_of
 from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
 
 _HEADER = struct.Struct("<Q")
@@ -131,17 +135,20 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
         adapter = load_adapter(reference)
         if threads is not None and callable(getattr(adapter, "set_threads", None)):
             adapter.set_threads(threads)
+        handshake = (
+            adapter.name,
+            adapter.parameter_layout,
+            offers_gradients(adapter),
+            has_costly_runs(adapter),
+            offered_dtypes(adapter),
+            promises_thread_determinism(adapter),
+            declaration_of(adapter),
+            declared_offsets(adapter),
+            declared_packages(adapter),
+        )
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
         return
-    handshake = (
-        adapter.name,
-        adapter.parameter_layout,
-        offers_gradients(adapter),
-        has_costly_runs(adapter),
-        offered_dtypes(adapter),
-        promises_thread_determinism(adapter),
-    )
     send_message(replies, ("ok", handshake))
     while True:
         try:
@@ -153,7 +160,7 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
             value = declared_conventions(adapter, *args) if method == "conventions" else getattr(adapter, method)(*args)
             reply = ("ok", value)
         except BaseException as error:
-            reply = ("raise", _portable_exception(error))
+            reply = ("raise", _portable_exception(as_adapter_error(error, adapter)))
         send_message(replies, reply)
 
 
@@ -181,7 +188,7 @@ def child_path(python: str | None) -> list[str]:
 INTERPRETER_CHECK_SECONDS = 60
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def python_major_version(python: str) -> str:
     """What ``python -c 'print(sys.version_info[0])'`` prints ('' when it fails): a Python 3
     says 3."""
@@ -239,9 +246,15 @@ class IsolatedAdapter:
             self.costly_runs,
             self.dtypes,
             self.deterministic_across_threads,
+            declaration,
+            self.parameter_offsets,
+            self.packages,
         ) = self._start()
+        # The child's declaration, read the same way here (see adapters.support).
+        self.interface_version = declaration.interface_version
+        self.supports = declaration.support if declaration.listed else None
 
-    def _start(self) -> tuple[str, str, bool, bool, tuple[str, ...], bool]:
+    def _start(self) -> tuple:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
         threads = {} if self.threads is None else thread_environment(self.threads, os.environ)

@@ -31,6 +31,7 @@ worker), so a backend that compiles per shape compiles a case once for all its c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +90,29 @@ class CapabilitySummary:
             terminalreporter.write_sep("=", "what each backend runs here (a feature it lacks makes no test)")
             for line in capability_lines(tables):
                 terminalreporter.write_line(line)
+
+
+class AdapterErrorSummary:
+    """Counts the failures an adapter's own code raised (:mod:`adapters.errors`) and prints
+    them apart from the backends' differences at the end of the run, grouped by where."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, tuple[str, str, str]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == RECORD_KEY and "adapter_error" in value:
+                error = value["adapter_error"]
+                message = (error["message"].splitlines() or [""])[0][:200]
+                self.errors[report.nodeid] = (value.get("backend", "?"), error["location"], f"{error['type']}: {message}")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.errors:
+            return
+        total = len(self.errors)
+        terminalreporter.write_sep("=", f"adapter errors: {total} failed test{'s' if total != 1 else ''} raised in an adapter's own code, not findings about a backend")
+        for (backend, location, error), count in sorted(Counter(self.errors.values()).items()):
+            terminalreporter.write_line(f"{backend}: {location}: {error} ({count} test{'s' if count != 1 else ''})")
 
 
 class DepthSummary:
@@ -216,6 +240,7 @@ def pytest_configure(config: pytest.Config) -> None:
         distribute_by_work_stealing(config)
         config.pluginmanager.register(CapabilitySummary(), "lstm-capability-summary")
         config.pluginmanager.register(DepthSummary(chosen_depth(config)), "lstm-depth-summary")
+        config.pluginmanager.register(AdapterErrorSummary(), "lstm-adapter-error-summary")
         path = config.getoption("--parity-json")
         if path:
             config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")

@@ -110,7 +110,7 @@ class ParityRecorder:
         document = {
             "schema_version": SCHEMA_VERSION,
             "run": run,
-            "environment": describe_environment(),
+            "environment": describe_environment(sorted({name for record in self.records.values() for name in record.get("packages", ())})),
             "deviations": [deviation.as_record() for deviation in registered_deviations() if deviation.backend in ran],
             "records": sorted(self.records.values(), key=lambda record: record["test"]),
         }

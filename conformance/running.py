@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import pytest
 
 from adapters.base import RunRequest, UnsupportedCase
+from adapters.errors import AdapterError, as_adapter_error
 from reference import LSTMGradients, LSTMResult
 
 from .backends import Backend
@@ -15,6 +16,7 @@ from .cases import DTYPE_NAMES, Case, CaseData, make_data
 from .compare import Comparison
 from .deviations import DeviationReproduced, KnownDeviation, find_deviations
 from .diagnosis import Diagnosis
+from .isolation import IsolatedAdapter
 from .modelling import Judging, Run, judged_against_models
 from .tolerances import regime_scale
 
@@ -56,13 +58,23 @@ def expect_deviations(node: pytest.Item, deviations: tuple[KnownDeviation, ...])
         node.add_marker(pytest.mark.xfail(raises=DeviationReproduced, strict=strict, reason=describe_deviations(deviations)))
 
 
-def run_backend(backend: Backend, call, deviations: tuple[KnownDeviation, ...]):
-    """``call()``'s result; a failure is a reproduced deviation when a deviation says the run fails."""
+def run_backend(backend: Backend, call, deviations: tuple[KnownDeviation, ...], record) -> object:
+    """``call()``'s result. A refusal skips; an exception the adapter's own code raised
+    (:mod:`adapters.errors`; already classified in an isolated backend's process) is
+    recorded as an adapter error and fails the test as one, never as a finding about the
+    backend; the framework's failure is a reproduced deviation when a deviation says the run fails."""
     try:
         return call()
     except UnsupportedCase as unsupported:
         pytest.skip(f"{backend.name} unsupported: {'; '.join(unsupported.reasons)}")
     except Exception as error:
+        # An isolated backend's process classified it already, where its traceback was.
+        classified = error if isinstance(backend.adapter, IsolatedAdapter) else as_adapter_error(error, backend.adapter)
+        if isinstance(classified, AdapterError):
+            record(adapter_error=classified.as_record())
+            if classified is error:
+                raise
+            raise classified from error
         if any("run" in deviation.quantities for deviation in deviations):
             raise DeviationReproduced(f"{describe_deviations(deviations)}: {type(error).__name__}: {error}") from error
         raise
@@ -139,21 +151,33 @@ class PreparedCase:
     data: CaseData
     request: RunRequest
     deviations: tuple[KnownDeviation, ...]
+    record: Callable[..., None]
     runs: list[Run] = field(default_factory=list)
+
+    def check_declared(self, request: RunRequest, gradients: bool = False) -> None:
+        """Skip a request a check derived from the case's own (another layout, one sample,
+        another thread count) that asks what the backend does not run (:mod:`adapters.support`):
+        it is never sent what it did not declare."""
+        if request is not self.request:
+            reasons = self.backend.unsupported(request.config(gradients))
+            if reasons:
+                pytest.skip(f"{self.backend.name} unsupported: {'; '.join(reasons)}")
 
     def run(self, request: RunRequest | None = None, adapter=None) -> LSTMResult:
         """The backend's result for ``request`` (default: the case's own), through ``adapter``
         (default: the backend's own; another process of it, say)."""
         request = request or self.request
         adapter = adapter or self.backend.adapter
-        result = run_backend(self.backend, lambda: adapter.run(request), self.deviations)
+        self.check_declared(request)
+        result = run_backend(self.backend, lambda: adapter.run(request), self.deviations, self.record)
         self.runs.append(Run(request, result))
         return result
 
     def gradients(self, upstream: LSTMResult, request: RunRequest | None = None) -> LSTMGradients:
         """The backend's gradients for ``request`` (default: the case's own) and ``upstream``."""
         request = request or self.request
-        result = run_backend(self.backend, lambda: self.backend.adapter.gradients(request, upstream), self.deviations)
+        self.check_declared(request, gradients=True)
+        result = run_backend(self.backend, lambda: self.backend.adapter.gradients(request, upstream), self.deviations, self.record)
         self.runs.append(Run(request, result, upstream))
         return result
 
@@ -194,7 +218,7 @@ def prepare(
     deviations = find_deviations(backend.name, deviations_of or check, request, version=backend.availability.version)
     expect_deviations(node, deviations)
     record(deviations=[deviation.name for deviation in deviations])
-    return PreparedCase(backend, case, data, request, deviations)
+    return PreparedCase(backend, case, data, request, deviations, record)
 
 
 def conclude(comparisons: list[Comparison], prepared: PreparedCase, record, diagnose: Callable[[frozenset[str]], Diagnosis] | None = None) -> None:

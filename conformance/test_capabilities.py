@@ -1,6 +1,7 @@
 """Each backend's capability table, and what backs every cell of it.
 
-A feature a backend says it cannot run must be refused with :class:`UnsupportedCase`
+A feature a backend says it cannot run (and declared, see :mod:`adapters.support`: what it
+did not declare it is never sent) must be refused with :class:`UnsupportedCase`
 (naming the backend's reason) before any framework code runs, never computed silently; a
 feature it says it runs must be exercised by at least one case of its own tables, or
 "supported" would mean "untested". The table itself is recorded for the terminal summary
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import UnsupportedCase, offers_gradients
+from adapters.base import UnsupportedCase, not_declared, offers_gradients
+from adapters.packages import declared_packages
 from reference import LSTMResult, lstm_forward
 
-from .capabilities import FEATURE_PROBES, FeatureProbe, capabilities, probe
 from .backends import Backend
+from .capabilities import FEATURE_PROBES, FeatureProbe, capabilities, probe
 from .cases import make_data
 from .plugin import backend_pool, require_available
 from .running import request_for
@@ -28,6 +30,8 @@ def refusal_problem(backend: Backend, feature: FeatureProbe) -> str:
     case = probe(backend, feature)[0]
     data = make_data(case)
     request = request_for(case, data, dropout=feature.dropout)
+    if not_declared(backend.adapter, request.config(feature.gradients)):
+        return ""  # not declared (adapters.support): the suite never sends it
     try:
         if feature.gradients:
             expected = lstm_forward(case.spec, data.params, data.x, lengths=data.lengths, initial_states=data.initial_states)
@@ -44,7 +48,13 @@ def refusal_problem(backend: Backend, feature: FeatureProbe) -> str:
 def test_capabilities_are_refused_or_exercised(backend, record, request):
     require_available(backend)
     table = capabilities(backend)
-    record(kind="capabilities", backend=backend.name, backend_version=backend.availability.version, capabilities=table)
+    record(
+        kind="capabilities",
+        backend=backend.name,
+        backend_version=backend.availability.version,
+        capabilities=table,
+        packages=list(declared_packages(backend.adapter)),
+    )
     pool = backend_pool(request.config)
     tables = {False: pool.case_tables[backend.name], True: pool.gradient_case_tables[backend.name]}
     problems = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.offsets import declared_offsets
 from reference import parameter_count
 
 from .compare import compare_counts, compare_quantities
@@ -25,4 +26,5 @@ def test_forward_matches_oracle(backend_case, record, request):
     counts = {"layout": layout, "backend": backend.parameter_count(case.spec), "oracle": parameter_count(case.spec, layout).total}
     record(parameter_count=counts)
     comparisons.append(compare_counts(counts["backend"], counts["oracle"]))
-    conclude(comparisons, prepared, record, lambda excused: diagnose_forward(run_request, actual, expectation, excused))
+    offsets = tuple(declared_offsets(prepared.backend.adapter).values())
+    conclude(comparisons, prepared, record, lambda excused: diagnose_forward(run_request, actual, expectation, excused, offsets))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from adapters.offsets import declared_offsets
 from reference import LSTMResult
 
 from .backends import Backend
@@ -52,7 +53,8 @@ def check_gradients(backend_gradient_case, record, node: pytest.Item, check: str
     actual = prepared.gradients(upstream)
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
     comparisons = compare_quantities(gradient_quantities(actual, padded), expectation, Locator(case.spec, run_request.batch_first, padded))
-    conclude(comparisons, prepared, record, lambda excused: diagnose_gradients(run_request, actual, expectation, excused))
+    offsets = tuple(declared_offsets(prepared.backend.adapter).values())
+    conclude(comparisons, prepared, record, lambda excused: diagnose_gradients(run_request, actual, expectation, excused, upstream, offsets))
 
 
 def test_gradients_match_oracle(backend_gradient_case, record, request):

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import pytest
 
+# The row of the parameter offset the backend adds to the forget gate's bias (adapters.offsets):
+# its cell is the declared value, confirmed by the offset probe (the mapping check fails
+# where the probe contradicts it).
+OFFSET_ROW = "forget-gate bias offset the framework adds (declared; the mapping undoes it)"
+
+from .offset_probe import measure_forget_offset
 from .plugin import require_available
 from .semantics import semantics
 
@@ -21,11 +27,12 @@ def test_backend_follows_its_declared_conventions(backend, record):
     if all(measurement.reason for measurement in measured.values()):
         reasons = dict.fromkeys(measurement.reason for measurement in measured.values())
         pytest.skip(f"{backend.name} unsupported: no row of the semantics table runs: {'; '.join(reasons)}")
+    offset = measure_forget_offset(backend)
     record(
         kind="semantics",
         backend=backend.name,
         backend_version=backend.availability.version,
-        semantics={situation: measurement.cell for situation, measurement in measured.items()},
+        semantics={**{situation: measurement.cell for situation, measurement in measured.items()}, OFFSET_ROW: offset.cell},
         declared={situation: measurement.declared for situation, measurement in measured.items()},
     )
     problems = [f"{situation}: {measurement.problem}" for situation, measurement in measured.items() if measurement.problem]

@@ -47,12 +47,15 @@ def gpu_names() -> list[str]:
     return [line.strip() for line in listing.stdout.splitlines() if line.strip()]
 
 
-def describe_environment() -> dict:
-    """Python, platform, package versions, CPU model and count, GPUs."""
+def describe_environment(declared: list[str] | tuple[str, ...] = ()) -> dict:
+    """Python, platform, package versions (the frameworks of the built-in backends and the
+    ``declared`` ones, those plug-ins list: see :mod:`adapters.packages`), CPU model and
+    count, GPUs."""
+    names = dict.fromkeys((*PACKAGES, *declared))
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "packages": {name: package_version(name) for name in PACKAGES if package_version(name) is not None},
+        "packages": {name: package_version(name) for name in names if package_version(name) is not None},
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "gpus": gpu_names(),

@@ -185,7 +185,7 @@ def summary_section(document: dict) -> Section:
     names = backend_names(document)
     versions = backend_versions(document)
     by_backend = Table(
-        ("backend", "version", "pass", "fail", "unsupported", "known deviation"),
+        ("backend", "version", "pass", "fail (the backend differs)", "unsupported", "known deviation", "adapter error"),
         tuple(
             (Span(name, code=True), versions[name], *(str(value) for value in counts.values()))
             for name, counts in outcomes_by_backend(document).items()
@@ -201,7 +201,9 @@ def summary_section(document: dict) -> Section:
     return Section(
         "Summary",
         notes=(
-            ("Outcomes per backend, then how its comparisons were judged, then outcomes per check (cells: pass / fail / unsupported / known deviation).",),
+            ("Outcomes per backend, then how its comparisons were judged, then outcomes per check (cells: pass / fail / unsupported / known deviation). "
+             "An adapter error is a failure the adapter's own code raised (a KeyError on a name it does not know, say): it says "
+             "nothing about the backend and is counted apart from its differences.",),
             ("A known deviation excuses only what its model predicts: where one is armed, the backend's values are held to the model "
              "(see Findings); a deviation without a model (a crash, uninitialised memory) leaves its quantities not judged.",),
         ),
@@ -479,7 +481,8 @@ def semantics_section(document: dict) -> Section:
              "the step processed just before, 0 before any valid step; carried-initial: the same, but the initial "
              "hidden state before any valid step). "
              "'declared' marks a convention the adapter declares, which the parity checks then hold it to; "
-             "the oracle's is zeros.",),
+             "the oracle's is zeros. The forget-gate bias offset is the constant the adapter declares its framework adds "
+             "(Haiku and Sonnet add 1.0); a probe whose gates see their biases alone confirms the mapping undoes it.",),
         ),
         tables=(Table(("situation", *tables), rows),),
     )

@@ -51,11 +51,16 @@ def backend_versions(document: dict) -> dict[str, str]:
 
 
 def outcomes_by_backend(document: dict) -> dict[str, dict[str, int]]:
-    """Backend -> outcome counts over all of its records."""
-    return {
-        name: count_outcomes(record for record in document["records"] if column(record) == name)
-        for name in backend_names(document)
-    }
+    """Backend -> outcome counts over all of its records, then its adapter errors: failures
+    its adapter's own code raised (:mod:`adapters.errors`), counted apart from the failures
+    that say the backend differs (``fail``)."""
+    counts = {}
+    for name in backend_names(document):
+        records = [record for record in document["records"] if column(record) == name]
+        outcomes = count_outcomes(records)
+        errors = sum(1 for record in records if record["outcome"] == "fail" and "adapter_error" in record)
+        counts[name] = {**outcomes, "fail": outcomes["fail"] - errors, "adapter_error": errors}
+    return counts
 
 
 def kind_order(kind: str) -> tuple[int, str]:
@@ -329,7 +334,11 @@ class Failure:
     diagnosis: tuple[str, ...] = ()
     hypotheses_tried: int = 0
 
+    adapter_error: bool = False
+
     def describe_diagnosis(self) -> str:
+        if self.adapter_error:
+            return "an adapter error: its own code raised, so not a finding about the backend (not diagnosed)"
         if self.diagnosis:
             return "; or ".join(self.diagnosis)
         if self.hypotheses_tried:
@@ -340,7 +349,10 @@ class Failure:
 def failures(document: dict) -> list[Failure]:
     """The records whose outcome is fail, by test id."""
     failed = [
-        Failure(record["test"], record["reason"], record.get("rerun", ""), tuple(record.get("diagnosis", ())), record.get("hypotheses_tried", 0))
+        Failure(
+            record["test"], record["reason"], record.get("rerun", ""), tuple(record.get("diagnosis", ())), record.get("hypotheses_tried", 0),
+            "adapter_error" in record,
+        )
         for record in document["records"]
         if record["outcome"] == "fail"
     ]

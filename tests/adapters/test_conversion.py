@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +102,7 @@ class AugmentedKernelAdapter(ExampleAdapter):
     without, so the arrays alone cannot tell input_size and bias apart."""
 
     name = "augmented-kernel"
-
-    def _unsupported(self, config):
-        return [reason for reason in super()._unsupported(config) if "no bias" not in reason]
+    supports = replace(ExampleAdapter.supports, features=ExampleAdapter.supports.features | {"no_bias"})
 
     def canonical_to_backend(self, spec, params):
         cell = params[0]

@@ -381,7 +381,7 @@ def test_a_keras_model_with_relu_run_backwards_converts_to_onnx_with_both_and_on
     )
     refused = convert(tmp_path / "relu.keras", "--from", "keras-torch", "--to", "torch", "-o", tmp_path / "relu.pt")
     assert refused.returncode == 2 and "as its file sets: candidate_activation='relu', cell_activation='relu', reverse=True" in refused.stdout
-    assert "torch.nn.LSTM has no reverse-only direction; torch.nn.LSTM has no activations other than sigmoid/tanh/tanh" in refused.stderr
+    assert "torch has no reverse direction; torch has no activation relu (as candidate_activation)" in refused.stderr
     process = convert(tmp_path / "relu.keras", "--from", "keras-torch", "--to", "onnxruntime", "-o", tmp_path / "relu.onnx")
     assert process.returncode == 0 and "verdict: PARITY" in process.stdout, process.stdout + process.stderr
     session = onnxruntime.InferenceSession(str(tmp_path / "relu.onnx"), providers=["CPUExecutionProvider"])

@@ -14,9 +14,14 @@ FEATURES = {feature.feature: feature for feature in FEATURE_PROBES}
 
 
 class RunsWhatItRefuses(NumpyStackAdapter):
-    """Declares no cell clip, then runs one anyway (without the clip): a silent wrong answer."""
+    """Declares the cell clip, says it cannot run it, then runs it anyway (without the
+    clip): a silent wrong answer."""
 
     name = "runs-what-it-refuses"
+    supports = replace(NumpyStackAdapter.supports, features=NumpyStackAdapter.supports.features | {"cell_clip"})
+
+    def _unsupported(self, config):
+        return ["runs-what-it-refuses has no cell clip"] if config.spec.cell_clip is not None else []
 
     def run(self, request):
         unclipped = replace(request, spec=replace(request.spec, cell_clip=None))
@@ -28,7 +33,7 @@ def test_the_numpy_stack_backend_says_what_it_lacks_and_nothing_else():
     lacking = {feature for feature, reason in table.items() if reason}
     assert {"cell clip", "activation clip", "projection clip", "coupled input-forget gate", "CUDA device"} <= lacking
     assert not lacking & {"float32", "float64", "several layers", "bidirectional", "sequence lengths", "projection", "peepholes"}
-    assert table["cell clip"] == "numpy-stack has no clips"
+    assert table["cell clip"] == "numpy-stack has no cell clipping"
     assert table["gradients"] == "numpy-stack computes no gradients"
 
 

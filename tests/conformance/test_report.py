@@ -323,7 +323,8 @@ def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
         assert f"| `{test}` | AssertionError: values differ beyond their tolerance:<br>outputs: max abs error" in markdown
         assert f'<td class="fail"><code>{test}</code></td>' in page
         case_id = test.split("[wrong-gate-order-")[1].rstrip("]")
-        rerun = f"pytest --pyargs conformance --adapter tests.support.wrong_adapter:WrongGateOrderAdapter --case {case_id}"
+        # The adapter is found through the checkout (not installed): its folder is the rerun's PYTHONPATH.
+        rerun = f"PYTHONPATH={Path(__file__).resolve().parents[2]} pytest --pyargs conformance --adapter tests.support.wrong_adapter:WrongGateOrderAdapter --case {case_id}"
         assert f"| `{rerun}` |" in markdown and f"<code>{rerun}</code>" in page
     # The adapter swaps the input and forget blocks of every weight and bias it maps: named.
     diagnosis = "gate blocks i and f swapped in w_ih, w_hh, b_ih, b_hh"

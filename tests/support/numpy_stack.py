@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from adapters.base import BaseAdapter, RunConfig, RunRequest
+from adapters.support import DIRECTIONS, INTERFACE_VERSION, STRUCTURAL, Support
 from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, parameter_count, sigmoid
 
 
@@ -50,19 +51,14 @@ class NumpyStackAdapter(BaseAdapter):
 
     name = "numpy-stack"
     parameter_layout = "single_bias"
+    interface_version = INTERFACE_VERSION
+    supports = Support(features=STRUCTURAL | {"peepholes"}, directions=DIRECTIONS)
 
     def _import_version(self) -> str:
         return np.__version__
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        spec = config.spec
-        wanted = {
-            "activation options": not spec.has_default_activations,
-            "clips": spec.cell_clip is not None or spec.activation_clip is not None or spec.proj_clip is not None,
-            "coupled input-forget gate": spec.input_forget,
-            "device other than the CPU": config.device != "cpu",
-        }
-        return [f"numpy-stack has no {feature}" for feature, asked in wanted.items() if asked]
+        return []  # everything it declared, it runs
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return parameter_count(spec, self.parameter_layout).total
