@@ -6,9 +6,10 @@ off. Each backend runs its own forward table: a covering design (at full depth, 
 3; see :mod:`conformance.depth`) drawn only from the cases that backend supports (so a
 backend without peepholes still gets every 3-way combination of the features it has),
 plus its known-deviation reproducers, a CUDA copy of a few cases, one case at each large
-shape (the size factor) and, where the backend offers bfloat16 and float16, copies of a
-few of its float32 cases in each; its gradient table is built the same way (at full
-depth, strength 2) from the cases it can compute gradients for. A backend whose runs take
+shape (the size factor) and one more in float64 at H = 128 and, where the backend offers
+bfloat16 and float16, copies of a few of its float32 cases in each; its gradient table is
+built the same way (at full depth, strength 2) from the cases it can compute gradients
+for, with a case at H = 128 in float32 and (at full depth) float64. A backend whose runs take
 seconds (an export per run) says so with ``costly_runs`` and gets the depth's smaller
 designs, so that a run stays within its time budget as such backends multiply. A case id
 always spells the whole case, so any case reruns alone on any backend.
@@ -28,13 +29,16 @@ from adapters.conventions import declared_conventions
 from adapters.registry import BUILTIN_ADAPTERS, known_adapters, load_adapter, resolve_reference
 from reference import LSTMSpec
 
-from .cases import FACTORS, LARGE_SHAPES, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case
+from .cases import FACTORS, LARGE_SHAPES, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case, make_data, request_for
 from .covering import covering_rows
 from .depth import DEFAULT_DEPTH, DEPTHS, Depth
-from .deviations import GRADIENT_CHECKS, reproducer_cases
+from .deviations import GRADIENT_CHECKS, find_deviations, reproducer_cases
 from .isolation import IsolatedAdapter
 from .seeding import seed_for
 
+# The large shape of the float64 forward copy and of the gradient copies (the cheapest of
+# them: B = 8, T = 50, H = 128).
+FLOAT64_LARGE_SHAPE = GRADIENT_LARGE_SHAPE = "H128"
 # The covering designs vary every factor but the device, over the small shapes and the
 # plain dtypes; the other values are copies of covered cases (see BackendPool._table).
 COVERED_FACTORS = {
@@ -200,10 +204,51 @@ def size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DE
     typical regime: saturated, these shapes amplify float32 rounding to whole units (an
     error of 5 in values of 80 at H = 256), which no tolerance can tell from a bug. A
     backend with costly runs (an export or a per-step dispatch per run) runs the first
-    large shape only, the one with the fewest steps."""
+    large shape only, the one with the fewest steps. Then the float64 copy
+    (:func:`float64_size_copies`)."""
     float32_first = sorted(covering, key=lambda case: case.dtype != "f32")
     shapes = LARGE_SHAPES[: 1 if has_costly_runs(backend.adapter) else depth.large_shapes]
-    return [copy for index, shape in enumerate(shapes) for copy in copies(backend, float32_first[index + 1 :], 1, shape=shape, regime="typ")]
+    float32 = [copy for index, shape in enumerate(shapes) for copy in copies(backend, float32_first[index + 1 :], 1, shape=shape, regime="typ")]
+    return float32 + float64_size_copies(backend, covering)
+
+
+def fully_judged(backend: Backend, case: Case, checks: tuple[str, ...]) -> bool:
+    """Whether no known deviation without a model is armed on ``case`` under ``checks`` (a
+    crash, uninitialised memory): every comparison of it is judged, by the oracle or a model."""
+    request = request_for(case, make_data(case))
+    version = backend.availability.version
+    return not any(deviation.model is None for check in checks for deviation in find_deviations(backend.name, check, request, version=version))
+
+
+def float64_size_copies(backend: Backend, covering: list[Case]) -> list[Case]:
+    """One case at :data:`FLOAT64_LARGE_SHAPE` in float64, where the backend runs float64
+    there: the first covering case (after the plainest) it runs so changed and that no
+    model-less deviation leaves unjudged. A float64 kernel is held to float64's rounding at
+    the large shapes too, where its blocked paths run."""
+    changed = (case_or_none({**asdict(case), "shape": FLOAT64_LARGE_SHAPE, "dtype": "f64", "regime": "typ"}) for case in covering[1:])
+    return [case for case in changed if case is not None and backend.supports(case) and fully_judged(backend, case, ("forward",))][:1]
+
+
+def gradient_size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
+    """The gradient table's size factor: per dtype of ``depth.large_gradient_dtypes`` the
+    backend computes gradients in, the first covering case after the plainest that it runs
+    at :data:`GRADIENT_LARGE_SHAPE` (with ``depth.cheapest_large_gradients``, as one forward
+    layer over full-length sequences), held to measured tolerances (see
+    conformance.tolerances): gradients at hidden sizes where BPTT's kernels take their
+    blocked paths. Candidates on which a model-less deviation would leave comparisons
+    unjudged are passed over."""
+    large = {"shape": GRADIENT_LARGE_SHAPE, "regime": "typ"}
+    if depth.cheapest_large_gradients:
+        # One forward layer over full-length sequences: a backend with a per-step loop
+        # (MindSpore with lengths, Keras on TensorFlow) pays per cell and step.
+        large.update(layers=1, direction="fwd", lengths="none")
+    found = []
+    for dtype in depth.large_gradient_dtypes:
+        changed = (case_or_none({**asdict(case), **large, "dtype": dtype}) for case in covering[1:])
+        found += [
+            case for case in changed if case is not None and case.gradients_well_posed and backend.supports(case, True) and fully_judged(backend, case, GRADIENT_CHECKS)
+        ][:1]
+    return found
 
 
 def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
@@ -258,7 +303,9 @@ class BackendPool:
             for case in covering[: self.depth.cuda_cases]:
                 cuda_case = replace(case, device="cuda")
                 cases[cuda_case.id] = cuda_case
-            if not gradients:
+            if gradients:
+                cases.update((case.id, case) for case in gradient_size_copies(backend, covering, self.depth))
+            else:
                 cases.update((case.id, case) for case in size_copies(backend, covering, self.depth) + reduced_precision_copies(backend, covering, self.depth))
         else:
             first = self._oracle_covering()[0]

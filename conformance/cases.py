@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from adapters.base import RunConfig
+from adapters.base import RunConfig, RunRequest
 from reference import LSTMParams, LSTMSpec, init_params, map_params
 from reference.activations import bind_activation
 from reference.formats import round_to_format
@@ -380,3 +380,19 @@ def make_data(case: Case) -> CaseData:
         lengths=lengths,
         initial_states=initial_states,
     )
+
+
+def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
+    """The run request of a case's data; ``overrides`` replace request fields."""
+    arguments = dict(
+        spec=case.spec,
+        params=data.params,
+        x=data.x,
+        lengths=data.lengths,
+        initial_states=data.initial_states,
+        batch_first=case.layout == "bm",
+        dtype=DTYPE_NAMES[case.dtype],
+        device=case.device,
+    )
+    arguments.update(overrides)
+    return RunRequest(**arguments)

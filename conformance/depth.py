@@ -5,7 +5,8 @@ design holds every 3-way combination of factor values twice, its gradient design
 2-way combination three times, and every project test runs. ``quick`` is the README's
 test command: every check but the threads check on every backend, over designs that hold
 every 2-way combination of the forward factors once and every value of each factor in the
-gradients, fewer copies at the large shapes and in reduced precision, the first three
+gradients, fewer copies at the large shapes (a float64 one and a float32 gradient case
+among them) and in reduced precision, the first three
 invariant cases each backend runs (one for a backend with costly runs), a smaller sweep;
 checks and project tests that each cost seconds of process starts, whole suite runs or
 exports (marked ``full_depth``) run at ``full`` only. A backend with costly runs (an
@@ -34,6 +35,10 @@ class Depth:
     costly_gradients: tuple[int, int]
     # Large shapes each backend runs one case at (a backend with costly runs: the first only).
     large_shapes: int
+    # The dtypes of the gradient cases at a large shape (one each, where the backend has them),
+    # and whether they are made the cheapest (one forward layer, full-length sequences).
+    large_gradient_dtypes: tuple[str, ...]
+    cheapest_large_gradients: bool
     # float32 cases copied to each reduced-precision dtype a backend offers (costly: half, at least one).
     reduced_cases: int
     # Cases copied to CUDA, where a backend has it.
@@ -56,6 +61,8 @@ DEPTHS = {
         costly=(2, 1),
         costly_gradients=(2, 1),
         large_shapes=3,
+        large_gradient_dtypes=("f32", "f64"),
+        cheapest_large_gradients=False,
         reduced_cases=6,
         cuda_cases=8,
         listed_cases=8,
@@ -70,6 +77,8 @@ DEPTHS = {
         costly=(1, 1),
         costly_gradients=(1, 1),
         large_shapes=1,
+        large_gradient_dtypes=("f32",),
+        cheapest_large_gradients=True,
         reduced_cases=2,
         cuda_cases=2,
         listed_cases=3,

@@ -17,7 +17,7 @@ from adapters.base import RunRequest
 from adapters.conventions import oracle_conventions
 from reference import LSTMGradients, LSTMResult, lstm_backward, lstm_forward
 
-from .tolerances import forward_bound, gradient_bound, measured_tolerance, sensitivity, tolerance
+from .tolerances import accumulation, forward_bound, gradient_bound, measured_tolerance, sensitivity, tolerance
 
 PADDED_SUFFIX = "_padded"
 
@@ -157,8 +157,10 @@ def expected_forward(
     return Expectation(values, tolerances)
 
 
-def expected_gradients(request: RunRequest, upstream: LSTMResult, scale: float) -> Expectation:
-    """The oracle's gradient quantities for ``upstream`` and their tolerances."""
+def expected_gradients(request: RunRequest, upstream: LSTMResult, scale: float, measured_only: bool = False) -> Expectation:
+    """The oracle's gradient quantities for ``upstream`` and their tolerances
+    (``measured_only``: the tolerance of large shapes, from the sensitivity and the
+    rounding of the batch and step sums: see :mod:`conformance.tolerances`)."""
     batch_axis = 0 if request.batch_first else 1
     steps, batch = request.x.shape[1 - batch_axis], request.x.shape[batch_axis]
     padded = padded_mask(request.lengths, steps, request.batch_first)
@@ -169,6 +171,8 @@ def expected_gradients(request: RunRequest, upstream: LSTMResult, scale: float) 
     tolerances = {
         name: 0.0
         if name.endswith(PADDED_SUFFIX)
+        else measured_tolerance(measured[name], accumulation(request.dtype, batch, steps, value))
+        if measured_only
         else tolerance(gradient_bound(request.spec, request.dtype, steps, batch, scale, value), measured[name])
         for name, value in values.items()
     }

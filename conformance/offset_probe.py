@@ -21,6 +21,7 @@ from adapters.offsets import FORGET_GATE_BIAS, declared_offsets
 from reference import CellParams, LSTMSpec
 
 from .backends import Backend
+from .deviations import find_deviations
 
 PROBE_SPEC = LSTMSpec(input_size=1, hidden_size=2)
 FORGET_BIASES = np.array([0.3, -0.2])
@@ -101,6 +102,10 @@ def measure_forget_offset(backend: Backend) -> OffsetMeasurement:
         if unsupported:
             reasons = reasons or "; ".join(unsupported)
             continue
+        known = find_deviations(backend.name, "forward", request, version=backend.availability.version)
+        changing = [deviation.name for deviation in known if deviation.quantities & {"c_n", "run"}]
+        if changing:
+            return OffsetMeasurement(declared, reason=f"a known deviation changes the probe's final cell state: {', '.join(changing)}")
         c_1 = np.asarray(backend.adapter.run(request).c_n, dtype=np.float64).reshape(-1)
         residual = np.log(c_1) - np.log1p(-c_1) - FORGET_BIASES
         return OffsetMeasurement(declared, tuple(float(value) for value in residual))

@@ -42,13 +42,12 @@ from adapters.registry import load_adapter
 
 from .backends import Backend, BackendPool, default_references
 from .capabilities import capability_lines, capability_tables
-from .cases import Case, make_data
+from .cases import Case, make_data, request_for
 from .deviations import find_deviations
 from .depth import DEFAULT_DEPTH, DEPTHS, FULL_DEPTH_DESCRIPTION, FULL_DEPTH_MARKER, Depth
 from .isolation import parse_interpreters
 from .outputs import check_output_file
 from .recording import RECORD_KEY, ParityRecorder
-from .running import request_for
 from .sharding import parse_shard, shard_of
 
 MARKERS = {

@@ -12,29 +12,13 @@ from adapters.errors import AdapterError, as_adapter_error
 from reference import LSTMGradients, LSTMResult
 
 from .backends import Backend
-from .cases import DTYPE_NAMES, Case, CaseData, make_data
+from .cases import Case, CaseData, make_data, request_for
 from .compare import Comparison
 from .deviations import DeviationReproduced, KnownDeviation, find_deviations
 from .diagnosis import Diagnosis
 from .isolation import IsolatedAdapter
 from .modelling import Judging, Run, judged_against_models
 from .tolerances import regime_scale
-
-
-def request_for(case: Case, data: CaseData, **overrides) -> RunRequest:
-    """The run request of a case's data; ``overrides`` replace request fields."""
-    fields = dict(
-        spec=case.spec,
-        params=data.params,
-        x=data.x,
-        lengths=data.lengths,
-        initial_states=data.initial_states,
-        batch_first=case.layout == "bm",
-        dtype=DTYPE_NAMES[case.dtype],
-        device=case.device,
-    )
-    fields.update(overrides)
-    return RunRequest(**fields)
 
 
 def skip_if_unsupported(backend: Backend, request: RunRequest, gradients: bool = False) -> None:

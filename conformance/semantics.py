@@ -17,11 +17,10 @@ import numpy as np
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
 from .backends import Backend
-from .cases import PLAIN_DTYPES, Case, make_data
+from .cases import PLAIN_DTYPES, Case, make_data, request_for
 from .deviations import find_deviations
 from .expectations import conventional_padding, expected_forward, padded_mask
 from .report.columns import column
-from .running import request_for
 from .tolerances import regime_scale
 
 # Conventions that predict values (``unspecified`` predicts none), in the order a cell

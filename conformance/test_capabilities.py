@@ -18,9 +18,8 @@ from reference import LSTMResult, lstm_forward
 
 from .backends import Backend
 from .capabilities import FEATURE_PROBES, FeatureProbe, capabilities, probe
-from .cases import make_data
+from .cases import make_data, request_for
 from .plugin import backend_pool, require_available
-from .running import request_for
 
 
 def refusal_problem(backend: Backend, feature: FeatureProbe) -> str:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import pytest
 
 from .backends import Backend, BackendPool
-from .cases import INVARIANT_CASES, Case, make_data
+from .cases import INVARIANT_CASES, Case, make_data, request_for
 from .deviations import GRADIENT_CHECKS, KnownDeviation, find_deviations, registered_deviations
 from .diagnosis import diagnose_forward
 from .expectations import expected_forward
 from .plugin import backend_pool, listed_cases, require_available
-from .running import request_for
 from .tolerances import regime_scale
 
 

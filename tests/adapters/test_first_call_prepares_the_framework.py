@@ -9,10 +9,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from conformance.cases import Case, make_data
+from conformance.cases import Case, make_data, request_for
 from conformance.expectations import oracle_forward
 from conformance.isolation import IsolatedAdapter
-from conformance.running import request_for
 
 # Without tanh, which Keras on JAX computes in float32 (the registered deviation
 # keras-jax-float64-tanh-in-float32).

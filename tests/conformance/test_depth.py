@@ -9,6 +9,8 @@ import subprocess
 import sys
 from itertools import combinations
 
+import pytest
+
 from conformance.backends import COVERED_FACTORS, BackendPool
 from conformance.cases import LARGE_SHAPES
 from conformance.cli import build_parser, pytest_command
@@ -45,11 +47,14 @@ def test_quick_tables_are_smaller_and_still_cover_every_pair_forward_and_every_v
         full_cases, quick_cases = (covering_part(getattr(pool, tables)["costly-example"]) for pool in (full, quick))
         assert combinations_of(full_cases, 1) == combinations_of(quick_cases, 1), tables
     example, costly = quick.case_tables["example-keras-style"], quick.case_tables["costly-example"]
-    assert [case.shape for case in example if case.large] == [case.shape for case in costly if case.large] == [LARGE_SHAPES[0]]
+    # The first large shape in float32, and the float64 copy at H128.
+    large = [(LARGE_SHAPES[0], "f32"), ("H128", "f64")]
+    assert [(case.shape, case.dtype) for case in example if case.large] == [(case.shape, case.dtype) for case in costly if case.large] == large
     assert [case.dtype for case in example if case.reduced_precision] == ["f16"] * DEPTHS["quick"].reduced_cases
     assert [case.dtype for case in costly if case.reduced_precision] == ["f16"]
 
 
+@pytest.mark.full_depth
 def test_a_quick_run_leaves_out_the_full_depth_checks_lists_fewer_cases_and_says_so(tmp_path):
     tests = ("conformance/test_threads.py", "conformance/test_invariants.py")
     adapter = ("--adapter", "tests.support.numpy_stack:NumpyStackAdapter", "--adapter", "tests.support.adapters:CostlyNumpyStackAdapter")

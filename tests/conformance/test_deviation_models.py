@@ -16,7 +16,7 @@ import pytest
 from adapters.conventions import declared_conventions
 from adapters.registry import load_adapter
 from conformance.backends import BackendPool
-from conformance.cases import Case, make_data
+from conformance.cases import Case, make_data, request_for
 from conformance.deviations import FORWARD_QUANTITIES, GRADIENT_CHECKS, INVARIANT_CHECKS, registered_deviations
 from conformance.expectations import (
     conventional_padding,
@@ -28,7 +28,6 @@ from conformance.expectations import (
     padded_mask,
 )
 from conformance.modelling import ComposedModel, Judging, Run, model_comparisons
-from conformance.running import request_for
 from conformance.tolerances import regime_scale
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,12 +12,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conformance.cases import Case, make_data
+from conformance.cases import Case, make_data, request_for
 from conformance.compare import compare_quantities
 from conformance.diagnosis import diagnose_forward, diagnose_gradients, permute_blocks
 from conformance.expectations import expected_forward, expected_gradients, forward_quantities, gradient_quantities, oracle_gradients, padded_mask
 from conformance.location import Locator
-from conformance.running import request_for
 from conformance.tolerances import regime_scale
 from reference import LSTMResult
 from tests.support.mistakes import (
@@ -26,6 +25,7 @@ from tests.support.mistakes import (
     FinalStatesDirectionsSwapped,
     InitialStatesDirectionsSwapped,
     InputAndCandidateSwapped,
+    InputBlocksTransposed,
     InputBiasTwice,
     PeepholesPermuted,
     ProjectionReshaped,
@@ -42,6 +42,7 @@ MISTAKES = [
     (InputAndCandidateSwapped, LSTM2, "gate blocks i and g swapped in w_ih, w_hh, b_ih, b_hh"),
     (RecurrentForgetAndOutputSwapped, "L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu", "gate blocks f and o swapped in w_hh"),
     (RecurrentBiasDropped, LSTM2, "b_hh dropped (only b_ih reaches the backend)"),
+    (InputBlocksTransposed, "L2-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu", "each gate's block of w_ih transposed"),
     (InputBiasTwice, "L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-sat-cpu", "b_ih counted twice (in place of b_hh)"),
     (ProjectionReshaped, "L2-fwd-tm-none-h0-P5-bias-nopeep-noclip-std-f64-H13-typ-cpu", "the projection transposed: w_hr [P, H] reshaped to [H, P] where it needed a transpose"),
     (PeepholesPermuted, "L1-rev-bm-mixed-zero-P0-bias-peep-noclip-std-f64-base-typ-cpu", "peephole vectors w_fc and w_oc swapped"),

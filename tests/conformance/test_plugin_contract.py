@@ -4,6 +4,7 @@ writers make are named, forward and in gradients."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import pickle
@@ -19,12 +20,11 @@ from adapters.errors import AdapterError, as_adapter_error
 from adapters.example import ExampleAdapter
 from adapters.support import Declaration, Support, declaration_of, undeclared
 from conformance.backends import BackendPool
-from conformance.cases import Case, make_data
+from conformance.cases import Case, make_data, request_for
 from conformance.compare import compare_quantities
 from conformance.diagnosis import diagnose_forward, diagnose_gradients
 from conformance.expectations import expected_forward, expected_gradients, forward_quantities, gradient_quantities, oracle_forward
 from conformance.report.summary import outcomes_by_backend
-from conformance.running import request_for
 from conformance.tolerances import regime_scale
 from reference import LSTMResult, LSTMSpec
 from tests.support import haiku_style
@@ -47,6 +47,7 @@ def test_an_adapter_that_does_not_say_its_version_is_sent_only_what_interface_on
         adapter.run(request_for(NEW_IN_TWO, make_data(NEW_IN_TWO)))
 
 
+@pytest.mark.full_depth
 def test_an_adapter_written_against_interface_one_passes_unchanged_and_its_claiming_twin_fails_with_adapter_errors_apart(tmp_path):
     """The interface-1 adapter runs every check it can take and passes. The same code
     claiming interface 4 without listing what it runs is sent activations it looks up by
@@ -88,6 +89,7 @@ class VersionOnly(ExampleAdapter):
         return undeclared(self.name, Declaration(support.INTERFACE_VERSION, ExampleAdapter.supports), config)
 
 
+@pytest.mark.full_depth
 def test_a_feature_added_after_an_adapter_was_written_is_never_sent_to_it(monkeypatch):
     """A later interface gains a feature (here: one asked by every case with initial
     states). An adapter written today, listing what it runs or only its version, is never
@@ -152,6 +154,8 @@ BROKEN = [
     (haiku_style.RecurrentBlocksTransposed, "each gate's block of w_hh transposed"),
     (haiku_style.KernelReshaped, "the whole w_ih [4H, in] reshaped to [in, 4H] where it needed a transpose"),
     (haiku_style.BiasTwice, "b_ih counted twice (in place of b_hh)"),
+    (haiku_style.BiasFromOneSide, "b_hh dropped (only b_ih reaches the backend)"),
+    (haiku_style.OnnxOrder, "gate blocks of w_ih, w_hh, b_ih, b_hh in the order i, o, f, g instead of i, f, g, o (i, o, f, g: ONNX's order (iofc))"),
 ]
 HAIKU_CASE = Case.from_id("L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-std-f64-base-typ-cpu")
 
@@ -177,6 +181,7 @@ def test_each_mistake_of_a_fused_offset_layout_is_named_forward_and_in_gradients
     assert named.startswith(mistake) and named.endswith("(in the parameters handed to the backend; seen in the gradients of x and the initial states)")
 
 
+@pytest.mark.full_depth
 @pytest.mark.parametrize(
     "adapter, passes, message",
     [
@@ -195,6 +200,7 @@ def test_a_haiku_style_offset_passes_the_mapping_check_and_a_forgotten_one_fails
         assert record["examples_compared"] > 0
 
 
+@pytest.mark.full_depth
 def test_the_round_trip_gives_the_magnitude_of_what_changes(tmp_path):
     process, records = run_suite(tmp_path, "lossy", "--adapter", "tests.support.wrong_adapter:LossyMappingAdapter", tests=("conformance/test_mapping.py",))
     (record,) = records.values()
@@ -202,6 +208,7 @@ def test_the_round_trip_gives_the_magnitude_of_what_changes(tmp_path):
     assert "cell 0 w_hh changes by up to " in record["reason"] and "it must come back exactly (the layout only moves it)" in record["reason"]
 
 
+@pytest.mark.full_depth
 def test_new_adapter_writes_a_plugin_that_installs_and_passes(tmp_path):
     """The template ``lstm-parity new-adapter`` writes runs green as written, from its own folder."""
     folder = tmp_path / "lstm-my-backend"
@@ -224,3 +231,13 @@ def test_a_rerun_command_carries_the_folder_a_plugin_was_found_in():
     plugin, built_in = (backend.rerun_command(case) for backend in pool.backends)
     assert plugin == f"PYTHONPATH={ROOT} pytest --pyargs conformance --adapter tests.support.plugin_contract:InterfaceOneAdapter --case {case.id}"
     assert built_in == f"pytest --pyargs conformance --backend torch --case {case.id}"
+
+
+@pytest.mark.full_depth
+def test_the_environment_lists_the_packages_a_plugin_declares(tmp_path):
+    process, _ = run_suite(tmp_path, "packages", "--adapter", "tests.support.haiku_style:WithItsFrameworkPackages", tests=("conformance/test_capabilities.py",))
+    assert process.returncode == 0, process.stdout[-2000:]
+    document = json.loads((tmp_path / "packages.json").read_text())
+    assert document["environment"]["packages"]["jsonschema"] == importlib.metadata.version("jsonschema")
+    (record,) = document["records"]
+    assert record["packages"] == ["numpy", "jsonschema"]

@@ -11,10 +11,9 @@ import pytest
 from adapters.base import RunConfig
 from conformance.backends import BackendPool
 from conformance.depth import DEPTHS
-from conformance.cases import LARGE_SHAPES, Case, make_data
+from conformance.cases import LARGE_SHAPES, Case, make_data, request_for
 from conformance.expectations import expected_forward, oracle_forward
 from conformance.isolation import IsolatedAdapter, thread_environment
-from conformance.running import request_for
 from conformance.tolerances import forward_bound, regime_scale
 from reference import LSTMSpec
 
@@ -80,15 +79,16 @@ def test_reduced_precision_tolerances_grow_with_the_format_s_unit_roundoff():
 def test_each_backend_runs_each_large_shape_once_and_its_offered_dtypes_on_copies_of_its_float32_cases():
     pool = BackendPool(["adapters.example:ExampleAdapter", "tests.support.adapters:CostlyExampleAdapter"], isolate=False)
     example, costly = (pool.case_tables[name] for name in ("example-keras-style", "costly-example"))
-    assert sorted(case.shape for case in example if case.large) == sorted(LARGE_SHAPES)
-    assert [case.shape for case in costly if case.large] == [LARGE_SHAPES[0]]
-    assert all(case.regime == "typ" and case.dtype == "f32" for case in example if case.large)
+    # Each large shape in float32, and the H128 one in float64 too.
+    assert sorted((case.shape, case.dtype) for case in example if case.large) == sorted([(shape, "f32") for shape in LARGE_SHAPES] + [("H128", "f64")])
+    assert sorted((case.shape, case.dtype) for case in costly if case.large) == sorted([(LARGE_SHAPES[0], "f32"), ("H128", "f64")])
+    assert all(case.regime == "typ" for case in example if case.large)
     reduced = [case for case in example if case.reduced_precision]
     assert [case.dtype for case in reduced] == ["f16"] * DEPTHS["full"].reduced_cases  # it offers no bfloat16
     assert [case.dtype for case in costly if case.reduced_precision] == ["f16"] * (DEPTHS["full"].reduced_cases // 2)
     float32_ids = {case.id for case in example if case.dtype == "f32"}
     assert all(replace(case, dtype="f32").id in float32_ids for case in reduced)
-    assert not any(case.large or case.reduced_precision for table in pool.gradient_case_tables.values() for case in table)
+    assert not any(case.reduced_precision for table in pool.gradient_case_tables.values() for case in table)
     reasons = pool.backends[0].unsupported(RunConfig(LSTMSpec(2, 3), dtype="bfloat16"))
     assert reasons == ("example-keras-style has no dtype bfloat16",)
 
@@ -150,3 +150,25 @@ def test_the_report_s_large_shape_feature_holds_exactly_the_size_factor_s_shapes
     from conformance.report.features import LARGE_HIDDEN_SIZE
 
     assert all((SHAPES[name].hidden_size >= LARGE_HIDDEN_SIZE) == (name in LARGE_SHAPES) for name in SHAPES)
+
+
+@pytest.mark.full_depth
+@pytest.mark.parametrize(
+    "adapter, tests",
+    [
+        ("tests.support.drifting:drifting_torch_large_float64", "conformance/test_forward_parity.py"),
+        ("tests.support.drifting:drifting_torch_large_gradients", "conformance/test_gradient_parity.py"),
+    ],
+    ids=["float64-forward-at-H64-and-above", "gradients-at-H64-and-above"],
+)
+def test_a_drift_confined_to_large_shapes_fails_at_quick_depth(tmp_path, adapter, tests):
+    """torch drifting only where a kernel's large-size paths run (H >= 64), in float64
+    forward or in gradients: the README's quick depth fails it, on those cases alone."""
+    process, records = run_suite(tmp_path, "drift", "--depth", "quick", "--adapter", adapter, tests=(tests,))
+    failed = [record for record in records.values() if record["outcome"] == "fail"]
+    assert process.returncode == 1 and failed, process.stdout[-2000:]
+    assert all(record["spec"]["hidden_size"] >= 64 for record in failed)
+    if "float64" in adapter:
+        assert all(record["dtype"] == "float64" for record in failed)
+    passed = [record for record in records.values() if record["outcome"] == "pass"]
+    assert passed and all(record["spec"]["hidden_size"] < 64 or ("float64" in adapter and record["dtype"] != "float64") for record in passed)

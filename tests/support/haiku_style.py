@@ -178,3 +178,34 @@ class BiasTwice(HaikuStyleAdapter):
 
     def mistake(self, spec, cell):
         return CellParams(w_ih=cell.w_ih, w_hh=cell.w_hh, b_ih=cell.b_ih, b_hh=cell.b_ih)
+
+
+class OnnxOrder(HaikuStyleAdapter):
+    """Hands the gate blocks on in ONNX's order i, o, f, g (as if copied from an ONNX adapter)."""
+
+    name = "haiku-onnx-order"
+
+    def mistake(self, spec, cell):
+        order = (0, 3, 1, 2)
+        return CellParams(w_ih=blocks(cell.w_ih.T, order).T, w_hh=blocks(cell.w_hh.T, order).T, b_ih=blocks(cell.b_ih, order), b_hh=blocks(cell.b_hh, order))
+
+    def unmistake(self, spec, cell):
+        undo = tuple(int(k) for k in np.argsort((0, 3, 1, 2)))
+        return CellParams(w_ih=blocks(cell.w_ih.T, undo).T, w_hh=blocks(cell.w_hh.T, undo).T, b_ih=blocks(cell.b_ih, undo), b_hh=blocks(cell.b_hh, undo))
+
+
+class BiasFromOneSide(HaikuStyleAdapter):
+    """Folds the single bias from b_ih alone (b_hh dropped)."""
+
+    name = "haiku-bias-one-side"
+
+    def mistake(self, spec, cell):
+        return CellParams(w_ih=cell.w_ih, w_hh=cell.w_hh, b_ih=cell.b_ih, b_hh=np.zeros_like(cell.b_hh))
+
+
+class WithItsFrameworkPackages(HaikuStyleAdapter):
+    """The correct adapter, listing a distribution the built-in backends do not (jsonschema
+    stands for a plug-in's framework here), for the environment table's test."""
+
+    name = "haiku-with-packages"
+    packages = ("numpy", "jsonschema")

@@ -32,6 +32,16 @@ class RecurrentForgetAndOutputSwapped(Mapped):
         return swap_blocks(array, 1, 3) if name == "recurrent_kernel" else array
 
 
+class InputBlocksTransposed(Mapped):
+    """Transposes each gate's block of a square kernel (a layer whose input size is H)."""
+
+    def mistake(self, name, array, spec):
+        hidden = spec.hidden_size
+        if name != "kernel" or array.shape[0] != hidden:
+            return array
+        return np.concatenate([block.T for block in np.split(array, 4, axis=-1)], axis=-1)
+
+
 class RecurrentBiasDropped(Mapped):
     """Puts b_ih alone in the backend's one bias."""
 
