@@ -209,7 +209,7 @@ def size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DE
     float32_first = sorted(covering, key=lambda case: case.dtype != "f32")
     shapes = LARGE_SHAPES[: 1 if has_costly_runs(backend.adapter) else depth.large_shapes]
     float32 = [copy for index, shape in enumerate(shapes) for copy in copies(backend, float32_first[index + 1 :], 1, shape=shape, regime="typ")]
-    return float32 + float64_size_copies(backend, covering)
+    return float32 + float64_size_copies(backend, covering, depth)
 
 
 def fully_judged(backend: Backend, case: Case, checks: tuple[str, ...]) -> bool:
@@ -220,28 +220,33 @@ def fully_judged(backend: Backend, case: Case, checks: tuple[str, ...]) -> bool:
     return not any(deviation.model is None for check in checks for deviation in find_deviations(backend.name, check, request, version=version))
 
 
-def float64_size_copies(backend: Backend, covering: list[Case]) -> list[Case]:
-    """One case at :data:`FLOAT64_LARGE_SHAPE` in float64, where the backend runs float64
-    there: the first covering case (after the plainest) it runs so changed and that no
-    model-less deviation leaves unjudged. A float64 kernel is held to float64's rounding at
-    the large shapes too, where its blocked paths run."""
-    changed = (case_or_none({**asdict(case), "shape": FLOAT64_LARGE_SHAPE, "dtype": "f64", "regime": "typ"}) for case in covering[1:])
+def large_values(shape: str, depth: Depth) -> dict[str, object]:
+    """The factor values a copy at ``shape`` takes: the typical regime, and with
+    ``depth.cheapest_large_copies`` one forward layer over full-length sequences (a backend
+    with a per-step loop, MindSpore with lengths or Keras on TensorFlow, pays per cell and step)."""
+    values: dict[str, object] = {"shape": shape, "regime": "typ"}
+    if depth.cheapest_large_copies:
+        values.update(layers=1, direction="fwd", lengths="none")
+    return values
+
+
+def float64_size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
+    """One case at :data:`FLOAT64_LARGE_SHAPE` in float64 (see :func:`large_values`), where
+    the backend runs float64 there: the first covering case (after the plainest) it runs so
+    changed and that no model-less deviation leaves unjudged. A float64 kernel is held to
+    float64's rounding at the large shapes too, where its blocked paths run."""
+    changed = (case_or_none({**asdict(case), **large_values(FLOAT64_LARGE_SHAPE, depth), "dtype": "f64"}) for case in covering[1:])
     return [case for case in changed if case is not None and backend.supports(case) and fully_judged(backend, case, ("forward",))][:1]
 
 
 def gradient_size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
     """The gradient table's size factor: per dtype of ``depth.large_gradient_dtypes`` the
     backend computes gradients in, the first covering case after the plainest that it runs
-    at :data:`GRADIENT_LARGE_SHAPE` (with ``depth.cheapest_large_gradients``, as one forward
-    layer over full-length sequences), held to measured tolerances (see
-    conformance.tolerances): gradients at hidden sizes where BPTT's kernels take their
+    at :data:`GRADIENT_LARGE_SHAPE` (see :func:`large_values`), held to measured tolerances
+    (see conformance.tolerances): gradients at hidden sizes where BPTT's kernels take their
     blocked paths. Candidates on which a model-less deviation would leave comparisons
     unjudged are passed over."""
-    large = {"shape": GRADIENT_LARGE_SHAPE, "regime": "typ"}
-    if depth.cheapest_large_gradients:
-        # One forward layer over full-length sequences: a backend with a per-step loop
-        # (MindSpore with lengths, Keras on TensorFlow) pays per cell and step.
-        large.update(layers=1, direction="fwd", lengths="none")
+    large = large_values(GRADIENT_LARGE_SHAPE, depth)
     found = []
     for dtype in depth.large_gradient_dtypes:
         changed = (case_or_none({**asdict(case), **large, "dtype": dtype}) for case in covering[1:])

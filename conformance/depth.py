@@ -36,9 +36,10 @@ class Depth:
     # Large shapes each backend runs one case at (a backend with costly runs: the first only).
     large_shapes: int
     # The dtypes of the gradient cases at a large shape (one each, where the backend has them),
-    # and whether they are made the cheapest (one forward layer, full-length sequences).
+    # and whether those and the float64 forward copy are made the cheapest (one forward
+    # layer, full-length sequences).
     large_gradient_dtypes: tuple[str, ...]
-    cheapest_large_gradients: bool
+    cheapest_large_copies: bool
     # float32 cases copied to each reduced-precision dtype a backend offers (costly: half, at least one).
     reduced_cases: int
     # Cases copied to CUDA, where a backend has it.
@@ -62,7 +63,7 @@ DEPTHS = {
         costly_gradients=(2, 1),
         large_shapes=3,
         large_gradient_dtypes=("f32", "f64"),
-        cheapest_large_gradients=False,
+        cheapest_large_copies=False,
         reduced_cases=6,
         cuda_cases=8,
         listed_cases=8,
@@ -78,7 +79,7 @@ DEPTHS = {
         costly_gradients=(1, 1),
         large_shapes=1,
         large_gradient_dtypes=("f32",),
-        cheapest_large_gradients=True,
+        cheapest_large_copies=True,
         reduced_cases=2,
         cuda_cases=2,
         listed_cases=3,
