@@ -71,7 +71,9 @@ FEATURE_NAMES = {
 
 def missing_features(spec: LSTMSpec, backend: str, supported: tuple[str, ...] = ()) -> list[str]:
     """One reason per variant feature ``spec`` uses that is not in ``supported``
-    (see :meth:`reference.LSTMSpec.variant_features`): "<backend> has no <feature>"."""
+    (see :meth:`reference.LSTMSpec.variant_features`): "<backend> has no <feature>". The
+    helper of adapters written against interfaces 1 to 3; one written against interface 4
+    declares what it runs instead (:mod:`adapters.support`)."""
     return [f"{backend} has no {FEATURE_NAMES[feature]}" for feature in spec.variant_features() if feature not in supported]
 
 
