@@ -57,7 +57,7 @@ def adapter_folders(adapter: object) -> tuple[Path, ...]:
     for cls in type(adapter).__mro__:
         top = sys.modules.get(cls.__module__.partition(".")[0])
         path = getattr(top, "__file__", None)
-        if path and cls.__module__ != "builtins":
+        if path:
             folders.add(Path(path).resolve().parent)
     return tuple(folders)
 

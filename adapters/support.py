@@ -30,7 +30,7 @@ Interface versions (what each one added to what a run can ask):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from reference.activations import ACTIVATIONS
@@ -134,7 +134,7 @@ class Declaration:
 
     interface_version: int
     support: Support
-    listed: bool = field(default=True)
+    listed: bool = True
 
 
 def interface_version_of(adapter: object) -> int:
