@@ -18,6 +18,13 @@ value each backend was measured to follow.
   - ``carried-initial``: as ``carried``, but where no valid step has been processed yet,
     the direction's initial hidden state (of the top layer);
   - ``unspecified``: the framework does not define them; they are not compared.
+
+- ``empty_sequence_states``: what h_n and c_n hold, in every layer and direction, for a
+  sequence of length 0 (one that no step reads):
+
+  - ``initial`` (the oracle's): the initial states (zeros where none are given), as for a
+    recurrence run over no step;
+  - ``zeros``: zeros, whatever the initial states.
 """
 
 from __future__ import annotations
@@ -28,9 +35,13 @@ from types import MappingProxyType
 from .base import RunConfig
 
 PADDED_OUTPUTS = "padded_outputs"
+EMPTY_SEQUENCE_STATES = "empty_sequence_states"
 # name -> (the oracle's value, every value an adapter may declare).
 CONVENTIONS: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType(
-    {PADDED_OUTPUTS: ("zeros", ("zeros", "carried", "carried-initial", "unspecified"))}
+    {
+        PADDED_OUTPUTS: ("zeros", ("zeros", "carried", "carried-initial", "unspecified")),
+        EMPTY_SEQUENCE_STATES: ("initial", ("initial", "zeros")),
+    }
 )
 
 

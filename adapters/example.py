@@ -1,6 +1,6 @@
 """A tiny example adapter, written the way an out-of-tree backend would be.
 
-The backend is :func:`keras_style_lstm`, a small NumPy LSTM laid out like Keras:
+The backend is :func:`adapters.standalone.example.keras_style_lstm`, a small NumPy LSTM laid out like Keras:
 ``kernel`` [I, 4H], ``recurrent_kernel`` [H, 4H], one ``bias`` [4H], gate blocks in the
 order i, f, c, o, batch-major input. It runs in whatever float dtype it is given, float16
 included (NumPy rounds every operation's result to it; NumPy has no bfloat16). The
@@ -19,23 +19,9 @@ import numpy as np
 from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import BaseAdapter, RunConfig, RunRequest
+from .standalone import STANDALONE
+from .standalone.example import keras_style_lstm
 from .support import INTERFACE_VERSION, Support
-
-
-def keras_style_lstm(x, kernel, recurrent_kernel, bias, h0, c0, product=np.matmul):
-    """x [B, T, I]; kernel [I, 4H]; recurrent_kernel [H, 4H]; bias [4H] (gates i, f, c, o);
-    h0, c0 [B, H]; ``product(a, b)`` the matrix product it multiplies with. Returns outputs
-    [B, T, H], h [B, H], c [B, H] in x's dtype."""
-    hidden = recurrent_kernel.shape[0]
-    h, c, outputs = h0, c0, []
-    for t in range(x.shape[1]):
-        z = product(x[:, t], kernel) + product(h, recurrent_kernel) + bias
-        i, f, g, o = (z[:, k * hidden : (k + 1) * hidden] for k in range(4))
-        i, f, o = (1 / (1 + np.exp(-gate)) for gate in (i, f, o))
-        c = f * c + i * np.tanh(g)
-        h = o * np.tanh(c)
-        outputs.append(h)
-    return np.stack(outputs, axis=1), h, c
 
 
 # Keras's gate blocks (i, f, c, o) are the canonical blocks (i, f, g, o) in the same order.
@@ -50,6 +36,8 @@ class ExampleAdapter(BaseAdapter):
     # Written against this interface; it is sent nothing but what ``supports`` lists.
     interface_version = INTERFACE_VERSION
     supports = Support(features={"initial_states", "batch_first"}, dtypes={"float32", "float64", "float16"})
+    # The file a standalone reproducer runs the backend from (``lstm-parity repro``).
+    standalone_source = STANDALONE / "example.py"
     # The backend's matrix product (NumPy's, through its BLAS).
     product = staticmethod(np.matmul)
 

@@ -32,11 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference.activations import BoundActivation, bind_activation
 
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .jax_calls import jitted_forward_and_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
+from .primitives import Primitive
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Oracle activation -> (the jax.nn function, its keyword for each oracle parameter, fixed keywords).
@@ -63,9 +66,13 @@ PER_GATE_MODULES = (("ii", "hi"), ("if_", "hf"), ("ig", "hg"), ("io", "ho"))
 
 def flax_activation(spec: LSTMSpec, role: str):
     """The jax.nn callable for one of ``spec``'s activation roles, its parameters bound."""
+    return jax_function(spec.activation(role))
+
+
+def jax_function(bound: BoundActivation):
+    """The jax.nn callable of an activation, its parameters bound."""
     import jax
 
-    bound = spec.activation(role)
     name, keywords, fixed = FLAX_ACTIVATIONS[bound.name]
     return functools.partial(getattr(jax.nn, name), **fixed, **{keywords[key]: value for key, value in bound.params.items()})
 
@@ -162,6 +169,7 @@ class FlaxLSTMAdapter(BaseAdapter):
     supports = Support(
         features=STRUCTURAL, activations=set(FLAX_ACTIVATIONS), dtypes=DTYPES, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
     )
+    standalone_source = STANDALONE / "flax_lstm.py"
     # Every new shape compiles the stack (about 0.3 s per layer and direction, more for
     # gradients): the smaller design keeps the default run within budget.
     costly_runs = True
@@ -196,6 +204,25 @@ class FlaxLSTMAdapter(BaseAdapter):
         if config.device != "cpu":
             reasons.append("the Flax adapters run on the CPU")
         return reasons
+
+    def activation_primitive(self, name: str, x: np.ndarray, dtype: str) -> Primitive:
+        """The jax.nn function the cell is given (see :mod:`adapters.primitives`), at the
+        oracle's default parameters; the derivative by jax.vjp."""
+        import jax
+        import jax.numpy as jnp
+
+        self.prepare_framework()
+        values, pullback = jax.vjp(jax_function(bind_activation(name)), jnp.asarray(x, dtype=dtype))
+        derivative = pullback(jnp.ones_like(values))[0]
+        return Primitive(np.asarray(values, dtype=np.float64), np.asarray(derivative, dtype=np.float64), str(values.dtype))
+
+    def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
+        """jnp.matmul (what the cells' Linear layers multiply with)."""
+        import jax.numpy as jnp
+
+        self.prepare_framework()
+        product = jnp.matmul(*(jnp.asarray(matrix, dtype=dtype) for matrix in (a, b)))
+        return Primitive(np.asarray(product, dtype=np.float64), None, str(product.dtype))
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         import jax

@@ -64,6 +64,13 @@ class KerasJaxLSTMAdapter(KerasLSTMAdapter):
 
         return jax.__version__
 
+    def with_derivative(self, function, x, dtype: str) -> tuple:
+        import jax
+        import jax.numpy as jnp
+
+        values, pullback = jax.vjp(function, jnp.asarray(x, dtype=dtype))
+        return values, pullback(jnp.ones_like(values))[0]
+
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype
         stack = jitted_stack(self, spec, dtype)

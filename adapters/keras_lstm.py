@@ -41,9 +41,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference.activations import activation_text
 
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .paddle_legacy import cell_prefix
+from .primitives import Primitive
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Oracle activation name -> (the name Keras knows it by, the oracle parameters that name
@@ -121,11 +124,23 @@ def register_activations() -> None:
 
 def keras_activation(spec: LSTMSpec, role: str):
     """The ``activation`` argument Keras takes for one of ``spec``'s activation roles."""
+    return keras_function(spec.activation(role).name)
+
+
+def keras_function(name: str):
+    """Keras's function for the oracle's activation ``name`` (at the parameters its name implies)."""
     import keras
 
     register_activations()
-    name = KERAS_ACTIVATIONS[spec.activation(role).name][0]
-    return keras.saving.get_registered_object(name) if ">" in name else keras.activations.get(name)
+    keras_name = KERAS_ACTIVATIONS[name][0]
+    return keras.saving.get_registered_object(keras_name) if ">" in keras_name else keras.activations.get(keras_name)
+
+
+def float64_numpy(tensor) -> np.ndarray:
+    """A tensor of the Keras backend as float64 NumPy (cast first: NumPy has no bfloat16)."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(tensor, "float64")), dtype=np.float64)
 
 
 class KerasLSTMAdapter(BaseAdapter):
@@ -137,6 +152,7 @@ class KerasLSTMAdapter(BaseAdapter):
     supports = Support(
         features=STRUCTURAL, activations=set(KERAS_ACTIVATIONS), dtypes=DTYPES, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
     )
+    standalone_source = STANDALONE / "keras_lstm.py"
 
     def _import_version(self) -> str:
         os.environ["KERAS_BACKEND"] = self.keras_backend
@@ -178,6 +194,28 @@ class KerasLSTMAdapter(BaseAdapter):
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return sum(int(np.prod(weight.shape)) for layer in self.build(spec, "float32") for weight in layer.weights)
+
+    def activation_primitive(self, name: str, x: np.ndarray, dtype: str) -> Primitive:
+        """keras.activations' function (what the layer computes with: see :mod:`adapters.primitives`),
+        the derivative by the Keras backend's autodiff."""
+        self.prepare_framework()
+        import keras
+
+        values, derivative = self.with_derivative(keras_function(name), x, dtype)
+        computed = activation_text(name, **KERAS_ACTIVATIONS[name][1])
+        return Primitive(float64_numpy(values), float64_numpy(derivative), keras.backend.standardize_dtype(values.dtype), computed)
+
+    def with_derivative(self, function, x: np.ndarray, dtype: str) -> tuple:
+        """``function`` on ``x`` in ``dtype`` and its elementwise derivative, as backend tensors."""
+        raise NotImplementedError
+
+    def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
+        """keras.ops.matmul (what Keras's generic RNN loop multiplies with)."""
+        self.prepare_framework()
+        import keras
+
+        product = keras.ops.matmul(*(keras.ops.convert_to_tensor(matrix, dtype=dtype) for matrix in (a, b)))
+        return Primitive(float64_numpy(product), None, keras.backend.standardize_dtype(product.dtype))
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
         return canonical_to_keras(spec, params)

@@ -22,6 +22,15 @@ class KerasTensorFlowLSTMAdapter(KerasLSTMAdapter):
 
         return tf.__version__
 
+    def with_derivative(self, function, x, dtype: str) -> tuple:
+        import tensorflow as tf
+
+        tensor = tf.constant(x, dtype=dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            values = function(tensor)
+        return values, tape.gradient(values, tensor)
+
     def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
         import tensorflow as tf
 

@@ -26,6 +26,14 @@ class KerasTorchLSTMAdapter(KerasLSTMAdapter):
 
         torch.set_num_threads(count)
 
+    def with_derivative(self, function, x, dtype: str) -> tuple:
+        import torch
+
+        tensor = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+        values = function(tensor)
+        values.sum().backward()
+        return values.detach(), tensor.grad
+
     def _gradients(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, upstream: LSTMResult) -> LSTMGradients:
         import torch
 

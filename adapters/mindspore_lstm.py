@@ -21,6 +21,8 @@ import numpy as np
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
+from .primitives import Primitive
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 from .torch_lstm import TorchLayout
 
@@ -49,6 +51,7 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
     name = "mindspore"
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional"}, devices=DEVICES)
+    standalone_source = STANDALONE / "mindspore_lstm.py"
     # In PyNative mode every op of the per-step loop it runs with seq_length dispatches on
     # its own: about 1 to 2.5 s per run with lengths, 2 to 4.5 s with gradients.
     costly_runs = True
@@ -72,6 +75,24 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return sum(int(np.prod(parameter.shape)) for parameter in mindspore_module(spec).trainable_params())
+
+    def activation_primitive(self, name: str, x: np.ndarray, dtype: str) -> Primitive:
+        """ops.sigmoid and ops.tanh, what the cell loop run with seq_length computes with (see
+        :mod:`adapters.primitives`); the derivative by mindspore.grad."""
+        import mindspore as ms
+
+        function = {"sigmoid": ms.ops.sigmoid, "tanh": ms.ops.tanh}[name]
+        tensor = ms.Tensor(x.astype(dtype))
+        values = function(tensor)
+        derivative = ms.grad(lambda inputs: function(inputs).sum())(tensor)
+        return Primitive(values.asnumpy().astype(np.float64), derivative.asnumpy().astype(np.float64), str(values.dtype).lower())
+
+    def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
+        """ops.matmul."""
+        import mindspore as ms
+
+        product = ms.ops.matmul(ms.Tensor(a.astype(dtype)), ms.Tensor(b.astype(dtype)))
+        return Primitive(product.asnumpy().astype(np.float64), None, str(product.dtype).lower())
 
     def _module_and_arguments(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> tuple:
         """The module holding ``params`` and its arguments: (module, x in the request's layout, h0, c0, seq_length or None)."""

@@ -30,6 +30,7 @@ from reference.activations import BoundActivation
 
 from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
 from .onnx_session import RUNTIME_REJECTS_FLOAT64, import_onnxruntime, run_session, session
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 OPSET = 22
@@ -138,9 +139,18 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         directions={"forward", "bidirectional", "reverse"},
         devices={"cpu", "cuda"},
     )
+    standalone_source = STANDALONE / "onnxruntime_lstm.py"
 
     def _import_version(self) -> str:
         return import_onnxruntime().__version__
+
+    def conventions(self, config: RunConfig) -> dict[str, str]:
+        """h_n and c_n of a sequence of length 0 are zeros: the kernel fills them so (measured;
+        its ``rnn_helpers`` skip such a sequence), and the ONNX specification does not say what
+        they hold then (onnx/defs/rnn/defs.cc, ONNX 1.17: Y_h is 'The last output value of the
+        hidden', sequence_lens 'Optional tensor specifying lengths of the sequences in a
+        batch'; nothing on length 0): a choice it leaves open, not a deviation."""
+        return {"empty_sequence_states": "zeros"}
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
@@ -226,6 +236,11 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         outputs = [helper.make_tensor_value_info(name, element, None) for name in ("Y", "Y_h", "Y_c")]
         graph = helper.make_graph(nodes, "lstm", inputs, outputs, initializers)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+
+    def standalone_arrays(self, request: RunRequest) -> dict[str, np.ndarray]:
+        """The request's model, serialized, for a standalone reproducer (see :mod:`adapters.standalone`)."""
+        model = self.model(request.spec, request.dtype, request.lengths is not None, request.initial_states is not None, request.params)
+        return {"model": np.frombuffer(model.SerializeToString(), dtype=np.uint8)}
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype

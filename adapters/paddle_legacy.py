@@ -29,6 +29,8 @@ from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMRes
 
 from .base import DEVICES, BaseAdapter, RunConfig, RunRequest, UnsupportedCase, one_bias_gradients
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
+from .primitives import Primitive
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Canonical gate block (i, f, g, o) for each legacy block (g, i, f, o).
@@ -118,6 +120,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
     supports = Support(
         features=STRUCTURAL | {"peepholes"}, activations=LEGACY_ACTIVATIONS, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
     )
+    standalone_source = STANDALONE / "paddle_legacy.py"
 
     def _import_version(self) -> str:
         paddle = import_paddle()
@@ -154,6 +157,13 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
                 parameter.set_value(np.ascontiguousarray(array, dtype=dtype))
                 parameters[name] = parameter
         return parameters
+
+    def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
+        """paddle.matmul, which projects each layer's input before the op (see :mod:`adapters.primitives`;
+        the op's activations are internal to it)."""
+        paddle = import_paddle()
+        product = paddle.matmul(*(paddle.to_tensor(matrix.astype(dtype)) for matrix in (a, b)))
+        return Primitive(product.numpy().astype(np.float64), None, str(product.dtype).rpartition(".")[2])
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         from reference import init_params

@@ -21,6 +21,7 @@ from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMRes
 
 from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 PADDLE_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_ho"}
@@ -143,6 +144,7 @@ class PaddleLSTMAdapter(PaddleLayout, BaseAdapter):
     name = "paddle"
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
+    standalone_source = STANDALONE / "paddle_lstm.py"
 
     def _import_version(self) -> str:
         return import_paddle().__version__

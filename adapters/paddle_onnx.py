@@ -40,6 +40,7 @@ from .onnx_session import (
 )
 from .paddle_lstm import PaddleLayout, load_params, paddle_layer
 from .paddle_runtime import import_paddle
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 PADDLE2ONNX_ABORTS_ON_PROJECTION = (
@@ -51,42 +52,12 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 def deployed_layer(lstm, lengths: bool, initial_states: bool):
     """A layer around ``lstm`` taking (x, [lengths], [h0, c0]) and returning (y, h_n, c_n): what
-    is exported. Paddle's tracing reads the signature of ``forward``, so each combination of
-    inputs gets its own."""
-    paddle = import_paddle()
-
-    class DeployedLSTM(paddle.nn.Layer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lstm = lstm
-
-        def outputs(self, x, lengths=None, states=None):
-            y, (h_n, c_n) = self.lstm(x, states, lengths)
-            return y, h_n, c_n
+    is exported, the one the standalone reproducers export (:mod:`adapters.standalone.paddle_onnx`).
+    Paddle's tracing reads the signature of ``forward``, so each combination of inputs gets its own."""
+    from .standalone.paddle_onnx import FORWARDS, DeployedLSTM
 
     DeployedLSTM.forward = FORWARDS[lengths, initial_states]
-    return DeployedLSTM()
-
-
-# Paddle's tracing reads forward's source, so these are plain functions, not lambdas.
-def forward_x(self, x):
-    return self.outputs(x)
-
-
-def forward_x_lengths(self, x, lengths):
-    return self.outputs(x, lengths)
-
-
-def forward_x_states(self, x, h0, c0):
-    return self.outputs(x, states=(h0, c0))
-
-
-def forward_x_lengths_states(self, x, lengths, h0, c0):
-    return self.outputs(x, lengths, (h0, c0))
-
-
-# (lengths given, initial states given) -> the exported layer's forward.
-FORWARDS = {(False, False): forward_x, (True, False): forward_x_lengths, (False, True): forward_x_states, (True, True): forward_x_lengths_states}
+    return DeployedLSTM(lstm)
 
 
 class ExportFailed(RuntimeError):
@@ -112,6 +83,7 @@ class PaddleOnnxAdapter(PaddleLayout, BaseAdapter):
     name = "paddle-onnx"
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
+    standalone_source = STANDALONE / "paddle_onnx.py"
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
 
     def __init__(self) -> None:

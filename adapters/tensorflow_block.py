@@ -35,6 +35,7 @@ from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpe
 from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
 from .paddle_legacy import cell_prefix
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 # Canonical peephole name -> the op's input of it.
@@ -83,6 +84,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
     supports = Support(
         features=STRUCTURAL | {"peepholes", "cell_clip"}, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
     )
+    standalone_source = STANDALONE / "tensorflow_block.py"
 
     def _import_version(self) -> str:
         import tensorflow as tf

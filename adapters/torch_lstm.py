@@ -16,6 +16,8 @@ import numpy as np
 from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest
+from .primitives import Primitive
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
@@ -98,6 +100,7 @@ class TorchLSTMAdapter(TorchLayout, BaseAdapter):
     name = "torch"
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, dtypes=DTYPES, directions={"forward", "bidirectional"}, devices=DEVICES)
+    standalone_source = STANDALONE / "torch_lstm.py"
 
     def _import_version(self) -> str:
         import torch
@@ -117,6 +120,23 @@ class TorchLSTMAdapter(TorchLayout, BaseAdapter):
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return sum(parameter.numel() for parameter in torch_module(spec, device="meta").parameters())
+
+    def activation_primitive(self, name: str, x: np.ndarray, dtype: str) -> Primitive:
+        """torch.sigmoid and torch.tanh, the ops of aten's LSTM cell (see :mod:`adapters.primitives`);
+        the derivative by autograd."""
+        import torch
+
+        tensor = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+        values = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}[name](tensor)
+        values.sum().backward()
+        return Primitive(to_numpy(values), to_numpy(tensor.grad), str(values.dtype).removeprefix("torch."))
+
+    def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
+        """torch.matmul."""
+        import torch
+
+        product = torch.matmul(*(torch.tensor(matrix, dtype=getattr(torch, dtype)) for matrix in (a, b)))
+        return Primitive(to_numpy(product), None, str(product.dtype).removeprefix("torch."))
 
     def set_threads(self, count: int) -> None:
         """torch's intra-op thread count (beyond the physical cores only when set here)."""

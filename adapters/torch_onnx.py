@@ -38,6 +38,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
+from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 from .torch_lstm import TorchLayout, load_torch_params, torch_module
 
@@ -57,30 +58,6 @@ def forget_cached_lstm_kernels() -> None:
     import torch
 
     torch.ops.aten.lstm.input._dispatch_cache.clear()
-
-
-def deployed_module(lstm, batch_first: bool, lengths: bool, initial_states: bool):
-    """A module around ``lstm`` taking (x, [lengths], [h0, c0]) and returning (y, h_n, c_n),
-    y in x's layout: what is exported."""
-    import torch
-
-    class DeployedLSTM(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lstm = lstm
-
-        def forward(self, x, *rest):
-            states = tuple(rest[-2:]) if initial_states else None
-            if not lengths:
-                y, (h_n, c_n) = self.lstm(x, states)
-                return y, h_n, c_n
-            steps = x.shape[1] if batch_first else x.shape[0]
-            packed = torch.nn.utils.rnn.pack_padded_sequence(x, rest[0], batch_first=batch_first, enforce_sorted=False)
-            packed_y, (h_n, c_n) = self.lstm(packed, states)
-            y, _ = torch.nn.utils.rnn.pad_packed_sequence(packed_y, batch_first=batch_first, total_length=steps)
-            return y, h_n, c_n
-
-    return DeployedLSTM()
 
 
 def example_size(size: int) -> int:
@@ -115,6 +92,7 @@ class TorchOnnxAdapter(TorchLayout, BaseAdapter):
     name = "torch-onnx"
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
+    standalone_source = STANDALONE / "torch_onnx.py"
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
     dynamo = True
 
@@ -160,7 +138,10 @@ class TorchOnnxAdapter(TorchLayout, BaseAdapter):
         spec, dtype = config.spec, getattr(torch, config.dtype)
         lstm = torch_module(spec, config.dropout, config.dtype, batch_first=config.batch_first)
         load_torch_params(lstm, spec, params)
-        module = deployed_module(lstm.eval(), config.batch_first, config.lengths, config.initial_states)
+        # What is exported: the module the standalone reproducers export (adapters.standalone.torch_onnx).
+        from .standalone.torch_onnx import DeployedLSTM
+
+        module = DeployedLSTM(lstm.eval(), config.batch_first, config.lengths, config.initial_states)
         args = example_inputs(spec, config, steps, batch, dtype)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), quiet_loggers():
             warnings.simplefilter("ignore")

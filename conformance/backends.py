@@ -6,8 +6,9 @@ off. Each backend runs its own forward table: a covering design (at full depth, 
 3; see :mod:`conformance.depth`) drawn only from the cases that backend supports (so a
 backend without peepholes still gets every 3-way combination of the features it has),
 plus its known-deviation reproducers, a CUDA copy of a few cases, one case at each large
-shape (the size factor) and one more in float64 at H = 128 and, where the backend offers
-bfloat16 and float16, copies of a few of its float32 cases in each; its gradient table is
+shape (the size factor) and one more in float64 at H = 128, a few float32 cases in the
+edge regime and, where the backend offers bfloat16 and float16, copies of a few of its
+float32 cases in each; its gradient table is
 built the same way (at full depth, strength 2) from the cases it can compute gradients
 for, with a case at H = 128 in float32 and (at full depth) float64. A backend whose runs take
 seconds (an export per run) says so with ``costly_runs`` and gets the depth's smaller
@@ -39,12 +40,14 @@ from .seeding import seed_for
 # The large shape of the float64 forward copy and of the gradient copies (the cheapest of
 # them: B = 8, T = 50, H = 128).
 FLOAT64_LARGE_SHAPE = GRADIENT_LARGE_SHAPE = "H128"
-# The covering designs vary every factor but the device, over the small shapes and the
-# plain dtypes; the other values are copies of covered cases (see BackendPool._table).
+# The covering designs vary every factor but the device, over the small shapes, the plain
+# dtypes and the typical and saturation regimes; the other values are copies of covered
+# cases (see BackendPool._table).
 COVERED_FACTORS = {
     **{name: values for name, values in FACTORS.items() if name != "device"},
     "shape": tuple(shape for shape in FACTORS["shape"] if shape not in LARGE_SHAPES),
     "dtype": PLAIN_DTYPES,
+    "regime": ("typ", "sat"),
 }
 
 
@@ -256,6 +259,25 @@ def gradient_size_copies(backend: Backend, covering: list[Case], depth: Depth = 
     return found
 
 
+def edge_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
+    """The edge regime (:data:`conformance.cases.EDGE_INPUT_STD`): float32 covering cases,
+    each with another activation set that drives an unbounded candidate or cell activation
+    past float32's exp overflow, run so changed (``depth.edge_cases`` of them). In float32:
+    it is float32's exp that overflows there, and float64's tolerances at such values hide
+    float32-accurate arithmetic. Candidates on which a known deviation is armed are passed
+    over: tolerances scaled to values in the hundreds can hide a deviation of ordinary
+    size, which its own cases judge (a deviation found at the edge has its reproducer there)."""
+    found: dict[str, Case] = {}
+    version = backend.availability.version
+    for case in covering:
+        copy = case_or_none({**asdict(case), "regime": "edge", "dtype": "f32", "device": "cpu"})
+        if copy is None or copy.acts in found or not backend.supports(copy):
+            continue
+        if not find_deviations(backend.name, "forward", request_for(copy, make_data(copy)), version=version):
+            found[copy.acts] = copy
+    return list(found.values())[: depth.edge_cases]
+
+
 def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
     """Per reduced-precision dtype the backend offers, its first float32 covering cases of
     the typical regime run in that dtype instead (``depth.reduced_cases``, half as many, at
@@ -311,7 +333,8 @@ class BackendPool:
             if gradients:
                 cases.update((case.id, case) for case in gradient_size_copies(backend, covering, self.depth))
             else:
-                cases.update((case.id, case) for case in size_copies(backend, covering, self.depth) + reduced_precision_copies(backend, covering, self.depth))
+                extra = size_copies(backend, covering, self.depth) + reduced_precision_copies(backend, covering, self.depth) + edge_copies(backend, covering, self.depth)
+                cases.update((case.id, case) for case in extra)
         else:
             first = self._oracle_covering()[0]
             cases[first.id] = first

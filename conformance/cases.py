@@ -118,7 +118,7 @@ FACTORS: dict[str, tuple] = {
     "acts": tuple(ACTIVATION_SETS),
     "dtype": tuple(DTYPE_NAMES),
     "shape": tuple(SHAPES),
-    "regime": ("typ", "sat"),
+    "regime": ("typ", "sat", "edge"),
     "device": ("cpu", "cuda"),
 }
 
@@ -159,6 +159,13 @@ RELAXATIONS = (
 # where float32 sigmoid and tanh round to their limits.
 SATURATION_SCALE = 6.0
 SATURATION_INPUT_STD = 5.0
+# The edge regime: the typical parameters and inputs ~ N(0, EDGE_INPUT_STD^2), so that an
+# unbounded candidate or cell activation gets inputs in the hundreds, past float32's exp
+# overflow (log of its largest number, 88.72) and float16's largest number (65504) once
+# multiplied, while every value stays in float32's range and the oracle's are exact.
+EDGE_INPUT_STD = 300.0
+# The inputs' standard deviation in each regime.
+INPUT_STD = {"typ": 1.0, "sat": SATURATION_INPUT_STD, "edge": EDGE_INPUT_STD}
 # Gates under relu or identity are not confined to [0, 1]: a forget gate above 1 makes the
 # cell grow geometrically. Smaller parameters keep those gates mostly inside (-1, 1).
 UNBOUNDED_GATE_SCALE = 0.25
@@ -203,6 +210,12 @@ class Case:
             return "mixed0 needs two sequences: one empty and one not"
         if self.regime == "sat" and not all(is_bounded(activation) for activation in ACTIVATION_SETS[self.acts]):
             return "an unbounded activation under saturating input grows values layer after layer: an overflow test, not an LSTM one"
+        if self.regime == "edge":
+            gate, *others = (activation.partition("(")[0] for activation in ACTIVATION_SETS[self.acts])
+            if not is_bounded(gate):
+                return "the edge regime needs bounded gates: unbounded ones under its inputs grow the cell geometrically"
+            if all(is_bounded(activation) for activation in others) or "exponential" in others:
+                return "the edge regime drives an unbounded candidate or cell activation (not the exponential, whose exact values leave every format) past exp's overflow"
         if CELL_VARIANTS[self.cell][1] and ACTIVATION_SETS[self.acts][0].partition("(")[0] not in UNIT_INTERVAL_GATES:
             return "a coupled forget gate 1 - i exceeds 1 wherever the gate activation is below 0: the cell grows geometrically"
         if self.clip == "pclip" and self.proj == "P0":
@@ -357,10 +370,9 @@ def make_data(case: Case) -> CaseData:
     """The case's parameters and inputs, drawn from ``seed_for(case.id)``."""
     rng = np.random.default_rng(seed_for(case.id))
     spec = case.spec
-    saturated = case.regime == "sat"
     params = init_params(spec, seed=int(rng.integers(2**63)), scale=parameter_scale(case))
     steps, batch = case.steps, case.batch
-    x = rng.standard_normal((steps, batch, spec.input_size)) * (SATURATION_INPUT_STD if saturated else 1.0)
+    x = rng.standard_normal((steps, batch, spec.input_size)) * INPUT_STD[case.regime]
     lengths = draw_lengths(rng, case.lengths, batch, steps)
     if lengths is not None:
         padded = np.arange(steps)[:, None] >= lengths[None, :]

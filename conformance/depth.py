@@ -8,8 +8,9 @@ every 2-way combination of the forward factors once and every value of each fact
 gradients, fewer copies at the large shapes (a float64 one and a float32 gradient case
 among them) and in reduced precision, the first three
 invariant cases each backend runs (one for a backend with costly runs), a smaller sweep;
-checks and project tests that each cost seconds of process starts, whole suite runs or
-exports (marked ``full_depth``) run at ``full`` only. A backend with costly runs (an
+checks and project tests that each cost seconds of process starts, whole suite runs,
+exports, standalone reproducers or primitive probes (marked ``full_depth``) run at
+``full`` only. A backend with costly runs (an
 export or a compilation per run) gets the smaller designs of either depth.
 """
 
@@ -42,6 +43,8 @@ class Depth:
     cheapest_large_copies: bool
     # float32 cases copied to each reduced-precision dtype a backend offers (costly: half, at least one).
     reduced_cases: int
+    # Float32 copies in the edge regime, each with another activation set (see conformance.backends.edge_copies).
+    edge_cases: int
     # Cases copied to CUDA, where a backend has it.
     cuda_cases: int
     # Of the distinct cases a backend runs for those a check lists (conformance.cases.INVARIANT_CASES),
@@ -65,6 +68,7 @@ DEPTHS = {
         large_gradient_dtypes=("f32", "f64"),
         cheapest_large_copies=False,
         reduced_cases=6,
+        edge_cases=3,
         cuda_cases=8,
         listed_cases=8,
         costly_listed_cases=8,
@@ -81,6 +85,7 @@ DEPTHS = {
         large_gradient_dtypes=("f32",),
         cheapest_large_copies=True,
         reduced_cases=2,
+        edge_cases=1,
         cuda_cases=2,
         listed_cases=3,
         costly_listed_cases=1,

@@ -14,7 +14,7 @@ import numpy as np
 
 from adapters.base import RunRequest
 from reference import CellParams, LSTMGradients, LSTMResult, sigmoid
-from reference.textbook import ROLES, TEXTBOOK, Variant, activations_of, step_backward, step_forward
+from reference.textbook import ROLES, TEXTBOOK, Variant, activations_of, step_backward, step_forward, textbook_forward
 
 from .deviations import DeviationModel
 from .expectations import lengths_of, time_major
@@ -95,11 +95,6 @@ def h0_term_dropped(request: RunRequest) -> Variant:
     kept = np.where((lengths > 0) & (lengths < steps), 0.0, 1.0)
     reversed_cells = {spec.cell_index(layer, direction) for layer in range(spec.num_layers) for direction in range(spec.num_directions) if spec.runs_reversed(direction)}
     return Variant(recurrent_rows=lambda cell, step: kept if step == 0 and cell in reversed_cells else None)
-
-
-def zero_states_of_empty_sequences(request: RunRequest, result: LSTMResult) -> LSTMResult:
-    empty = lengths_of(request) == 0
-    return result._replace(h_n=np.where(empty[None, :, None], 0.0, result.h_n), c_n=np.where(empty[None, :, None], 0.0, result.c_n))
 
 
 def last_layer_states(request: RunRequest, result: LSTMResult) -> LSTMResult:
@@ -259,6 +254,61 @@ class MindSporeTanh:
         return 1.0 - y * y
 
 
+# The smallest float32 whose exp overflows float32 (log of its largest number is 88.7228391).
+FLOAT32_EXP_OVERFLOW = 88.72283935546875
+
+
+@dataclass(frozen=True)
+class Float32ExpSoftplus:
+    """softplus where exp(x) computed in float32 stays finite, inf from
+    :data:`FLOAT32_EXP_OVERFLOW` on (its derivative sigmoid(x))."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x.astype(np.float32) >= np.float32(FLOAT32_EXP_OVERFLOW), np.inf, np.logaddexp(0.0, x))
+
+    def derivative(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        return sigmoid(x)
+
+
+def float32_exp_softplus(request: RunRequest) -> Variant:
+    return Variant(activations={role: Float32ExpSoftplus() for role in ROLES if request.spec.activation(role).name == "softplus"})
+
+
+def values_after_an_overflow(request: RunRequest, result: LSTMResult) -> LSTMResult:
+    """Masks of the values computed from an inf the overflowing softplus gave: the non-finite
+    values themselves (inf, or NaN where the kernel's float32 gate multiplying it is 0);
+    in each layer, direction and sequence, the steps processed after the first one with a
+    non-finite output and, unless that step is the last processed, the final states; in
+    every layer above such a sequence, all of it. Every other value stays defined."""
+    spec, variant = request.spec, float32_exp_softplus(request)
+    directions, width = spec.num_directions, spec.output_size
+    lengths = lengths_of(request)
+    outputs = np.zeros(time_major(result.outputs, request.batch_first).shape, dtype=bool)
+    states = np.zeros(result.h_n.shape, dtype=bool)
+    contaminated = np.zeros(lengths.size, dtype=bool)
+    layer_input = time_major(request.x, request.batch_first)
+    for layer in range(spec.num_layers):
+        cells = slice(layer * directions, (layer + 1) * directions)
+        layer_spec = replace(spec, num_layers=1, input_size=spec.layer_input_size(layer))
+        initial = None if request.initial_states is None else tuple(state[cells] for state in request.initial_states)
+        with np.errstate(invalid="ignore", over="ignore"):
+            layer_outputs = textbook_forward(layer_spec, request.params[cells], layer_input, lengths=request.lengths, initial_states=initial, variant=variant).outputs
+        for direction in range(directions):
+            block = layer_outputs[:, :, direction * width : (direction + 1) * width]
+            for row, length in enumerate(lengths):
+                steps = list(range(length))[:: -1 if spec.runs_reversed(direction) else 1]
+                overflowed = [index for index, step in enumerate(steps) if not np.isfinite(block[step, row]).all()]
+                first = 0 if contaminated[row] else (overflowed[0] + 1 if overflowed else len(steps))
+                if layer == spec.num_layers - 1:
+                    outputs[steps[first:], row, direction * width : (direction + 1) * width] = True
+                states[layer * directions + direction, row] = first < len(steps)
+        contaminated |= ~np.isfinite(layer_outputs).all(axis=(0, 2))
+        layer_input = layer_outputs
+    outputs = time_major(outputs, request.batch_first) | ~np.isfinite(result.outputs)
+    return LSTMResult(outputs, states | ~np.isfinite(result.h_n), states | ~np.isfinite(result.c_n))
+
+
 def mindspore_tanh(request: RunRequest) -> Variant:
     return Variant(activations={role: MindSporeTanh() for role in ROLES if request.spec.activation(role).name == "tanh"})
 
@@ -278,7 +328,12 @@ PADDLE_LEGACY_AVX_BACKWARD = DeviationModel(
     upstream=without_cell_upstream,
 )
 PADDLE_REVERSE_H0_TERM = DeviationModel("reversed cells' grad w_hh without the h0 term of every sequence with 0 < length < T", variant=h0_term_dropped)
-ONNXRUNTIME_EMPTY_STATES = DeviationModel("h_n and c_n of sequences of length 0 are 0", result=zero_states_of_empty_sequences)
+ONNXRUNTIME_SOFTPLUS_OVERFLOW = DeviationModel(
+    "softplus(x) = inf from x = 88.72283935546875 on (where exp(x) overflows float32), the exact softplus below; "
+    "the values computed from the inf (inf or NaN, later steps, layers above) are left undefined",
+    variant=float32_exp_softplus,
+    undefined=values_after_an_overflow,
+)
 ONNXRUNTIME_ACTIVATION_DEFAULTS = DeviationModel(
     "Affine as affine(alpha=0, beta=0) and ThresholdedRelu as thresholded_relu(alpha=0)",
     request=lambda request: with_roles(request, {"affine": "affine(alpha=0.0, beta=0.0)", "thresholded_relu": "thresholded_relu(alpha=0.0)"}),

@@ -83,7 +83,10 @@ class DeviationModel:
     returns in another shape or zeroes, or a forward computed another way altogether);
     ``upstream(upstream)`` changes the upstream gradient the backend backpropagates (a
     term it drops); ``backward(request, upstream)`` computes the gradients another way
-    altogether (the backward of such a forward). ``arithmetic``: the dtype the
+    altogether (the backward of such a forward). ``undefined(request, result)``: for the
+    model's forward ``result``, boolean masks (an :class:`LSTMResult` of them) of the
+    values the model leaves undefined: computed from a non-finite value by arithmetic it
+    does not reproduce; they are not compared. ``arithmetic``: the dtype the
     backend really computes in (a float64 run carried out in float32): values are held to
     that dtype's tolerances instead of the request's. Models of several deviations armed
     together compose (:func:`conformance.modelling.composed`). ``summary``: one line."""
@@ -94,6 +97,7 @@ class DeviationModel:
     result: Callable[[RunRequest, LSTMResult], LSTMResult] | None = None
     upstream: Callable[[LSTMResult], LSTMResult] | None = None
     backward: Callable[[RunRequest, LSTMResult], LSTMGradients] | None = None
+    undefined: Callable[[RunRequest, LSTMResult], LSTMResult] | None = None
     arithmetic: str | None = None
 
 
@@ -109,7 +113,10 @@ class KnownDeviation:
     judged. A deviation has one or the other. ``formerly``: names it was registered under
     before (a cause corrected): records armed under them count as armed under this one.
     ``upstream``: where the framework's tracker reports it (an address), or what a search of
-    the tracker found ('not reported upstream: ...'); '' when nobody looked."""
+    the tracker found ('not reported upstream: ...'); '' when nobody looked. ``primitive``:
+    (probe, dtype), the primitive the deviation blames (``tanh``, ``hard_sigmoid_relu6'``
+    for a derivative, ``matmul``: see :mod:`conformance.primitives`), which the backend's
+    probes must flag; () for a deviation that blames none."""
 
     name: str
     backend: str
@@ -125,6 +132,7 @@ class KnownDeviation:
     unmodelled: str = ""
     formerly: tuple[str, ...] = ()
     upstream: str = ""
+    primitive: tuple[str, ...] = ()
 
     @property
     def reproducer_test(self) -> str:
@@ -156,6 +164,7 @@ class KnownDeviation:
             **({"unmodelled": self.unmodelled} if self.unmodelled else {}),
             **({"formerly": list(self.formerly)} if self.formerly else {}),
             **({"upstream": self.upstream} if self.upstream else {}),
+            **({"primitive": list(self.primitive)} if self.primitive else {}),
         }
 
 

@@ -9,17 +9,24 @@ canonical parameter together).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from adapters.base import RunRequest
-from adapters.conventions import oracle_conventions
+from adapters.conventions import EMPTY_SEQUENCE_STATES, PADDED_OUTPUTS, oracle_conventions
 from reference import LSTMGradients, LSTMResult, lstm_backward, lstm_forward
 
+from .cases import Case, round_to
+from .seeding import seed_for
 from .tolerances import accumulation, forward_bound, gradient_bound, measured_tolerance, sensitivity, tolerance
 
 PADDED_SUFFIX = "_padded"
+# Garbage written into padded input positions: large enough to overflow any gate that reads it.
+PADDING_GARBAGE = 1e30
+# The size of the noise given to the upstream gradient at padded output positions.
+PADDED_UPSTREAM_NOISE = 3.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,29 @@ def oracle_gradients(request: RunRequest, upstream: LSTMResult) -> LSTMGradients
     )
 
 
+def seeded_upstream(case: Case, request: RunRequest, through: str) -> LSTMResult:
+    """Seeded upstream gradients shaped as the case's results (the oracle's, so that the
+    backend runs only its gradients), in the case's dtype; 0 at padded output positions;
+    only on outputs and h_n, or only on c_n (``through``)."""
+    rng = np.random.default_rng(seed_for(f"{case.id}:upstream"))
+    grads = [round_to(request.dtype, rng.standard_normal(np.shape(value))) for value in oracle_forward(request)]
+    padded = padded_mask(request.lengths, case.steps, request.batch_first)
+    if padded is not None:
+        grads[0][padded] = 0.0
+    keep = {"outputs_and_h_n": (True, True, False), "c_n": (False, False, True)}[through]
+    return LSTMResult(*(grad if kept else np.zeros_like(grad) for grad, kept in zip(grads, keep)))
+
+
+def noisy_padded_upstream(case: Case, request: RunRequest, upstream: LSTMResult) -> LSTMResult:
+    """``upstream`` with seeded noise (of size :data:`PADDED_UPSTREAM_NOISE`) on the outputs
+    at padded positions, where the outputs are constants and no gradient may change."""
+    padded = padded_mask(request.lengths, case.steps, request.batch_first)
+    outputs = upstream.outputs.copy()
+    noise = np.random.default_rng(seed_for(f"{case.id}:padding")).standard_normal(outputs[padded].shape)
+    outputs[padded] = round_to(request.dtype, noise * PADDED_UPSTREAM_NOISE)
+    return upstream._replace(outputs=outputs)
+
+
 def time_major(values: np.ndarray, batch_first: bool) -> np.ndarray:
     """[B, T, ...] values as [T, B, ...] when ``batch_first`` (a view), else as they are."""
     return values.transpose(1, 0, 2) if batch_first else values
@@ -75,6 +105,15 @@ def padded_mask(lengths: np.ndarray | None, steps: int, batch_first: bool) -> np
         return None
     padded = np.arange(steps)[:, None] >= np.asarray(lengths)[None, :]
     return padded.T if batch_first else padded
+
+
+def with_padding(request: RunRequest, value: float) -> RunRequest:
+    """``request`` with every padded input position set to ``value``."""
+    x = time_major(request.x.copy(), request.batch_first)
+    padded = np.arange(x.shape[0])[:, None] >= lengths_of(request)[None, :]
+    assert padded.any(), "the case table says this case has padded positions, but its data has none"
+    x[padded] = value
+    return replace(request, x=time_major(x, request.batch_first))
 
 
 def split_padding(name: str, values: np.ndarray, padded: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -119,6 +158,34 @@ def conventional_padding(request: RunRequest, result: LSTMResult, padded_outputs
     return result._replace(outputs=carried.transpose(1, 0, 2) if request.batch_first else carried)
 
 
+def with_conventions(conventions: Mapping[str, str] | None) -> dict[str, str]:
+    """Every convention: ``conventions`` over the oracle's."""
+    return {**oracle_conventions(), **(conventions or {})}
+
+
+def empty_sequences_zeroed(request: RunRequest, result: LSTMResult) -> LSTMResult:
+    """``result`` with h_n and c_n (or their upstream gradients) 0 for sequences of length 0."""
+    if request.lengths is None:
+        return result
+    empty = (np.asarray(request.lengths) == 0)[None, :, None]
+    return result._replace(h_n=np.where(empty, 0.0, result.h_n), c_n=np.where(empty, 0.0, result.c_n))
+
+
+def conventional(request: RunRequest, result: LSTMResult, conventions: Mapping[str, str] | None) -> LSTMResult:
+    """``result`` (the oracle's) under ``conventions`` (default: the oracle's): its padded
+    outputs, and h_n and c_n of sequences of length 0, as they define them."""
+    conventions = with_conventions(conventions)
+    padded = conventional_padding(request, result, conventions[PADDED_OUTPUTS])
+    return empty_sequences_zeroed(request, padded) if conventions[EMPTY_SEQUENCE_STATES] == "zeros" else padded
+
+
+def conventional_upstream(request: RunRequest, upstream: LSTMResult, conventions: Mapping[str, str] | None) -> LSTMResult:
+    """The upstream gradients that reach the oracle's LSTM from a backend following
+    ``conventions``: none through h_n and c_n of sequences of length 0 where it sets them
+    to zeros (constants)."""
+    return empty_sequences_zeroed(request, upstream) if with_conventions(conventions)[EMPTY_SEQUENCE_STATES] == "zeros" else upstream
+
+
 def gradient_quantities(gradients: LSTMGradients, padded: np.ndarray | None) -> dict[str, np.ndarray]:
     quantities = {**split_padding("grad_x", gradients.x, padded), "grad_h0": gradients.h0, "grad_c0": gradients.c0}
     for name in gradients.params[0].arrays():
@@ -134,12 +201,12 @@ def expected_forward(
     be exactly 0; carried ones are held to the tolerance of the outputs they repeat.
     ``measured_only``: the tolerance of large shapes and reduced precision (see
     :mod:`conformance.tolerances`), from the sensitivity and the storage rounding alone."""
-    padded_outputs = (conventions or oracle_conventions())["padded_outputs"]
+    padded_outputs = with_conventions(conventions)[PADDED_OUTPUTS]
     steps = request.x.shape[1 if request.batch_first else 0]
     padded = padded_mask(request.lengths, steps, request.batch_first)
 
     def quantities(moved: RunRequest, stored_as: str = "float64") -> dict[str, np.ndarray]:
-        return forward_quantities(conventional_padding(moved, oracle_forward(moved, stored_as), padded_outputs), padded, padded_outputs)
+        return forward_quantities(conventional(moved, oracle_forward(moved, stored_as), conventions), padded, padded_outputs)
 
     values = quantities(request)
     measured = sensitivity(request, lambda moved, _: quantities(moved))
@@ -157,10 +224,14 @@ def expected_forward(
     return Expectation(values, tolerances)
 
 
-def expected_gradients(request: RunRequest, upstream: LSTMResult, scale: float, measured_only: bool = False) -> Expectation:
+def expected_gradients(
+    request: RunRequest, upstream: LSTMResult, scale: float, measured_only: bool = False, conventions: Mapping[str, str] | None = None
+) -> Expectation:
     """The oracle's gradient quantities for ``upstream`` and their tolerances
     (``measured_only``: the tolerance of large shapes, from the sensitivity and the
-    rounding of the batch and step sums: see :mod:`conformance.tolerances`)."""
+    rounding of the batch and step sums: see :mod:`conformance.tolerances`), for a backend
+    following ``conventions`` (default: the oracle's)."""
+    upstream = conventional_upstream(request, upstream, conventions)
     batch_axis = 0 if request.batch_first else 1
     steps, batch = request.x.shape[1 - batch_axis], request.x.shape[batch_axis]
     padded = padded_mask(request.lengths, steps, request.batch_first)

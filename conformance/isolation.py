@@ -42,6 +42,8 @@ from adapters.conventions import declared_conventions
 from adapters.errors import as_adapter_error
 from adapters.offsets import declared_offsets
 from adapters.packages import declared_packages
+from adapters.primitives import Primitive, offered_probes
+from adapters.standalone import standalone_arrays, standalone_path
 from adapters.registry import load_adapter
 from adapters.support import declaration_of
 from reference import LSTMGradients, LSTMParams, LSTMResult, LSTMSpec
@@ -145,6 +147,8 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
             declaration_of(adapter),
             declared_offsets(adapter),
             declared_packages(adapter),
+            standalone_path(adapter),
+            offered_probes(adapter),
         )
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
@@ -156,8 +160,13 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
         except EOFError:
             return
         try:
-            # conventions is optional in the interface: the suite's own reading of it answers.
-            value = declared_conventions(adapter, *args) if method == "conventions" else getattr(adapter, method)(*args)
+            # conventions and standalone_arrays are optional in the interface: the suite's own reading answers.
+            if method == "conventions":
+                value = declared_conventions(adapter, *args)
+            elif method == "standalone_arrays":
+                value = standalone_arrays(adapter, *args)
+            else:
+                value = getattr(adapter, method)(*args)
             reply = ("ok", value)
         except BaseException as error:
             reply = ("raise", _portable_exception(as_adapter_error(error, adapter)))
@@ -249,7 +258,12 @@ class IsolatedAdapter:
             declaration,
             self.parameter_offsets,
             self.packages,
+            standalone,
+            self.offered_probes,
         ) = self._start()
+        # The file its standalone reproducers run it from (see adapters.standalone), when it has one.
+        if standalone is not None:
+            self.standalone_source = standalone
         # The child's declaration, read the same way here (see adapters.support).
         self.interface_version = declaration.interface_version
         self.supports = declaration.support if declaration.listed else None
@@ -336,6 +350,16 @@ class IsolatedAdapter:
     def conventions(self, config: RunConfig) -> dict[str, str]:
         """The adapter's conventions for ``config``, every one (see :mod:`adapters.conventions`)."""
         return self._call("conventions", config)
+
+    def activation_primitive(self, name: str, x: np.ndarray, dtype: str) -> Primitive:
+        return self._call("activation_primitive", name, x, dtype)
+
+    def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
+        return self._call("matmul_primitive", a, b, dtype)
+
+    def standalone_arrays(self, request: RunRequest) -> dict[str, np.ndarray]:
+        """What the adapter adds to a standalone reproducer's weights (see :mod:`adapters.standalone`)."""
+        return self._call("standalone_arrays", request)
 
     def run(self, request: RunRequest) -> LSTMResult:
         return self._call("run", request)

@@ -9,6 +9,7 @@ import numpy as np
 from adapters.base import RunRequest
 from adapters.onnxruntime_lstm import activation_attributes
 from reference import sigmoid, validate_inputs, validate_params
+from reference.activations import bind_activation
 from reference.forward import forward_with_traces
 
 from . import deviation_models as models
@@ -51,6 +52,13 @@ def sigmoid_input_above(request: RunRequest, limit: float) -> bool:
     (sigmoid is increasing, so its output tells)."""
     threshold = float(sigmoid(np.array(limit)))
     return any((values > threshold).any() for values in activation_outputs(request, "sigmoid"))
+
+
+def activation_input_reaches(request: RunRequest, name: str, limit: float) -> bool:
+    """Some input of the request's increasing activation ``name`` reaches ``limit`` at a valid
+    step (its output tells: it reaches ``name(limit)``)."""
+    reached = float(bind_activation(name)(np.array(limit)))
+    return any((values >= reached).any() for values in activation_outputs(request, name))
 
 
 def largest_tanh_input(request: RunRequest) -> float:
@@ -214,19 +222,22 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         upstream='not found upstream (a search of PaddlePaddle/Paddle issues for proj_size gradients with padding)',
     ),
     KnownDeviation(
-        name="onnxruntime-empty-sequence-final-state",
+        name="onnxruntime-softplus-overflows-in-float32",
         backend="onnxruntime",
         checks=("forward",),
-        summary="for a sequence of length 0 in sequence_lens, Y_h and Y_c are 0 instead of initial_h and initial_c "
-        "(the kernel fills them with zeros when a sequence length is 0). The ONNX specification does not say what they "
-        "hold then (onnx/defs/rnn/defs.cc, ONNX 1.17: Y_h is 'The last output value of the hidden', and sequence_lens "
-        "'Optional tensor specifying lengths of the sequences in a batch'; nothing on length 0): a choice the "
-        "specification leaves open, registered here with its model until the semantics table has a row for it",
-        quantities=frozenset({"h_n", "c_n"}),
-        applies=lambda request: request.initial_states is not None and has_empty_sequence(request),
-        reproducer="L1-fwd-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        model=models.ONNXRUNTIME_EMPTY_STATES,
-        upstream='not reported as a bug: ONNX Runtime chose it (microsoft/onnxruntime PR #749 handles length 0 by skipping the computation); the specification does not say what Y_h holds for length 0 (onnx/onnx#1674 asks, closed as stale)',
+        summary="the LSTM computes its Softplus activation as log(1 + exp(x)) in float32 (Softplus<float> in "
+        "onnxruntime/core/providers/cpu/rnn/rnn_activation_functors.h, which rnn_helpers.cc gives every role asking for "
+        "softplus), so it gives inf for every input from 88.72283935546875 on, the smallest float32 whose exp overflows, "
+        "where softplus(x) is x to float32's precision; measured on the kernel with softplus as the cell activation (one "
+        "step, zero weights, forget gate 1, input gate 0, output gate 1: h = softplus(initial_c) is inf for initial_c "
+        "from 88.72283935546875 on and exact below). The inf then spreads through the recurrence. Found by the suite's "
+        "random sweep; the edge regime reaches it",
+        quantities=frozenset({"outputs", "h_n", "c_n"}),
+        applies=lambda request: uses_activation(request, ("softplus",)) and activation_input_reaches(request, "softplus", models.FLOAT32_EXP_OVERFLOW),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-onnx3-f32-base-edge-cpu",
+        model=models.ONNXRUNTIME_SOFTPLUS_OVERFLOW,
+        upstream="not found upstream (a search of microsoft/onnxruntime issues for LSTM, GRU and RNN Softplus overflow; "
+        "#10491 is about the standalone Softplus operator's accuracy at x = -12.3)",
     ),
     KnownDeviation(
         name="onnxruntime-activation-parameter-defaults",
@@ -307,6 +318,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         # Keras 3.11's generic loop computed float64 (measured: every armed test passed there).
         releases=Releases("3.12"),
         model=models.FLOAT32_ARITHMETIC,
+        primitive=("matmul", "float64"),
         upstream='the cause is reported: https://github.com/keras-team/keras/issues/23223 (closed: keras.ops downcasts float64 to float32) and https://github.com/keras-team/keras/issues/23704 (open: torch float64 layers computing in float32); not for the LSTM',
     ),
     KnownDeviation(
@@ -323,6 +335,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         releases=Releases("3.12", "3.13"),
         model=models.FLOAT32_ARITHMETIC,
+        primitive=("matmul", "float64"),
         upstream="not found upstream (a search of keras-team/keras issues for the torch backend's CPU LSTM path and float64)",
     ),
     KnownDeviation(
@@ -338,6 +351,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         strict=False,
         releases=Releases("3.12"),
         model=models.FLOAT32_ARITHMETIC,
+        primitive=("matmul", "float64"),
         upstream='not found upstream (a search of keras-team/keras issues; the cause as for keras-torch-float64-masked-loop-in-float32)',
     ),
     KnownDeviation(
@@ -354,6 +368,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras1-f64-base-typ-cpu",
         model=models.KERAS_TORCH_HARD_SIGMOID_SLOPE,
         formerly=("keras-torch-float64-silu-gelu-gradients",),
+        primitive=("hard_sigmoid_relu6'", "float64"),
         upstream="not found upstream (a search of pytorch/pytorch issues for hardsigmoid's float64 backward constant 1/6)",
     ),
     KnownDeviation(
@@ -367,6 +382,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("tanh",)),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
         model=models.FLOAT32_ARITHMETIC,
+        primitive=("tanh", "float64"),
         upstream='not found upstream (a search of keras-team/keras issues for ops.tanh returning float32 for float64 on JAX)',
     ),
     KnownDeviation(
@@ -379,6 +395,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.dtype == "float64" and uses_activation(request, ("gelu", "gelu_tanh")),
         reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-keras2-f64-base-typ-cpu",
         model=models.FLOAT32_ARITHMETIC,
+        primitive=("gelu", "float64"),
         upstream='not found upstream (a search of keras-team/keras issues for gelu computed in float32 on TensorFlow)',
     ),
     KnownDeviation(
@@ -410,6 +427,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L2-fwd-bm-mixed-zero-P0-bias-nopeep-noclip-std-f32-H1-typ-cpu",
         strict=False,
         model=models.MINDSPORE_TANH,
+        primitive=("tanh", "float32"),
         upstream='the primitive is: https://github.com/mindspore-ai/mindspore/issues/348 (open: ops.tanh output differences up to 4.7e-5 on the CPU in float32); not the LSTM',
     ),
     KnownDeviation(

@@ -14,12 +14,13 @@ Quantities named by an armed deviation without a model are left out of the compa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from adapters.base import RunRequest
+from adapters.conventions import PADDED_OUTPUTS
 from reference import LSTMGradients, LSTMResult
 from reference.textbook import Variant, textbook_backward, textbook_forward
 
@@ -27,7 +28,8 @@ from .compare import Comparison, compare_arrays
 from .deviations import DeviationModel, KnownDeviation
 from .expectations import (
     PADDED_SUFFIX,
-    conventional_padding,
+    conventional,
+    conventional_upstream,
     expected_forward,
     expected_gradients,
     forward_quantities,
@@ -35,6 +37,7 @@ from .expectations import (
     oracle_forward,
     oracle_gradients,
     padded_mask,
+    with_conventions,
 )
 from .tolerances import accumulation, measured_tolerance
 
@@ -54,13 +57,17 @@ class Run:
 
 @dataclass(frozen=True)
 class Judging:
-    """How a check's runs are held to the oracle: the backend's padded-output convention, the
-    regime's scale S and whether tolerances are the measured ones alone (large shapes,
-    reduced precision)."""
+    """How a check's runs are held to the oracle: the backend's conventions (see
+    :mod:`adapters.conventions`), the regime's scale S and whether tolerances are the
+    measured ones alone (large shapes, reduced precision)."""
 
-    padded_outputs: str
+    conventions: Mapping[str, str]
     scale: float
     measured_only: bool
+
+    @property
+    def padded_outputs(self) -> str:
+        return with_conventions(self.conventions)[PADDED_OUTPUTS]
 
 
 def merged_variants(variants: list[Variant]) -> Variant:
@@ -126,6 +133,13 @@ class ComposedModel:
                 result = model.result(request, result)
         return result
 
+    def undefined(self, request: RunRequest, result: LSTMResult) -> LSTMResult | None:
+        """The forward values any of the models leaves undefined (masks), None when none does."""
+        masks = [model.undefined(request, result) for model in self.models if model.undefined is not None]
+        if not masks:
+            return None
+        return LSTMResult(*(np.logical_or.reduce(field) for field in zip(*masks)))
+
     def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
         """The backend's gradients for ``request`` and ``upstream``, by the models."""
         for model in self.models:
@@ -164,6 +178,20 @@ def padded_tolerances(values: dict[str, np.ndarray], tolerances: dict[str, float
     }
 
 
+def defined_only(request: RunRequest, model: ComposedModel, predicted: LSTMResult, result: LSTMResult) -> tuple[LSTMResult, LSTMResult]:
+    """The model's forward values and the backend's with the values the model leaves
+    undefined set to 0 in both (so they are not compared; a backend result of another
+    shape is left as it is, for the comparison to report)."""
+    undefined = model.undefined(request, predicted)
+    if undefined is None:
+        return predicted, result
+
+    def blank(values: LSTMResult) -> LSTMResult:
+        return LSTMResult(*(np.where(mask, 0.0, value) if np.shape(value) == mask.shape else value for mask, value in zip(undefined, values)))
+
+    return blank(predicted), blank(result)
+
+
 def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDeviation, ...]], judging: Judging) -> list[Comparison]:
     """Every quantity of every run against the composed models of the deviations
     ``models_of(run)`` gives for it (the quantities of those without a model left out); NaN
@@ -179,12 +207,13 @@ def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDev
         padded = padded_mask(request.lengths, steps, request.batch_first)
         judged_as = held_to(request, model.arithmetic)
         if run.upstream is None:
-            values = forward_quantities(conventional_padding(request, model.forward(request), judging.padded_outputs), padded, judging.padded_outputs)
-            tolerances = expected_forward(judged_as, judging.scale, {"padded_outputs": judging.padded_outputs}, judging.measured_only).tolerances
-            actual = forward_quantities(run.result, padded, judging.padded_outputs)
+            predicted, result = defined_only(request, model, model.forward(request), run.result)
+            values = forward_quantities(conventional(request, predicted, judging.conventions), padded, judging.padded_outputs)
+            tolerances = expected_forward(judged_as, judging.scale, judging.conventions, judging.measured_only).tolerances
+            actual = forward_quantities(result, padded, judging.padded_outputs)
         else:
-            values = gradient_quantities(model.gradients(request, run.upstream), padded)
-            tolerances = expected_gradients(judged_as, run.upstream, judging.scale, judging.measured_only).tolerances
+            values = gradient_quantities(model.gradients(request, conventional_upstream(request, run.upstream, judging.conventions)), padded)
+            tolerances = expected_gradients(judged_as, run.upstream, judging.scale, judging.measured_only, judging.conventions).tolerances
             if judging.measured_only:
                 # The rounding of the batch and step sums scales with the model's own values,
                 # which a wrong gradient can make far larger than the oracle's.

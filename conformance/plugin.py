@@ -67,6 +67,7 @@ MARKERS = {
     "nobias": "cases without bias",
     "initial_states": "cases with given initial states",
     "saturation": "cases in the saturation regime",
+    "edge": "cases in the edge regime (unbounded activations past float32's exp overflow)",
     "gpu": "cases that need a CUDA device",
 }
 
@@ -304,6 +305,7 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
         "nobias": not spec.bias,
         "initial_states": case.init == "h0",
         "saturation": case.regime == "sat",
+        "edge": case.regime == "edge",
         "gpu": case.device == "cuda",
     }
     return [getattr(pytest.mark, name) for name, on in flags.items() if on]

@@ -173,7 +173,7 @@ class PreparedCase:
 
     def judging(self) -> Judging:
         """How this case's runs are held to a model (see :class:`conformance.modelling.Judging`)."""
-        return Judging(self.backend.conventions(self.request.config())["padded_outputs"], regime_scale(self.case.regime), self.case.measured_tolerances)
+        return Judging(self.backend.conventions(self.request.config()), regime_scale(self.case.regime), self.case.measured_tolerances)
 
 
 def prepare(

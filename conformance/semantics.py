@@ -2,10 +2,11 @@
 
 A row per situation a convention governs (:data:`SEMANTICS_PROBES`), a column per
 backend. Each cell is measured, never copied from a declaration: the backend runs the
-row's case, and the values at its padded steps are matched against what every convention
-of :mod:`adapters.conventions` predicts from the backend's own valid outputs and the
-case's initial states. A backend must be measured to follow
-the convention it declares (or the oracle's, declaring none).
+row's case, and the values the convention governs are matched against what each of its
+values (:mod:`adapters.conventions`) predicts: the outputs at padded steps from the
+backend's own valid outputs and the case's initial states, the final states of empty
+sequences from the case's initial states. A backend must be measured to follow the
+convention it declares (or the oracle's, declaring none).
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
+from adapters.base import RunRequest
+from adapters.conventions import CONVENTIONS, EMPTY_SEQUENCE_STATES, PADDED_OUTPUTS
+from reference import LSTMResult
 
 from .backends import Backend
 from .cases import PLAIN_DTYPES, Case, make_data, request_for
 from .deviations import find_deviations
-from .expectations import conventional_padding, expected_forward, padded_mask
+from .expectations import conventional, expected_forward, padded_mask
 from .report.columns import column
 from .tolerances import regime_scale
 
-# Conventions that predict values (``unspecified`` predicts none), in the order a cell
-# names the first that matches.
-PREDICTING = tuple(value for value in CONVENTIONS[PADDED_OUTPUTS][1] if value != "unspecified")
+# Each convention's values that predict values (``unspecified`` predicts none), in the
+# order a cell names the first that matches.
+PREDICTING = {name: tuple(value for value in values if value != "unspecified") for name, (_, values) in CONVENTIONS.items()}
+# The quantities a known deviation must name to make a convention's values wrong whatever it is.
+GOVERNED = {PADDED_OUTPUTS: {"run", "outputs_padded"}, EMPTY_SEQUENCE_STATES: {"run", "h_n", "c_n"}}
 NOT_RUN = "not run"
 
 
@@ -44,6 +49,7 @@ SEMANTICS_PROBES: tuple[SemanticsProbe, ...] = (
     SemanticsProbe("outputs at padded steps: reverse direction only", Case(direction="rev", lengths="mixed", init="h0")),
     SemanticsProbe("outputs at padded steps: bidirectional", Case(direction="bidir", lengths="mixed", init="h0")),
     SemanticsProbe("outputs of an empty sequence (length 0)", Case(lengths="mixed0", init="h0")),
+    SemanticsProbe("final states h_n, c_n of an empty sequence (length 0)", Case(lengths="mixed0", init="h0"), EMPTY_SEQUENCE_STATES),
 )
 
 
@@ -57,6 +63,7 @@ class Measurement:
     declared: str
     reason: str = ""
     deviation: str = ""
+    convention: str = PADDED_OUTPUTS
 
     @property
     def cell(self) -> str:
@@ -71,7 +78,7 @@ class Measurement:
         """'' when the measurement agrees with the declaration, else what disagrees."""
         if self.reason or self.deviation or self.declared == "unspecified" or self.declared in self.matches:
             return ""
-        measured = " or ".join(self.matches) if self.matches else "none of " + ", ".join(PREDICTING)
+        measured = " or ".join(self.matches) if self.matches else "none of " + ", ".join(PREDICTING[self.convention])
         return f"declares {self.declared}, measured {measured}"
 
 
@@ -87,30 +94,45 @@ def runnable_case(backend: Backend, case: Case) -> tuple[Case | None, str]:
     return None, reasons
 
 
+def governed_values(convention: str, request: RunRequest, result: LSTMResult) -> np.ndarray:
+    """The values ``convention`` governs in ``result``: the outputs at padded steps, or h_n and
+    c_n of the sequences of length 0 (flattened together)."""
+    steps = request.x.shape[1 if request.batch_first else 0]
+    if convention == PADDED_OUTPUTS:
+        return result.outputs[padded_mask(request.lengths, steps, request.batch_first)]
+    empty = np.asarray(request.lengths) == 0
+    return np.concatenate([result.h_n[:, empty].ravel(), result.c_n[:, empty].ravel()])
+
+
 def measure(backend: Backend, probe: SemanticsProbe) -> Measurement:
-    """Run the probe's case on ``backend`` and match its padded outputs against every
-    predicting convention, within the tolerance of the outputs."""
+    """Run the probe's case on ``backend`` and match the values its convention governs against
+    what each of the convention's values predicts, within the tolerance of the outputs."""
+    convention = probe.convention
     case, reason = runnable_case(backend, probe.case)
-    declared = backend.conventions((case or probe.case).config())[probe.convention]
+    declared = backend.conventions((case or probe.case).config())[convention]
     if case is None:
-        return Measurement((), declared, reason)
+        return Measurement((), declared, reason, convention=convention)
     request = request_for(case, make_data(case))
     known = find_deviations(backend.name, "forward", request, version=backend.availability.version)
-    excusing = ", ".join(deviation.name for deviation in known if deviation.quantities & {"run", "outputs_padded"})
+    excusing = ", ".join(deviation.name for deviation in known if deviation.quantities & GOVERNED[convention])
     if any("run" in deviation.quantities for deviation in known):
-        return Measurement((), declared, deviation=excusing)
+        return Measurement((), declared, deviation=excusing, convention=convention)
     actual = backend.adapter.run(request)
     padded = padded_mask(request.lengths, case.steps, request.batch_first)
     allowed = expected_forward(request, regime_scale(case.regime)).tolerances["outputs"]
-    # Conventions predict from the backend's own valid outputs: what is measured is what
-    # padded steps hold, whatever the accuracy of the valid ones.
+    # Padded outputs are predicted from the backend's own valid outputs (what is measured is
+    # what the governed values hold, whatever the accuracy of the others), empty sequences'
+    # final states from the case's initial states.
     own = actual._replace(outputs=np.where(padded[..., None], 0.0, actual.outputs))
+    if convention == EMPTY_SEQUENCE_STATES:
+        own = own._replace(h_n=request.initial_states[0], c_n=request.initial_states[1])
+    observed = governed_values(convention, request, actual)
     matches = tuple(
-        convention
-        for convention in PREDICTING
-        if np.max(np.abs(actual.outputs[padded] - conventional_padding(request, own, convention).outputs[padded])) <= allowed
+        value
+        for value in PREDICTING[convention]
+        if np.max(np.abs(observed - governed_values(convention, request, conventional(request, own, {convention: value}))), initial=0.0) <= allowed
     )
-    return Measurement(matches, declared, deviation=excusing)
+    return Measurement(matches, declared, deviation=excusing, convention=convention)
 
 
 def semantics(backend: Backend) -> dict[str, Measurement]:

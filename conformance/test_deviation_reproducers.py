@@ -7,12 +7,18 @@ its first check runs on this backend, and the deviation is armed for its request
 version the deviation was never seen on, a reproducer the backend cannot run there is no
 problem: that version lacks what the deviation needs). Each
 forward reproducer is also diagnosed (:mod:`conformance.diagnosis`): when a common mapping
-mistake explains the deviation, the report says so beside it.
+mistake explains the deviation, the report says so beside it. At full depth each
+deviation's standalone reproducer (``lstm-parity repro``) is written and run where this
+project cannot be imported, and must show the deviation.
 """
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+
+from adapters.standalone import standalone_path
 
 from .backends import Backend, BackendPool
 from .cases import INVARIANT_CASES, Case, make_data, request_for
@@ -20,6 +26,8 @@ from .deviations import GRADIENT_CHECKS, KnownDeviation, find_deviations, regist
 from .diagnosis import diagnose_forward
 from .expectations import expected_forward
 from .plugin import backend_pool, listed_cases, require_available
+from .repro.running import run_standalone
+from .repro.script import Reproducer, write_reproducer
 from .tolerances import regime_scale
 
 
@@ -110,3 +118,33 @@ def test_every_known_deviation_has_a_reproducer_that_runs_armed(backend, record,
     record(examples_compared=len(deviations) - len(problems))
     assert not problems, "\n".join(problems)
     record(reproducer_diagnoses=reproducer_diagnoses(backend, deviations))
+
+
+# The lines of a standalone run's output a failure message keeps.
+OUTPUT_LINES = 15
+
+
+@pytest.mark.full_depth
+def test_every_known_deviation_shows_in_its_standalone_reproducer(backend, record, tmp_path):
+    """Each deviation that can show here, written as a script of NumPy and the framework only
+    (see :mod:`conformance.repro`), exits 1 (it shows) run under the backend's interpreter
+    where this project is not importable."""
+    require_available(backend)
+    deviations = [deviation for deviation in registered_deviations() if deviation.backend == backend.name and shows_here(backend, deviation)]
+    record(kind="standalone_reproducers", backend=backend.name, backend_version=backend.availability.version, examples=len(deviations))
+    if not deviations:
+        pytest.skip(f"no known deviation of {backend.name} can show on this version")
+    if standalone_path(backend.adapter) is None:
+        pytest.skip(f"{backend.name}'s adapter has no standalone_source (see adapters.standalone)")
+    exits, problems = {}, []
+    for deviation in deviations:
+        case = Case.from_id(deviation.reproducer)
+        reproducer = Reproducer(backend.name, case, deviation.checks[0], deviation)
+        script = write_reproducer(reproducer, backend.adapter, request_for(case, make_data(case)), tmp_path, backend.availability.version)
+        run = run_standalone(script, backend.interpreter or sys.executable)
+        exits[deviation.name] = run.exit_status
+        if run.exit_status != 1:
+            tail = "\n".join(run.output.strip().splitlines()[-OUTPUT_LINES:])
+            problems.append(f"{deviation.name}: its standalone reproducer exited {run.exit_status}, expected 1 (the deviation shows):\n{tail}")
+    record(standalone_exits=exits, examples_compared=len(deviations) - len(problems))
+    assert not problems, "\n".join(problems)

@@ -9,38 +9,24 @@ are zeros too.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from adapters.offsets import declared_offsets
 from reference import LSTMResult
 
 from .backends import Backend
-from .cases import INVARIANT_CASES, Case, round_to
+from .cases import INVARIANT_CASES, Case
 from .compare import compare_arrays, compare_quantities
 from .deviations import find_deviations
 from .diagnosis import diagnose_gradients
-from .expectations import expected_gradients, gradient_quantities, oracle_forward, padded_mask
+from .expectations import expected_gradients, gradient_quantities, noisy_padded_upstream, padded_mask, seeded_upstream
 from .location import Locator
 from .running import PreparedCase, conclude, prepare
-from .seeding import seed_for
 from .tolerances import regime_scale
 
-PADDED_UPSTREAM_NOISE = 3.0
-
-
 def upstream_for(prepared: PreparedCase, through: str) -> LSTMResult:
-    """Seeded upstream gradients shaped as the case's results (the oracle's, so that the
-    backend runs only its gradients), in the case's dtype; 0 at
-    padded output positions; only on outputs and h_n, or only on c_n (``through``)."""
-    rng = np.random.default_rng(seed_for(f"{prepared.case.id}:upstream"))
-    dtype = prepared.request.dtype
-    grads = [round_to(dtype, rng.standard_normal(np.shape(value))) for value in oracle_forward(prepared.request)]
-    padded = padded_mask(prepared.request.lengths, prepared.case.steps, prepared.request.batch_first)
-    if padded is not None:
-        grads[0][padded] = 0.0
-    keep = {"outputs_and_h_n": (True, True, False), "c_n": (False, False, True)}[through]
-    return LSTMResult(*(grad if kept else np.zeros_like(grad) for grad, kept in zip(grads, keep)))
+    """The case's seeded upstream gradients (see :func:`conformance.expectations.seeded_upstream`)."""
+    return seeded_upstream(prepared.case, prepared.request, through)
 
 
 def check_gradients(backend_gradient_case, record, node: pytest.Item, check: str, through: str) -> None:
@@ -49,7 +35,8 @@ def check_gradients(backend_gradient_case, record, node: pytest.Item, check: str
     if case.reduced_precision:
         pytest.skip("gradients have no error model in reduced precision yet: they are checked in float32 and float64")
     upstream = upstream_for(prepared, through)
-    expectation = expected_gradients(run_request, upstream, regime_scale(case.regime), measured_only=case.large)
+    conventions = prepared.backend.conventions(run_request.config(gradients=True))
+    expectation = expected_gradients(run_request, upstream, regime_scale(case.regime), measured_only=case.large, conventions=conventions)
     actual = prepared.gradients(upstream)
     padded = padded_mask(run_request.lengths, case.steps, run_request.batch_first)
     comparisons = compare_quantities(gradient_quantities(actual, padded), expectation, Locator(case.spec, run_request.batch_first, padded))
@@ -81,11 +68,8 @@ def test_upstream_at_padded_steps_changes_no_gradient(backend_case, record, requ
     padded = padded_mask(prepared.request.lengths, prepared.case.steps, prepared.request.batch_first)
     assert padded is not None and padded.any(), "the case table says this case has padded positions, but its data has none"
     upstream = upstream_for(prepared, "outputs_and_h_n")
-    noisy_outputs = upstream.outputs.copy()
-    noise = np.random.default_rng(seed_for(f"{prepared.case.id}:padding")).standard_normal(noisy_outputs[padded].shape)
-    noisy_outputs[padded] = round_to(prepared.request.dtype, noise * PADDED_UPSTREAM_NOISE)
     clean = prepared.gradients(upstream)
-    noisy = prepared.gradients(upstream._replace(outputs=noisy_outputs))
+    noisy = prepared.gradients(noisy_padded_upstream(prepared.case, prepared.request, upstream))
     noisy_quantities = gradient_quantities(noisy, None)
     # Gradients a known deviation already makes wrong (some from uninitialised memory) are
     # not compared with themselves.

@@ -15,11 +15,9 @@ from .location import Locator
 from .backends import Backend
 from .running import PreparedCase, conclude, prepare, skip_if_unsupported
 from .cases import INVARIANT_CASES, Case
-from .expectations import expected_forward, lengths_of, padded_mask, time_major
+from .expectations import PADDING_GARBAGE, expected_forward, lengths_of, padded_mask, time_major, with_padding
 from .tolerances import regime_scale
 
-# Garbage written into padded positions: large enough to overflow any gate that reads it.
-PADDING_GARBAGE = 1e30
 # The inter-layer dropout probability of the dropout check: any value in (0, 1) must change nothing in inference mode.
 DROPOUT = 0.5
 
@@ -44,15 +42,6 @@ def specified(result: LSTMResult, prepared: PreparedCase, request: RunRequest | 
         return result
     padded = padded_mask(request.lengths, prepared.case.steps, request.batch_first)
     return result._replace(outputs=np.where(padded[..., None], 0.0, result.outputs))
-
-
-def with_padding(request: RunRequest, value: float) -> RunRequest:
-    """``request`` with every padded input position set to ``value``."""
-    x = time_major(request.x.copy(), request.batch_first)
-    padded = np.arange(x.shape[0])[:, None] >= lengths_of(request)[None, :]
-    assert padded.any(), "the case table says this case has padded positions, but its data has none"
-    x[padded] = value
-    return replace(request, x=time_major(x, request.batch_first))
 
 
 @pytest.mark.cases(*INVARIANT_CASES)

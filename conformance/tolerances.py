@@ -90,7 +90,7 @@ import numpy as np
 from adapters.base import RunRequest
 from reference import LSTMSpec, map_params
 
-from .cases import SATURATION_INPUT_STD, SATURATION_SCALE
+from .cases import EDGE_INPUT_STD, SATURATION_INPUT_STD, SATURATION_SCALE
 from .seeding import seed_for
 
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53, "bfloat16": 2.0**-8, "float16": 2.0**-11}
@@ -105,8 +105,9 @@ def fan_in(spec: LSTMSpec) -> int:
 
 
 def regime_scale(regime: str) -> float:
-    """S in the module docstring: 1 for the typical regime, weight scale x input std when saturated."""
-    return SATURATION_SCALE * SATURATION_INPUT_STD if regime == "sat" else 1.0
+    """S in the module docstring: the weight scale times the inputs' standard deviation
+    (1 for the typical regime; the edge regime's weights are the typical ones)."""
+    return {"typ": 1.0, "sat": SATURATION_SCALE * SATURATION_INPUT_STD, "edge": EDGE_INPUT_STD}[regime]
 
 
 def forward_bound(spec: LSTMSpec, dtype: str, steps: int, scale: float, expected: np.ndarray) -> float:

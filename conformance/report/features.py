@@ -24,6 +24,7 @@ FEATURES: dict[str, Callable[[dict], bool]] = {
     "initial states": lambda record: record["case"]["init"] != "zero",
     "non-default activations": lambda record: any(record["spec"][role] != name for role, name in DEFAULT_ACTIVATIONS.items()),
     "saturation regime": lambda record: record["case"]["regime"] == "sat",
+    "edge regime": lambda record: record["case"]["regime"] == "edge",
     "large shape (H >= 128)": lambda record: record["spec"]["hidden_size"] >= LARGE_HIDDEN_SIZE,
     "several threads": lambda record: max(record.get("threads", [1])) > 1,
     "float32": lambda record: record["dtype"] == "float32",

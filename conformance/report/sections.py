@@ -7,7 +7,7 @@ import shlex
 from ..capabilities import capability_rows, capability_tables
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
-from ..semantics import semantics_tables
+from ..semantics import SEMANTICS_PROBES, semantics_tables
 from .columns import column
 from .content import OUTCOME_ABBREVIATIONS, OUTCOME_TONES, Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
 from .environment import PACKAGES
@@ -26,12 +26,15 @@ from .summary import (
     RATIO_BINS,
     RATIO_QUANTILES,
     parameter_counts,
+    primitive_probes,
     tolerance_ratios,
     worst_errors,
     worst_output_error_by_steps,
 )
 
 TITLE = "LSTM parity report"
+# The convention each semantics row governs.
+SITUATION_CONVENTIONS = {probe.situation: probe.convention for probe in SEMANTICS_PROBES}
 # What pytest's exit statuses mean (pytest.ExitCode).
 EXIT_MEANINGS = {
     0: "every test passed",
@@ -386,6 +389,55 @@ def model_line(finding) -> str:
     return f"Model: {finding.model}; {matched}."
 
 
+def describe_probe(probe: dict) -> str:
+    units = "non-finite" if probe["error_units"] is None else f"{probe['error_units']:.3g} units of rounding"
+    where = f" at {probe['worst_at']}" if probe["worst_at"] else ""
+    returned = f", returned as {probe['returned']}" if probe["returned"] != probe["dtype"] else ""
+    return f"{probe['primitive']} in {probe['dtype']}: {units}{where} (a correct one: at most {probe['limit']:g}){returned}"
+
+
+def primitive_line(finding) -> str:
+    """The primitive a finding blames with its probe's numbers, or what the backend's probes flag."""
+    if finding.probes is None:
+        return f"Primitive: {' in '.join(finding.primitive) if finding.primitive else 'none named'}; no primitive probe of {finding.backend} in this run."
+    flagged = [probe for probe in finding.probes if probe["flagged"]]
+    if finding.primitive:
+        named = [probe for probe in finding.probes if (probe["primitive"], probe["dtype"]) == finding.primitive]
+        measured = describe_probe(named[0]) if named else "not probed in this run"
+        return f"Primitive: explained by {' in '.join(finding.primitive)}, probed alone: {measured}."
+    others = "; ".join(describe_probe(probe) for probe in flagged) if flagged else "none"
+    return f"Primitive: none explains it; of {finding.backend}'s {len(finding.probes)} probes, flagged: {others}."
+
+
+def primitives_section(document: dict) -> Section:
+    """Per backend and dtype: how many primitives were probed and which are flagged."""
+    probes = primitive_probes(document)
+    rows = []
+    for backend, recorded in sorted(probes.items()):
+        for dtype in dict.fromkeys(probe["dtype"] for probe in recorded):
+            of_dtype = [probe for probe in recorded if probe["dtype"] == dtype]
+            flagged = [describe_probe(probe) for probe in of_dtype if probe["flagged"]]
+            unflagged = [probe["error_units"] / probe["limit"] for probe in of_dtype if not probe["flagged"]]
+            rows.append((
+                Span(backend, code=True), dtype, str(len(of_dtype)),
+                Span("; ".join(flagged), tone="fail") if flagged else "none",
+                f"{max(unflagged):.2g}" if unflagged else "-",
+            ))
+    return Section(
+        "Primitives",
+        notes=(
+            ("The functions each backend's LSTM is built from, probed alone in every dtype it offers "
+             "(conformance.primitives): each activation it takes and its autodiff derivative on points exactly "
+             "representable in the dtype, against reference/activations.py, and the matrix product of seeded "
+             "matrices. Errors are in units of the dtype's rounding (u * max(|exact|, 1); for the product, "
+             "u * (|a| |b|)); a probe is flagged beyond what a correct implementation in that dtype reaches, or "
+             "when it returns another dtype. Backends whose LSTM kernel keeps its activations internal (ONNX "
+             "Runtime and the exports it runs, TensorFlow's block LSTM, Paddle's fused rnn) offer no probe.",),
+        ),
+        tables=(Table(("backend", "dtype", "probed", "flagged", "largest unflagged / limit"), tuple(rows)),) if rows else (),
+    )
+
+
 def findings_section(document: dict) -> Section:
     """Every registered known deviation: what it is, how often it showed, its reproducer."""
     found = findings(document)
@@ -400,6 +452,7 @@ def findings_section(document: dict) -> Section:
                  f"Reproduced by {counted(finding.records_hit, 'record')} of this run"
                  + ("." if finding.strict else "; it shows by chance, so cases it applies to may also pass."),),
                 (model_line(finding),),
+                (primitive_line(finding),),
                 (f"Upstream: {finding.upstream or 'not searched'}.",),
                 ("Reproducer: ", Span(finding.reproducer_command, code=True)),
                 *((("Diagnosis of the reproducer: " + describe_reproducer_diagnosis(finding.diagnosis),),) if finding.diagnosis is not None else ()),
@@ -469,19 +522,21 @@ def semantics_section(document: dict) -> Section:
     declared = {column(record): record.get("declared", {}) for record in records}
     situations = list(dict.fromkeys(situation for table in tables.values() for situation in table))
     rows = tuple(
-        (situation, *(mark_declared(tables[backend].get(situation, "?"), declared[backend].get(situation)) for backend in tables))
+        (situation, *(mark_declared(tables[backend].get(situation, "?"), declared[backend].get(situation), situation) for backend in tables))
         for situation in situations
     )
     return Section(
         "Semantics",
         notes=(
-            ("Where frameworks define a value differently on purpose. Every cell is measured: the backend runs the "
-             "situation's case and the values at its padded steps are matched against what each convention predicts "
-             "from its own valid outputs and the initial states (zeros: exactly 0; carried: the direction's output at "
-             "the step processed just before, 0 before any valid step; carried-initial: the same, but the initial "
-             "hidden state before any valid step). "
+            ("Where frameworks define a value differently on purpose, or a specification leaves it open. Every cell is "
+             "measured: the backend runs the situation's case and the values at its padded steps are matched against what "
+             "each convention predicts from its own valid outputs and the initial states (zeros: exactly 0; carried: the "
+             "direction's output at the step processed just before, 0 before any valid step; carried-initial: the same, "
+             "but the initial hidden state before any valid step); the final states of an empty sequence against the "
+             "initial states (initial) and zeros (zeros), which the ONNX specification leaves open (it says nothing of "
+             "length 0). "
              "'declared' marks a convention the adapter declares, which the parity checks then hold it to; "
-             "the oracle's is zeros. The forget-gate bias offset is the constant the adapter declares its framework adds "
+             "the oracle's are zeros and initial. The forget-gate bias offset is the constant the adapter declares its framework adds "
              "(Haiku and Sonnet add 1.0); a probe whose gates see their biases alone confirms the mapping undoes it.",),
         ),
         tables=(Table(("situation", *tables), rows),),
@@ -523,9 +578,11 @@ def threads_section(document: dict) -> Section:
     )
 
 
-def mark_declared(cell: str, declared: str | None) -> str:
-    """``cell``, marked when the backend declares a convention other than the oracle's."""
-    return f"{cell} (declared {declared})" if declared and declared != CONVENTIONS[PADDED_OUTPUTS][0] else cell
+def mark_declared(cell: str, declared: str | None, situation: str) -> str:
+    """``cell``, marked when the backend declares a convention other than the oracle's for
+    the convention that governs ``situation``."""
+    convention = SITUATION_CONVENTIONS.get(situation, PADDED_OUTPUTS)
+    return f"{cell} (declared {declared})" if declared and declared != CONVENTIONS[convention][0] else cell
 
 
 def build_page(document: dict) -> Page:
@@ -542,6 +599,7 @@ def build_page(document: dict) -> Page:
             failure_section(document),
             capability_section(document),
             semantics_section(document),
+            primitives_section(document),
             threads_section(document),
             feature_section(document),
             error_plot_section(document),

@@ -248,6 +248,8 @@ class Finding:
     model_matches: int = 0
     model_judged: int = 0
     worst_model_ratio: float = 0.0
+    primitive: tuple[str, ...] = ()
+    probes: tuple[dict, ...] | None = None
 
 
 def findings(document: dict) -> list[Finding]:
@@ -268,6 +270,7 @@ def findings(document: dict) -> list[Finding]:
         for name in record.get("deviations", [])
     )
     judged = {deviation["name"]: model_judgements(document, deviation["name"]) for deviation in document["deviations"]}
+    probes = primitive_probes(document)
     return [
         Finding(
             name=deviation["name"],
@@ -283,10 +286,22 @@ def findings(document: dict) -> list[Finding]:
             model=deviation.get("model", ""),
             unmodelled=deviation.get("unmodelled", ""),
             upstream=deviation.get("upstream", ""),
+            primitive=tuple(deviation.get("primitive", ())),
+            probes=probes.get(deviation["backend"]),
             **judged[deviation["name"]],
         )
         for deviation in sorted(document["deviations"], key=lambda deviation: (deviation["backend"], deviation["name"]))
     ]
+
+
+def primitive_probes(document: dict) -> dict[str, tuple[dict, ...]]:
+    """Per backend, the primitive probes its ``primitives`` record holds (see
+    :mod:`conformance.primitives`); a backend without probes has none listed."""
+    return {
+        record["backend"]: tuple(record["primitives"])
+        for record in document["records"]
+        if record.get("kind") == "primitives" and record.get("primitives")
+    }
 
 
 def ratio(comparison: dict) -> float:
