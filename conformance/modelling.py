@@ -39,7 +39,7 @@ from .expectations import (
     padded_mask,
     with_conventions,
 )
-from .tolerances import accumulation, measured_tolerance
+from .tolerances import UNIT_ROUNDOFF, accumulation, measured_tolerance
 
 # Dtypes from the most precise to the least: composed models compute in the least precise.
 PRECISION_ORDER = ("float64", "float32", "float16", "bfloat16")
@@ -210,6 +210,17 @@ def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDev
             predicted, result = defined_only(request, model, model.forward(request), run.result)
             values = forward_quantities(conventional(request, predicted, judging.conventions), padded, judging.padded_outputs)
             tolerances = expected_forward(judged_as, judging.scale, judging.conventions, judging.measured_only).tolerances
+            if judging.measured_only:
+                # Measured tolerances come from the oracle's values; the model's own can be
+                # larger (nonzero where the oracle's are all 0), and the backend stores them
+                # rounded to its dtype at least.
+                unit = UNIT_ROUNDOFF[judged_as.dtype]
+                tolerances = {
+                    name: tolerance
+                    if name.endswith(PADDED_SUFFIX) or name not in values
+                    else max(tolerance, measured_tolerance(0.0, unit * float(np.max(np.abs(values[name][np.isfinite(values[name])]), initial=0.0))))
+                    for name, tolerance in tolerances.items()
+                }
             actual = forward_quantities(result, padded, judging.padded_outputs)
         else:
             values = gradient_quantities(model.gradients(request, conventional_upstream(request, run.upstream, judging.conventions)), padded)

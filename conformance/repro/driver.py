@@ -106,12 +106,13 @@ def judge(case: dict, data, results: dict, failure: str) -> int:
         print(failure)
         return 1 if named(["run"]) else 0
     shown = False
-    print(f"{'quantity':<34} {'max abs error':>14} {'tolerance':>12}  verdict")
+    width = max([len("quantity"), *(len(comparison["label"]) for comparison in case["comparisons"])])
+    print(f"{'quantity':<{width}} {'max abs error':>14} {'tolerance':>12}  verdict")
     for comparison in case["comparisons"]:
         error, note = max_error(values_of(comparison["actual"], results, data), values_of(comparison["expected"], results, data))
         beyond = not error <= comparison["tolerance"]
         mark = ("DIFFERS" if beyond else "ok") + (" (the deviation's)" if beyond and named(comparison["quantities"]) else "")
-        print(f"{comparison['label']:<34} {error:>14.3e} {comparison['tolerance']:>12.3e}  {mark}{'  ' + note if note else ''}")
+        print(f"{comparison['label']:<{width}} {error:>14.3e} {comparison['tolerance']:>12.3e}  {mark}{'  ' + note if note else ''}")
         shown |= beyond and named(comparison["quantities"])
     return 1 if shown else 0
 
