@@ -46,6 +46,8 @@ def resolve(target: str, backend: str | None, check: str) -> tuple[str, Reproduc
     deviations = {deviation.name: deviation for deviation in registered_deviations()}
     if target in deviations:
         deviation = deviations[target]
+        if deviation.checks[0] not in SCRIPT_CHECKS:
+            raise ValueError(f"TARGET: {target}'s first check is {deviation.checks[0]}; standalone scripts reproduce {', '.join(SCRIPT_CHECKS)}")
         return deviation.backend, Reproducer(deviation.backend, Case.from_id(deviation.reproducer), deviation.checks[0], deviation)
     if "::" in target and target.endswith("]") and "[" in target:
         test, _, parameters = target[:-1].partition("[")
