@@ -32,6 +32,8 @@ PREDICTING = {name: tuple(value for value in values if value != "unspecified") f
 # The quantities a known deviation must name to make a convention's values wrong whatever it is.
 GOVERNED = {PADDED_OUTPUTS: {"run", "outputs_padded"}, EMPTY_SEQUENCE_STATES: {"run", "h_n", "c_n"}}
 NOT_RUN = "not run"
+# The row of the empty-sequence states convention.
+EMPTY_STATES_SITUATION = "final states h_n, c_n of an empty sequence (length 0)"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ SEMANTICS_PROBES: tuple[SemanticsProbe, ...] = (
     SemanticsProbe("outputs at padded steps: reverse direction only", Case(direction="rev", lengths="mixed", init="h0")),
     SemanticsProbe("outputs at padded steps: bidirectional", Case(direction="bidir", lengths="mixed", init="h0")),
     SemanticsProbe("outputs of an empty sequence (length 0)", Case(lengths="mixed0", init="h0")),
-    SemanticsProbe("final states h_n, c_n of an empty sequence (length 0)", Case(lengths="mixed0", init="h0"), EMPTY_SEQUENCE_STATES),
+    SemanticsProbe(EMPTY_STATES_SITUATION, Case(lengths="mixed0", init="h0"), EMPTY_SEQUENCE_STATES),
 )
 
 

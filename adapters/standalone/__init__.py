@@ -15,7 +15,7 @@ plug-in's adapter does the same to have standalone reproducers. A file defines:
 
 ``case``: ``backend`` (its name), ``spec`` (the fields of :class:`reference.LSTMSpec`),
 ``activations`` (each role's ``name`` and every ``params`` value, defaults included), ``dtype``, ``batch_first``,
-``device``, ``h0_shape`` and ``c0_shape``; ``weights``: the adapter's
+``device``, and the run's ``h0_shape`` and ``c0_shape`` (for zero states); ``weights``: the adapter's
 ``canonical_to_backend`` arrays (float64; the file casts them), plus what its
 ``standalone_arrays(request)`` adds (a built model, say); ``inputs``: ``x`` [T, B, I] or
 [B, T, I], and where the case has them ``lengths`` [B], ``h0`` and ``c0``, and for

@@ -8,8 +8,8 @@ itself, with ``--child``), so a crash or an abort is reported as the run failing
 parent judges what the child wrote.
 
 ``CASE``: ``data`` (the ``.npz`` beside the script), ``runs`` (each ``{"kind": "forward"
-or "gradients", "inputs": prefix}``: the run's input arrays are ``prefix + name`` in the
-data), ``comparisons`` (each ``{"label", "quantities", "actual", "expected",
+or "gradients", "inputs": prefix, "h0_shape", "c0_shape"}``: the run's input arrays are
+``prefix + name`` in the data, and the backend sees ``CASE`` with the run's keys over it), ``comparisons`` (each ``{"label", "quantities", "actual", "expected",
 "tolerance"}``: the quantities of the suite it holds, ``actual`` and ``expected`` each a
 run's result ``{"run", "name", "mask", "batch"}`` or ``{"stored": key}``), ``shows`` (the
 quantities the deviation names; ``run`` when it is a failed run) and ``deviation`` (''
@@ -37,12 +37,13 @@ def run_inputs(data, prefix: str) -> dict:
 
 
 def child(case: dict, data, forward, gradients, out: Path) -> None:
-    """Run every run of the case and save each result array as ``run<i>.<name>``."""
+    """Run every run of the case (the backend given the case with the run's keys over it) and
+    save each result array as ``run<i>.<name>``."""
     weights = run_inputs(data, "weights.")
     results = {}
     for index, run in enumerate(case["runs"]):
         compute = gradients if run["kind"] == "gradients" else forward
-        for name, value in compute(case, weights, run_inputs(data, run["inputs"])).items():
+        for name, value in compute({**case, **run}, weights, run_inputs(data, run["inputs"])).items():
             results[f"run{index}.{name}"] = np.asarray(value, dtype=np.float64)
     np.savez(out, **results)
 

@@ -41,7 +41,8 @@ from ..tolerances import regime_scale
 SCRIPT_CHECKS = ("forward", "gradients", "gradients_c_n", "padding", "nan_padding", "padded_upstream", "sample_alone")
 # The upstream gradient of each gradient check.
 THROUGH = {"gradients": "outputs_and_h_n", "gradients_c_n": "c_n", "padded_upstream": "outputs_and_h_n"}
-RESULT_NAMES = {"forward": LSTMResult._fields, "gradients": ("grad_x", "grad_h0", "grad_c0")}
+# The gradients a run returns besides the parameters'.
+INPUT_GRADIENTS = ("grad_x", "grad_h0", "grad_c0")
 
 
 @dataclass
@@ -56,7 +57,13 @@ class Payload:
         """A run of ``request`` (gradients for ``upstream`` when given); its index."""
         index = len(self.runs)
         prefix = f"run{index}."
-        self.runs.append({"kind": "forward" if upstream is None else "gradients", "inputs": prefix})
+        spec, batch = request.spec, request.x.shape[0 if request.batch_first else 1]
+        self.runs.append({
+            "kind": "forward" if upstream is None else "gradients",
+            "inputs": prefix,
+            "h0_shape": [spec.num_cells, batch, spec.output_size],
+            "c0_shape": [spec.num_cells, batch, spec.hidden_size],
+        })
         self.arrays[prefix + "x"] = request.x
         if request.lengths is not None:
             self.arrays[prefix + "lengths"] = np.asarray(request.lengths, dtype=np.int64)
@@ -184,7 +191,7 @@ def build_payload(adapter: object, case: Case, check: str, request: RunRequest, 
         # Gradients a known deviation already makes wrong are not compared with themselves (as in the suite).
         known_wrong = set().union(*(deviation.quantities for deviation in find_deviations(adapter.name, "gradients", request, version=version)))
         carried = layout.carried()
-        names = [name for name in RESULT_NAMES["gradients"] if name not in known_wrong]
+        names = [name for name in INPUT_GRADIENTS if name not in known_wrong]
         names += [array for array, quantities in carried.items() if not known_wrong & set(quantities)]
         same_results(payload, first, second, names, carried, {})
     else:

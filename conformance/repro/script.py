@@ -82,10 +82,12 @@ def without_docstring(source: str) -> str:
     return "\n".join(line for index, line in enumerate(lines) if index not in skip).strip() + "\n"
 
 
-def imported_modules(source: str) -> list[str]:
-    """The top-level modules ``source`` imports, outside the standard library, in order."""
+def imported_modules(source: str, module_level: bool = False) -> list[str]:
+    """The top-level modules ``source`` imports (at module level only, or anywhere), outside
+    the standard library, in order."""
     names = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    for node in tree.body if module_level else ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [alias.name.partition(".")[0] for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -93,15 +95,23 @@ def imported_modules(source: str) -> list[str]:
     return [name for name in dict.fromkeys(names) if name not in sys.stdlib_module_names and name != "__future__"]
 
 
-def first_line(source: str) -> str:
+def first_paragraph(source: str) -> str:
+    """The first paragraph of ``source``'s module docstring, on one line."""
     docstring = ast.get_docstring(ast.parse(source)) or ""
-    return docstring.splitlines()[0] if docstring else ""
+    return " ".join(docstring.split("\n\n")[0].split())
+
+
+def imports_line(source: str) -> str:
+    """What the script imports besides the standard library: at module level, then inside functions."""
+    everywhere, module_level = imported_modules(source), imported_modules(source, module_level=True)
+    inside = [name for name in everywhere if name not in module_level]
+    return " and ".join(["numpy", *(name for name in module_level if name != "numpy")]) + (f" (and, where used, {', '.join(inside)})" if inside else "")
 
 
 def header(reproducer: Reproducer, adapter: object, source: str, request: RunRequest, version: str) -> str:
     """The script's docstring: what it reproduces, where it comes from, how to read it."""
-    deviation, modules = reproducer.deviation, imported_modules(source)
-    lines = [f"{reproducer.name}: a standalone reproducer written by lstm-parity repro; it imports {' and '.join(modules)} only.", ""]
+    deviation = reproducer.deviation
+    lines = [f"{reproducer.name}: a standalone reproducer written by lstm-parity repro; it imports {imports_line(source)} only.", ""]
     if deviation:
         lines += [f"Deviation: {deviation.summary}.", ""]
         if deviation.model:
@@ -111,7 +121,7 @@ def header(reproducer: Reproducer, adapter: object, source: str, request: RunReq
         if deviation.versions_seen:
             lines += [f"Seen on {adapter.name} {', '.join(deviation.versions_seen)}.", ""]
     lines += [
-        f"Backend: {adapter.name}{' ' + version if version else ''}: {first_line(source)}",
+        f"Backend: {adapter.name}{' ' + version if version else ''}: {first_paragraph(source)}",
         f"Case: {reproducer.case.id} ({request.dtype}, {'batch-first' if request.batch_first else 'time-major'}), check "
         f"{reproducer.check}. In the lstm-conformance suite: pytest \"{reproducer.node_id}\".",
         "",
@@ -145,8 +155,6 @@ def case_record(reproducer: Reproducer, request: RunRequest, payload: Payload, d
         "dtype": request.dtype,
         "batch_first": request.batch_first,
         "device": request.device,
-        "h0_shape": [spec.num_cells, reproducer.case.batch, spec.output_size],
-        "c0_shape": [spec.num_cells, reproducer.case.batch, spec.hidden_size],
         "runs": payload.runs,
         "comparisons": payload.comparisons,
     }

@@ -29,10 +29,10 @@ EXAMPLE = "adapters.example:ExampleAdapter"
 CASE = Case.from_id("L1-fwd-bm-none-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu")
 
 
-def write(folder: Path, adapter=None, deviation: KnownDeviation | None = None) -> Path:
+def write(folder: Path, adapter=None, deviation: KnownDeviation | None = None, check: str = "forward", case: Case = CASE) -> Path:
     adapter = adapter or ExampleAdapter()
-    reproducer = Reproducer(adapter.name, CASE, "forward", deviation)
-    return write_reproducer(reproducer, adapter, request_for(CASE, make_data(CASE)), folder)
+    reproducer = Reproducer(adapter.name, case, check, deviation)
+    return write_reproducer(reproducer, adapter, request_for(case, make_data(case)), folder)
 
 
 def changed(script: Path, key: str, change: float) -> None:
@@ -61,6 +61,14 @@ def test_a_case_the_backend_computes_right_exits_0(tmp_path):
     run = run_standalone(write(tmp_path), sys.executable)
     assert run.exit_status == 0, run.output
     assert "a difference from the expected values: does not show" in run.output
+
+
+def test_each_sample_alone_against_its_row_runs_every_sample_with_its_own_zero_states(tmp_path):
+    """sample_alone runs the batch and each sample alone: batches of 3 and of 1, no initial states given."""
+    case = Case.from_id("L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu")
+    run = run_standalone(write(tmp_path, check="sample_alone", case=case), sys.executable)
+    assert run.exit_status == 0, run.output
+    assert "outputs[2]" in run.output
 
 
 def test_weights_changed_in_its_data_make_the_script_exit_1(tmp_path):

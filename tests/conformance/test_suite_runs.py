@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from conformance.report.schema import parity_schema
+from conformance.semantics import EMPTY_STATES_SITUATION as EMPTY_STATES_ROW
 from conformance.test_semantics import OFFSET_ROW
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,8 +150,9 @@ def test_a_lossy_parameter_mapping_fails_the_shipped_mapping_check(tmp_path):
 def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     """tests/plugin_example is a package as another project would install it: its adapter and
     its deviation come from entry points only (its dist-info on the path stands for the
-    install). The shipped suite runs every check on it, the mapping round trip and the
-    reproducer check included, and the report lists its deviation and no other."""
+    install). The shipped suite runs every check on it, the mapping round trip, the
+    reproducer check and its standalone reproducer included, and the report lists its
+    deviation and no other."""
     report = tmp_path / "plugin.json"
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "plugin_example"), str(ROOT)])}
     process = subprocess.run(
@@ -163,7 +165,7 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     records = document["records"]
     kinds = {record["kind"] for record in records if record["outcome"] != "unsupported"}
     # Every check the example backend can take (it has no lengths, so no padding checks).
-    checks = {"forward", "threads", "final_state_is_last_output", "sample_alone", "mapping", "deviation_reproducers", "sweep", "capabilities"}
+    checks = {"forward", "threads", "final_state_is_last_output", "sample_alone", "mapping", "deviation_reproducers", "standalone_reproducers", "sweep", "capabilities"}
     assert kinds == checks, kinds
     forward = [record for record in records if record["kind"] in ("forward", "threads") and record["outcome"] != "unsupported"]
     assert forward and all(record["outcome"] == "known_deviation" for record in forward)
@@ -173,6 +175,9 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     # Its reproducer is diagnosed too: tanh of c_n is no mapping mistake.
     (checked,) = [record for record in records if record["kind"] == "deviation_reproducers"]
     assert checked["reproducer_diagnoses"] == {"plugin-example-cell-state-squashed": []}
+    # And its standalone reproducer, from the plug-in's own standalone_source, shows it.
+    (standalone,) = [record for record in records if record["kind"] == "standalone_reproducers"]
+    assert standalone["standalone_exits"] == {"plugin-example-cell-state-squashed": 1}
 
 
 @pytest.mark.full_depth
@@ -189,13 +194,16 @@ def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared
     ran = {test: record for test, record in records.items() if record["outcome"] != "unsupported"}
     outcomes = {(record["kind"], record["outcome"]) for record in ran.values()}
     (semantics,) = [record for record in ran.values() if record["kind"] == "semantics"]
-    # Every padded-output row measured as none of the conventions; the forget-gate offset row: none (0).
-    assert semantics["semantics"] == {**dict.fromkeys(semantics["declared"], "other"), OFFSET_ROW: "0"}
+    # Every padded-output row measured as none of the conventions; an empty sequence's final
+    # states are its initial ones (the stack runs no step of it); the forget-gate offset row: none (0).
+    padded_rows = [situation for situation in semantics["declared"] if situation != EMPTY_STATES_ROW]
+    assert semantics["semantics"] == {**dict.fromkeys(padded_rows, "other"), EMPTY_STATES_ROW: "initial", OFFSET_ROW: "0"}
     if declared:
         assert process.returncode == 0, process.stdout[-3000:]
         assert {kind for kind, _ in outcomes} >= {"forward", "padding", "nan_padding", "semantics"}
         assert {outcome for _, outcome in outcomes} == {"pass"}
-        assert set(semantics["declared"].values()) == {"unspecified"}
+        assert {situation: semantics["declared"][situation] for situation in padded_rows} == dict.fromkeys(padded_rows, "unspecified")
+        assert semantics["declared"][EMPTY_STATES_ROW] == "initial"
     else:
         assert process.returncode == 1
         assert {("forward", "fail"), ("padding", "fail"), ("nan_padding", "fail"), ("semantics", "fail")} <= outcomes

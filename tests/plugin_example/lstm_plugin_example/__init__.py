@@ -11,6 +11,7 @@ deviation, ``0.2`` fixed it, and any other value is a release that cannot be imp
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,8 @@ class PluginExampleAdapter(ExampleAdapter):
     """The example backend, its c_n squashed by tanh."""
 
     name = "plugin-example"
+    # Its standalone reproducers run its own backend (not the example's it inherits).
+    standalone_source = Path(__file__).with_name("standalone.py")
 
     def _import_version(self) -> str:
         release = os.environ.get(RELEASE_VARIABLE, FIRST_RELEASE)
