@@ -270,12 +270,14 @@ def edge_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DE
     found: dict[str, Case] = {}
     version = backend.availability.version
     for case in covering:
+        if len(found) == depth.edge_cases:
+            break
         copy = case_or_none({**asdict(case), "regime": "edge", "dtype": "f32", "device": "cpu"})
         if copy is None or copy.acts in found or not backend.supports(copy):
             continue
         if not find_deviations(backend.name, "forward", request_for(copy, make_data(copy)), version=version):
             found[copy.acts] = copy
-    return list(found.values())[: depth.edge_cases]
+    return list(found.values())
 
 
 def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
