@@ -10,7 +10,7 @@ environment (its wheel needs NumPy 1, JAX needs NumPy 2): it gets ``.venv-mindsp
 built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore backend
 under that environment's Python (``--interpreter``). Further arguments go to the command
 run (``lstm-parity run`` or ``pytest -n auto``); ``test`` runs at ``--depth quick`` (every
-backend, smaller designs, no threads check: minutes) unless they name a depth, and ``test
+backend and check, smaller designs: minutes) unless they name a depth, and ``test
 --depth full`` is what CI runs after it (see ``conformance/depth.py``).
 """
 

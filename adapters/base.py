@@ -27,6 +27,9 @@ LSTM implementation:
   environment variables, when it checks a backend at several thread counts);
 - optionally ``deterministic_across_threads = True``: its results do not depend on the
   thread count, so runs at different counts must agree bit for bit;
+- optionally ``batch_invariant = True``: a sample's results do not depend on the other
+  samples of its batch or on its row in it, so a sample run alone must agree bit for bit
+  with its row;
 - optionally ``costly_runs = True``: each run takes seconds (it exports or compiles a
   model), so the suite draws a smaller covering design and sweep for it (see
   :func:`has_costly_runs`).
@@ -92,7 +95,8 @@ class RunConfig:
 
     lengths: per-sequence lengths are given; zero_length: at least one of them is 0;
     initial_states: h0 and c0 are given; dropout: the module's inter-layer dropout
-    probability, run in inference mode; gradients: the run is asked for gradients too.
+    probability, run in inference mode; gradients: the run is asked for gradients too;
+    last_output_only: the backend's mode that returns only each sequence's last output.
     """
 
     spec: LSTMSpec
@@ -104,6 +108,7 @@ class RunConfig:
     initial_states: bool = False
     dropout: float = 0.0
     gradients: bool = False
+    last_output_only: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -112,6 +117,10 @@ class RunConfig:
             raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {self.device!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+        if self.last_output_only and (self.zero_length or self.gradients):
+            raise ValueError(
+                f"last_output_only: expected a forward run without empty sequences, got zero_length={self.zero_length}, gradients={self.gradients}"
+            )
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,11 @@ class RunRequest:
 
     x: [T, B, I] ([B, T, I] when ``batch_first``); lengths: [B] ints in [0, T] or None;
     initial_states: (h0 [L*D, B, R], c0 [L*D, B, H]) or None for zeros.
+    ``last_output_only``: run the backend's mode that returns only each sequence's last
+    output (Keras's ``return_sequences=False``, an ONNX LSTM without Y); the result's
+    ``outputs`` are then [B, D*R]: per direction, the top layer's output at the last step
+    it computes for the sequence (a forward direction's at the sequence's last valid step,
+    a reversed one's at step 0), directions concatenated. Never with an empty sequence.
     """
 
     spec: LSTMSpec
@@ -131,6 +145,7 @@ class RunRequest:
     dtype: str = "float64"
     device: str = "cpu"
     dropout: float = 0.0
+    last_output_only: bool = False
 
     def config(self, gradients: bool = False) -> RunConfig:
         """The data-free description of this request (asking for gradients too if ``gradients``)."""
@@ -145,6 +160,7 @@ class RunRequest:
             initial_states=self.initial_states is not None,
             dropout=self.dropout,
             gradients=gradients,
+            last_output_only=self.last_output_only,
         )
 
 
@@ -200,6 +216,13 @@ def promises_thread_determinism(adapter: object) -> bool:
     count (``deterministic_across_threads``, default False): the suite then compares its
     runs at different thread counts bit for bit."""
     return bool(getattr(adapter, "deterministic_across_threads", False))
+
+
+def promises_batch_invariance(adapter: object) -> bool:
+    """Whether ``adapter`` says its backend's result for a sample does not depend on the
+    other samples of its batch or on its row in it (``batch_invariant``, default False):
+    the suite then compares a sample run alone with its row in the batch bit for bit."""
+    return bool(getattr(adapter, "batch_invariant", False))
 
 
 def has_costly_runs(adapter: object) -> bool:

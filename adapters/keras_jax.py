@@ -73,7 +73,7 @@ class KerasJaxLSTMAdapter(KerasLSTMAdapter):
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype
-        stack = jitted_stack(self, spec, dtype)
+        stack = jitted_stack(self, spec, dtype, request.last_output_only)
         outputs, h_n, c_n = stack.forward(stack.trainable(spec, params, dtype), *self.arguments(inputs, dtype))
         return LSTMResult(
             self.to_request_layout(request, np.asarray(outputs)),
@@ -97,9 +97,10 @@ class KerasJaxLSTMAdapter(KerasLSTMAdapter):
 
 
 @functools.cache
-def jitted_stack(adapter: KerasJaxLSTMAdapter, spec: LSTMSpec, dtype: str) -> JittedStack:
-    """The layers of ``spec`` in ``dtype``, built once, and their jitted calls."""
-    layers = adapter.build(spec, dtype)
+def jitted_stack(adapter: KerasJaxLSTMAdapter, spec: LSTMSpec, dtype: str, last_output_only: bool = False) -> JittedStack:
+    """The layers of ``spec`` in ``dtype`` (the top one returning its last output only, if
+    asked), built once, and their jitted calls."""
+    layers = adapter.build(spec, dtype, last_output_only=last_output_only)
     frozen = [[variable.value for variable in layer.non_trainable_variables] for layer in layers]
     where = {id(variable): (index, position) for index, layer in enumerate(layers) for position, variable in enumerate(layer.trainable_variables)}
     slots = tuple((name, *where[id(weight)]) for name, weight in adapter.named_weights(spec, layers))

@@ -150,7 +150,11 @@ class KerasLSTMAdapter(BaseAdapter):
     parameter_layout = "keras"
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL, activations=set(KERAS_ACTIVATIONS), dtypes=DTYPES, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+        features=STRUCTURAL | {"last_output_only"},
+        activations=set(KERAS_ACTIVATIONS),
+        dtypes=DTYPES,
+        directions={"forward", "bidirectional", "reverse"},
+        devices=DEVICES,
     )
     standalone_source = STANDALONE / "keras_lstm.py"
 
@@ -223,9 +227,10 @@ class KerasLSTMAdapter(BaseAdapter):
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return keras_to_canonical(spec, backend_params)
 
-    def build(self, spec: LSTMSpec, dtype: str, params: LSTMParams | None = None) -> list:
+    def build(self, spec: LSTMSpec, dtype: str, params: LSTMParams | None = None, last_output_only: bool = False) -> list:
         """One built Keras layer per LSTM layer (``Bidirectional`` for two directions), with
-        ``params`` loaded when given."""
+        ``params`` loaded when given; with ``last_output_only`` the top layer returns only
+        each sequence's last output (``return_sequences=False``)."""
         self.prepare_framework()
         import keras
 
@@ -237,7 +242,7 @@ class KerasLSTMAdapter(BaseAdapter):
                 activation=keras_activation(spec, "candidate_activation"),
                 recurrent_activation=keras_activation(spec, "gate_activation"),
                 use_bias=spec.bias,
-                return_sequences=True,
+                return_sequences=not (last_output_only and layer == spec.num_layers - 1),
                 return_state=True,
                 dtype=dtype,
                 # Every weight is loaded (or, on JAX, passed in) before a run, so none needs a random
@@ -274,7 +279,7 @@ class KerasLSTMAdapter(BaseAdapter):
         import keras
 
         spec, dtype = request.spec, request.dtype
-        layers = self.build(spec, dtype, params)
+        layers = self.build(spec, dtype, params, request.last_output_only)
         states = [[state.astype(dtype) for state in initial] for initial in (inputs.h0, inputs.c0)]
         outputs, h_n, c_n = self.stack(spec, layers, self.batch_major(inputs, dtype), self.mask(inputs), *states)
         numpy = keras.ops.convert_to_numpy
@@ -300,8 +305,8 @@ class KerasLSTMAdapter(BaseAdapter):
 
     def stack(self, spec: LSTMSpec, layers: list, x, mask, h0: list, c0: list, call=None):
         """Run the layers over ``x`` [B, T, I] (a backend tensor) with ``mask`` [B, T] or None
-        and per-cell initial states (canonical order); returns (outputs [B, T, D*R], h_n list,
-        c_n list) as backend tensors. ``call(layer, index, *args, **kwargs)`` runs one layer
+        and per-cell initial states (canonical order); returns (outputs [B, T, D*R], or [B, D*R]
+        when the top layer returns its last output only, h_n list, c_n list) as backend tensors. ``call(layer, index, *args, **kwargs)`` runs one layer
         (default: calling it), so that JAX can run it statelessly."""
         import keras
 
@@ -311,7 +316,7 @@ class KerasLSTMAdapter(BaseAdapter):
             cells = range(index * spec.num_directions, (index + 1) * spec.num_directions)
             states = [state for cell in cells for state in (h0[cell], c0[cell])]
             x, *final = call(layer, index, x, mask=mask, initial_state=states)
-            if spec.reverse:
+            if spec.reverse and layer.return_sequences:
                 x = keras.ops.flip(x, axis=1)
             h_n += final[0::2]
             c_n += final[1::2]
@@ -331,6 +336,7 @@ class KerasLSTMAdapter(BaseAdapter):
 
     @staticmethod
     def to_request_layout(request: RunRequest, outputs: np.ndarray) -> np.ndarray:
-        """Keras's [B, T, D*R] outputs in the request's layout, float64."""
+        """Keras's [B, T, D*R] outputs in the request's layout, float64 (its last outputs
+        [B, D*R] as they are, for a request of those only)."""
         outputs = np.asarray(outputs, dtype=np.float64)
-        return outputs if request.batch_first else outputs.transpose(1, 0, 2)
+        return outputs if request.batch_first or request.last_output_only else outputs.transpose(1, 0, 2)

@@ -3,6 +3,8 @@ gradients through torch's autograd."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult
 
 from .base import RunRequest
@@ -40,15 +42,23 @@ class KerasTorchLSTMAdapter(KerasLSTMAdapter):
         spec, dtype = request.spec, request.dtype
         layers = self.build(spec, dtype, params)
 
-        def leaf(array):
-            return torch.tensor(array, dtype=getattr(torch, dtype), requires_grad=True)
+        def tensor(array):
+            # NumPy's bfloat16 (ml_dtypes) does not convert to torch: float64 does, and holds
+            # every value of the run's dtype exactly.
+            return torch.from_numpy(np.asarray(array, dtype=np.float64)).to(getattr(torch, dtype))
 
-        x = leaf(self.batch_major(inputs, dtype))
+        def leaf(array):
+            return tensor(array).requires_grad_()
+
+        def numpy(gradient):
+            return gradient.double().numpy()
+
+        x = leaf(self.batch_major(inputs, "float64"))
         h0, c0 = ([leaf(state) for state in initial] for initial in (inputs.h0, inputs.c0))
         mask = self.mask(inputs)
         outputs, h_n, c_n = self.stack(spec, layers, x, None if mask is None else torch.from_numpy(mask), h0, c0)
         grad_outputs, grad_h_n, grad_c_n = self.upstream_terms(request, upstream)
         pairs = [(outputs, grad_outputs), *zip(h_n, grad_h_n), *zip(c_n, grad_c_n)]
-        sum((result * torch.from_numpy(grad)).sum() for result, grad in pairs).backward()
-        named = {name: weight.value.grad.numpy() for name, weight in self.named_weights(spec, layers)}
-        return self.collect_gradients(request, x.grad.numpy(), [h.grad.numpy() for h in h0], [c.grad.numpy() for c in c0], named)
+        sum((result * tensor(grad)).sum() for result, grad in pairs).backward()
+        named = {name: numpy(weight.value.grad) for name, weight in self.named_weights(spec, layers)}
+        return self.collect_gradients(request, numpy(x.grad), [numpy(h.grad) for h in h0], [numpy(c.grad) for c in c0], named)

@@ -133,7 +133,7 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
     parameter_layout = "onnx"
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL | {"peepholes", "activation_clip", "input_forget"},
+        features=STRUCTURAL | {"peepholes", "activation_clip", "input_forget", "last_output_only"},
         activations=set(ONNX_ACTIVATIONS),
         dtypes={*PLAIN_DTYPES, "float16"},
         directions={"forward", "bidirectional", "reverse"},
@@ -184,11 +184,15 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         return onnx_to_canonical(spec, backend_params)
 
-    def model(self, spec: LSTMSpec, dtype: str, lengths: bool, initial_states: bool, params: LSTMParams | None = None):
+    def model(
+        self, spec: LSTMSpec, dtype: str, lengths: bool, initial_states: bool, params: LSTMParams | None = None, last_output_only: bool = False
+    ):
         """The ONNX model for ``spec``: inputs X [T, B, I] (dynamic T and B), then
         ``sequence_lens`` [B] int32 and ``initial_h``/``initial_c`` [L*D, B, R|H] when asked;
-        outputs Y [T, B, D*H], Y_h and Y_c [L*D, B, H]. Without ``params``, seeded weights
-        of the right shapes (what :meth:`parameter_count` needs)."""
+        outputs Y [T, B, D*H], Y_h and Y_c [L*D, B, H]. With ``last_output_only`` the top
+        layer's node leaves its optional Y output out (an empty name, as the operator allows)
+        and the model has Y_h and Y_c only. Without ``params``, seeded weights of the right
+        shapes (what :meth:`parameter_count` needs)."""
         from onnx import TensorProto, helper, numpy_helper
 
         element = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16}[dtype]
@@ -226,29 +230,42 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
             ]
             while node_inputs[-1] == "":
                 node_inputs.pop()
-            nodes.append(helper.make_node("LSTM", node_inputs, [f"{prefix}.Y", f"{prefix}.Y_h", f"{prefix}.Y_c"], **attributes))
+            top_without_y = last_output_only and layer == spec.num_layers - 1
+            nodes.append(helper.make_node("LSTM", node_inputs, ["" if top_without_y else f"{prefix}.Y", f"{prefix}.Y_h", f"{prefix}.Y_c"], **attributes))
+            if top_without_y:
+                break
             nodes.append(helper.make_node("Transpose", [f"{prefix}.Y"], [f"{prefix}.Y_tbd"], perm=[0, 2, 1, 3]))
             layer_input = f"{prefix}.output"
             nodes.append(helper.make_node("Reshape", [f"{prefix}.Y_tbd", "merge_directions"], [layer_input]))
-        nodes.append(helper.make_node("Identity", [layer_input], ["Y"]))
+        else:
+            nodes.append(helper.make_node("Identity", [layer_input], ["Y"]))
         for state in ("Y_h", "Y_c"):
             nodes.append(helper.make_node("Concat", [f"layer{k}.{state}" for k in range(spec.num_layers)], [state], axis=0))
-        outputs = [helper.make_tensor_value_info(name, element, None) for name in ("Y", "Y_h", "Y_c")]
+        names = ("Y_h", "Y_c") if last_output_only else ("Y", "Y_h", "Y_c")
+        outputs = [helper.make_tensor_value_info(name, element, None) for name in names]
         graph = helper.make_graph(nodes, "lstm", inputs, outputs, initializers)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
 
     def standalone_arrays(self, request: RunRequest) -> dict[str, np.ndarray]:
         """The request's model, serialized, for a standalone reproducer (see :mod:`adapters.standalone`)."""
-        model = self.model(request.spec, request.dtype, request.lengths is not None, request.initial_states is not None, request.params)
+        model = self.model(
+            request.spec, request.dtype, request.lengths is not None, request.initial_states is not None, request.params, request.last_output_only
+        )
         return {"model": np.frombuffer(model.SerializeToString(), dtype=np.uint8)}
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype
-        model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params)
+        model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params, request.last_output_only)
         feeds = {"X": inputs.x.astype(dtype)}
         if inputs.lengths is not None:
             feeds["sequence_lens"] = inputs.lengths.astype(np.int32)
         if inputs.initial_states_given:
             feeds["initial_h"], feeds["initial_c"] = inputs.h0.astype(dtype), inputs.c0.astype(dtype)
-        return LSTMResult(*run_session(session(model.SerializeToString()), feeds))
+        values = run_session(session(model.SerializeToString()), feeds)
+        if not request.last_output_only:
+            return LSTMResult(*values)
+        h_n, c_n = values
+        # Y_h is the operator's last output of each direction (onnx/defs/rnn/defs.cc): the top layer's, directions side by side.
+        top = h_n[-spec.num_directions :]
+        return LSTMResult(top.transpose(1, 0, 2).reshape(inputs.batch, -1), h_n, c_n)
 

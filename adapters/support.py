@@ -24,7 +24,9 @@ Interface versions (what each one added to what a run can ask):
    projection clip and every other activation of :mod:`reference.activations`;
 3. bfloat16 and float16 (asked only of adapters listing them in ``dtypes``), thread counts;
 4. ``supports`` and ``interface_version`` themselves, and parameter offsets
-   (:mod:`adapters.offsets`).
+   (:mod:`adapters.offsets`);
+5. the last-output-only mode (``last_output_only``: Keras's ``return_sequences=False``,
+   an ONNX LSTM without its Y output) and the batch-invariance claim (``batch_invariant``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from types import MappingProxyType
 from reference.activations import ACTIVATIONS
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 
-INTERFACE_VERSION = 4
+INTERFACE_VERSION = 5
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 PLAIN_DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
@@ -68,6 +70,7 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect("activation_clip", "activation clipping", 2, lambda config: config.spec.activation_clip is not None),
     Aspect("input_forget", "coupled input-forget gate", 2, lambda config: config.spec.input_forget),
     Aspect("proj_clip", "projection clipping", 2, lambda config: config.spec.proj_clip is not None),
+    Aspect("last_output_only", "a mode returning only each sequence's last output", 5, lambda config: config.last_output_only),
 )
 FEATURES = tuple(aspect.name for aspect in ASPECTS)
 # The structural features of interface 1, which every framework layer either runs or

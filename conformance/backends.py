@@ -7,10 +7,11 @@ off. Each backend runs its own forward table: a covering design (at full depth, 
 backend without peepholes still gets every 3-way combination of the features it has),
 plus its known-deviation reproducers, a CUDA copy of a few cases, one case at each large
 shape (the size factor) and one more in float64 at H = 128, a few float32 cases in the
-edge regime and, where the backend offers bfloat16 and float16, copies of a few of its
-float32 cases in each; its gradient table is
-built the same way (at full depth, strength 2) from the cases it can compute gradients
-for, with a case at H = 128 in float32 and (at full depth) float64. A backend whose runs take
+edge regime, one case four layers deep and one 500 steps long and, where the backend
+offers bfloat16 and float16, copies of a few of its float32 cases in each; its gradient
+table is built the same way (at full depth, strength 2) from the cases it can compute
+gradients for, with a case at H = 128 in float32 and (at full depth) float64, one four
+layers deep and its reduced-precision copies. A backend whose runs take
 seconds (an export per run) says so with ``costly_runs`` and gets the depth's smaller
 designs, so that a run stays within its time budget as such backends multiply. A case id
 always spells the whole case, so any case reruns alone on any backend.
@@ -30,7 +31,7 @@ from adapters.conventions import declared_conventions
 from adapters.registry import BUILTIN_ADAPTERS, known_adapters, load_adapter, resolve_reference
 from reference import LSTMSpec
 
-from .cases import FACTORS, LARGE_SHAPES, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case, make_data, request_for
+from .cases import DEEP_LAYERS, FACTORS, LARGE_SHAPES, LONG_SHAPE, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case, make_data, request_for
 from .covering import covering_rows
 from .depth import DEFAULT_DEPTH, DEPTHS, Depth
 from .deviations import GRADIENT_CHECKS, find_deviations, reproducer_cases
@@ -45,7 +46,8 @@ FLOAT64_LARGE_SHAPE = GRADIENT_LARGE_SHAPE = "H128"
 # cases (see BackendPool._table).
 COVERED_FACTORS = {
     **{name: values for name, values in FACTORS.items() if name != "device"},
-    "shape": tuple(shape for shape in FACTORS["shape"] if shape not in LARGE_SHAPES),
+    "layers": tuple(layers for layers in FACTORS["layers"] if layers != DEEP_LAYERS),
+    "shape": tuple(shape for shape in FACTORS["shape"] if shape not in (*LARGE_SHAPES, LONG_SHAPE)),
     "dtype": PLAIN_DTYPES,
     "regime": ("typ", "sat"),
 }
@@ -102,11 +104,28 @@ class Backend:
         adapter is asked; else the adapter's reasons, asked once per distinct config
         (adapters outside BaseAdapter may not know that they have no gradients)."""
         if config not in self._support:
-            reasons = not_declared(self.adapter, config) or tuple(self.adapter.unsupported(config))
+            self.ask_support([config])
+        return self._support[config]
+
+    def ask_support(self, configs: list[RunConfig]) -> None:
+        """Find :meth:`unsupported`'s answer for each of ``configs`` not asked yet, asking an
+        isolated adapter about all the declared ones in one call to its process."""
+        asked = [config for config in dict.fromkeys(configs) if config not in self._support]
+        declared = []
+        for config in asked:
+            refused = not_declared(self.adapter, config)
+            if refused:
+                self._support[config] = refused
+            else:
+                declared.append(config)
+        if isinstance(self.adapter, IsolatedAdapter):
+            answers = self.adapter.unsupported_many(declared) if declared else []
+        else:
+            answers = [tuple(self.adapter.unsupported(config)) for config in declared]
+        for config, reasons in zip(declared, answers):
             if config.gradients and not reasons and not offers_gradients(self.adapter):
                 reasons = (f"{self.name} computes no gradients",)
-            self._support[config] = reasons
-        return self._support[config]
+            self._support[config] = tuple(reasons)
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         """The adapter's count, asked once per spec."""
@@ -183,9 +202,15 @@ class Backend:
         three times, either, for a backend with costly runs, every 2-way combination once."""
         designs = (depth.costly_gradients, depth.costly) if has_costly_runs(self.adapter) else (depth.gradients, depth.forward)
         strength, multiplicity = designs[0] if gradients else designs[1]
+
+        def allowed_rows(rows: list[dict]) -> list[bool]:
+            cases = [case_or_none(row) for row in rows]
+            self.ask_support([case.config(gradients) for case in cases if case is not None])
+            return [self.supports(case, gradients) and (not gradients or case.gradients_well_posed) for case in cases]
+
         rows = covering_rows(
             COVERED_FACTORS,
-            lambda row: self.supports(case_or_none(row), gradients) and (not gradients or case_or_none(row).gradients_well_posed),
+            allowed_rows=allowed_rows,
             strength=strength,
             multiplicity=multiplicity,
             seed=seed_for(f"covering:{self.name}:{'gradients' if gradients else 'forward'}"),
@@ -193,11 +218,11 @@ class Backend:
         return [Case(**row) for row in rows]
 
 
-def copies(backend: Backend, covering: list[Case], limit: int, **values) -> list[Case]:
-    """The first ``limit`` cases of ``covering`` that the backend still runs with ``values``
-    in place of theirs, so changed."""
+def copies(backend: Backend, covering: list[Case], limit: int, gradients: bool = False, **values) -> list[Case]:
+    """The first ``limit`` cases of ``covering`` that the backend still runs (with gradients,
+    well posed, if asked) with ``values`` in place of theirs, so changed."""
     changed = (case_or_none({**asdict(case), **values}) for case in covering)
-    return [case for case in changed if backend.supports(case)][:limit]
+    return [case for case in changed if backend.supports(case, gradients) and (not gradients or case.gradients_well_posed)][:limit]
 
 
 def size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
@@ -207,11 +232,17 @@ def size_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DE
     typical regime: saturated, these shapes amplify float32 rounding to whole units (an
     error of 5 in values of 80 at H = 256), which no tolerance can tell from a bug. A
     backend with costly runs (an export or a per-step dispatch per run) runs the first
-    large shape only, the one with the fewest steps. Then the float64 copy
+    large shape only, the one with the fewest steps (with ``depth.cheapest_large_copies``,
+    the cheapest: see :func:`large_values`). Then the float64 copy
     (:func:`float64_size_copies`)."""
     float32_first = sorted(covering, key=lambda case: case.dtype != "f32")
-    shapes = LARGE_SHAPES[: 1 if has_costly_runs(backend.adapter) else depth.large_shapes]
-    float32 = [copy for index, shape in enumerate(shapes) for copy in copies(backend, float32_first[index + 1 :], 1, shape=shape, regime="typ")]
+    costly = has_costly_runs(backend.adapter)
+    shapes = LARGE_SHAPES[: 1 if costly else depth.large_shapes]
+    float32 = [
+        copy
+        for index, shape in enumerate(shapes)
+        for copy in copies(backend, float32_first[index + 1 :], 1, **(large_values(shape, depth) if costly else {"shape": shape, "regime": "typ"}))
+    ]
     return float32 + float64_size_copies(backend, covering, depth)
 
 
@@ -259,6 +290,39 @@ def gradient_size_copies(backend: Backend, covering: list[Case], depth: Depth = 
     return found
 
 
+def structure_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH], gradients: bool = False) -> list[Case]:
+    """The deep stack and the long sequence, outside the covering designs (real bugs switch
+    on past three layers and past hundreds of steps): the first covering case after the
+    plainest that the backend runs with :data:`conformance.cases.DEEP_LAYERS` layers, and
+    (forward only) the first it runs at :data:`conformance.cases.LONG_SHAPE`, each in the
+    typical regime and so changed (for a backend with costly runs, the long one a single forward
+    layer over whole sequences, and with ``depth.cheapest_large_copies`` the deep one over
+    whole sequences too); candidates on which a model-less deviation would leave
+    comparisons unjudged are passed over."""
+    checks = GRADIENT_CHECKS if gradients else ("forward",)
+    costly = has_costly_runs(backend.adapter)
+    # In the typical regime, as the large and long copies: saturated, four layers of float32
+    # rounding make tolerances a thousandth of the values (lstm-parity power measured it).
+    deep_values: dict[str, object] = {"layers": DEEP_LAYERS, "regime": "typ"}
+    long_values: dict[str, object] = {"shape": LONG_SHAPE, "regime": "typ"}
+    if costly:
+        # A per-step dispatch (MindSpore with lengths) pays per cell and step: 500 steps of
+        # one forward layer over whole sequences.
+        long_values.update(layers=1, direction="fwd", lengths="none")
+    if costly and depth.cheapest_large_copies:
+        deep_values["lengths"] = "none"
+    wanted = [deep_values] + ([] if gradients else [long_values])
+    found = []
+    for values in wanted:
+        changed = (case_or_none({**asdict(case), **values}) for case in covering[1:])
+        found += [
+            case
+            for case in changed
+            if case is not None and (not gradients or case.gradients_well_posed) and backend.supports(case, gradients) and fully_judged(backend, case, checks)
+        ][:1]
+    return found
+
+
 def edge_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
     """The edge regime (:data:`conformance.cases.EDGE_INPUT_STD`): float32 covering cases,
     each with another activation set that drives an unbounded candidate or cell activation
@@ -280,14 +344,14 @@ def edge_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DE
     return list(found.values())
 
 
-def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH]) -> list[Case]:
-    """Per reduced-precision dtype the backend offers, its first float32 covering cases of
-    the typical regime run in that dtype instead (``depth.reduced_cases``, half as many, at
-    least one, for a backend with costly runs); saturated, bfloat16's rounding moves the
-    values by a third of their size."""
+def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH], gradients: bool = False) -> list[Case]:
+    """Per reduced-precision dtype the backend offers (with gradients, if asked), its first
+    float32 covering cases of the typical regime run in that dtype instead
+    (``depth.reduced_cases``, half as many, at least one, for a backend with costly runs);
+    saturated, bfloat16's rounding moves the values by a third of their size."""
     float32 = [case for case in covering if case.dtype == "f32" and case.device == "cpu" and case.regime == "typ"]
     limit = max(1, depth.reduced_cases // 2) if has_costly_runs(backend.adapter) else depth.reduced_cases
-    return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, limit, dtype=dtype)]
+    return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, limit, gradients, dtype=dtype)]
 
 
 class BackendPool:
@@ -333,10 +397,12 @@ class BackendPool:
                 cuda_case = replace(case, device="cuda")
                 cases[cuda_case.id] = cuda_case
             if gradients:
-                cases.update((case.id, case) for case in gradient_size_copies(backend, covering, self.depth))
+                extra = gradient_size_copies(backend, covering, self.depth) + structure_copies(backend, covering, self.depth, gradients=True)
+                extra += reduced_precision_copies(backend, covering, self.depth, gradients=True)
             else:
                 extra = size_copies(backend, covering, self.depth) + reduced_precision_copies(backend, covering, self.depth) + edge_copies(backend, covering, self.depth)
-                cases.update((case.id, case) for case in extra)
+                extra += structure_copies(backend, covering, self.depth)
+            cases.update((case.id, case) for case in extra)
         else:
             first = self._oracle_covering()[0]
             cases[first.id] = first

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from adapters.base import RunConfig
 
 from .backends import Backend
-from .cases import ACTIVATION_SETS, PLAIN_DTYPES, Case
+from .cases import ACTIVATION_SETS, DEEP_LAYERS, LONG_SHAPE, PLAIN_DTYPES, Case
 from .report.columns import column
 
 
@@ -57,10 +57,13 @@ FEATURE_PROBES: tuple[FeatureProbe, ...] = (
     FeatureProbe("large shapes (H 128 to 256, T up to 100)", Case(shape="H256"), exercised_by=lambda case: case.large),
     _factor("batch-first layout", layout="bm"),
     FeatureProbe("several layers", Case(layers=2), exercised_by=lambda case: case.layers > 1),
+    FeatureProbe("more than three layers", Case(layers=DEEP_LAYERS), exercised_by=lambda case: case.layers > 3),
+    FeatureProbe("a long sequence (T = 500)", Case(shape=LONG_SHAPE), exercised_by=lambda case: case.long),
     _factor("bidirectional", direction="bidir"),
     _factor("reverse direction only", direction="rev"),
     _factor("sequence lengths", lengths="mixed"),
     _factor("an empty sequence (length 0)", lengths="mixed0"),
+    _factor("every sequence shorter than T", lengths="short"),
     _factor("initial states", init="h0"),
     _factor("projection", proj="P"),
     _factor("no bias", bias="nobias"),

@@ -11,6 +11,7 @@ Subcommands:
   scoreboard deviation x version and per-version outcome counts from parity.json files
   new-adapter write a plug-in package for a new backend (an adapter green as written, pyproject, README)
   repro   write standalone reproducers of deviations or cases: scripts that need only NumPy and the framework
+  power   the smallest drift the suite notices, per backend and factor level, from parity.json files; its blind spots
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .depth import DEFAULT_DEPTH, DEPTHS
 from .isolation import parse_interpreters
 from .matrix import main_matrix
 from .new_adapter_command import add_new_adapter_parser
+from .power_command import add_power_parser
 from .repro_command import add_repro_parser
 from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_text_atomically
 from .recording import format_document
@@ -276,7 +278,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard,new-adapter,repro}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard,new-adapter,repro,power}")
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
@@ -334,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(commands)
     add_new_adapter_parser(commands)
     add_repro_parser(commands)
+    add_power_parser(commands)
 
     matrix_parser = commands.add_parser("matrix", help="run the suite against several released versions of frameworks")
     matrix_parser.add_argument("matrix_file", metavar="MATRIX.toml", help="the frameworks, versions and backends to run (see conformance.matrix)")

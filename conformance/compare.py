@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .expectations import Expectation
+from .power import drift_threshold
 
 
 
@@ -26,10 +27,15 @@ class Comparison:
     passed: bool
     detail: str = ""
     where: str = ""
+    # The smallest relative drift of the actual values that this comparison fails
+    # (conformance.power.drift_threshold); None when none can or it fails already.
+    drift_threshold: float | None = None
 
     def as_record(self) -> dict:
-        """The comparison as JSON-ready values: non-finite errors become None (JSON has no inf)."""
+        """The comparison as JSON-ready values: non-finite errors become None (JSON has no
+        inf); the drift threshold goes to the record's ``drift_thresholds`` instead."""
         record = asdict(self)
+        del record["drift_threshold"]
         for key in ("max_abs_error", "max_rel_error"):
             if not math.isfinite(record[key]):
                 record[key] = None
@@ -72,7 +78,8 @@ def compare_arrays(
     if not passed and locate is not None:
         worst = np.argmax(np.where(np.isfinite(difference), difference, np.inf))
         where = locate(tuple(int(i) for i in np.unravel_index(worst, difference.shape)))
-    return Comparison(quantity, max_abs, max_rel, tolerance, passed, detail, where)
+    threshold = drift_threshold(actual, expected, tolerance) if passed else None
+    return Comparison(quantity, max_abs, max_rel, tolerance, passed, detail, where, threshold)
 
 
 def compare_quantities(

@@ -3,11 +3,12 @@
 ``full`` is the suite the committed report and CI run: each backend's forward covering
 design holds every 3-way combination of factor values twice, its gradient design every
 2-way combination three times, and every project test runs. ``quick`` is the README's
-test command: every check but the threads check on every backend, over designs that hold
-every 2-way combination of the forward factors once and every value of each factor in the
-gradients, fewer copies at the large shapes (a float64 one and a float32 gradient case
-among them) and in reduced precision, the first three
-invariant cases each backend runs (one for a backend with costly runs), a smaller sweep;
+test command: every check on every backend (the threads check on one large case each),
+over designs that hold every 2-way combination of the forward factors once and every
+value of each factor in the gradients, fewer copies at the large shapes (a float64 one
+and a float32 gradient case among them) and in reduced precision, the deep and long
+copies, the first three invariant cases each backend runs (one for a backend with costly
+runs), a smaller sweep;
 checks and project tests that each cost seconds of process starts, whole suite runs,
 exports, standalone reproducers or primitive probes (marked ``full_depth``) run at
 ``full`` only. A backend with costly runs (an

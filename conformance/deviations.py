@@ -178,6 +178,8 @@ CHECK_TESTS = {
     "nan_padding": "conformance/test_invariants.py::test_nan_padding_changes_nothing",
     "final_state_is_last_output": "conformance/test_invariants.py::test_last_valid_output_is_the_final_state",
     "sample_alone": "conformance/test_invariants.py::test_each_sample_alone_equals_its_row_in_the_batch",
+    "streaming": "conformance/test_invariants.py::test_a_sequence_run_in_two_calls_equals_one_call",
+    "last_output_only": "conformance/test_invariants.py::test_the_last_output_only_mode_equals_the_full_run",
     "dropout_inference": "conformance/test_invariants.py::test_dropout_in_inference_mode_changes_nothing",
     "stacking": "conformance/test_invariants.py::test_two_layers_equal_two_stacked_single_layers",
 }
@@ -189,7 +191,9 @@ GRADIENT_QUANTITIES = frozenset(
 )
 GRADIENT_CHECKS = ("gradients", "gradients_c_n")
 # The backend-against-itself checks of conformance/test_invariants.py.
-INVARIANT_CHECKS = ("padding", "nan_padding", "final_state_is_last_output", "sample_alone", "dropout_inference", "stacking")
+INVARIANT_CHECKS = (
+    "padding", "nan_padding", "final_state_is_last_output", "sample_alone", "streaming", "last_output_only", "dropout_inference", "stacking"
+)
 
 
 @cache

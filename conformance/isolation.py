@@ -37,7 +37,7 @@ import numpy as np
 
 import adapters
 import reference as reference_package
-from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offered_dtypes, offers_gradients, promises_thread_determinism
+from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offered_dtypes, offers_gradients, promises_batch_invariance, promises_thread_determinism
 from adapters.conventions import declared_conventions
 from adapters.errors import as_adapter_error
 from adapters.offsets import declared_offsets
@@ -144,6 +144,7 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
             has_costly_runs(adapter),
             offered_dtypes(adapter),
             promises_thread_determinism(adapter),
+            promises_batch_invariance(adapter),
             declaration_of(adapter),
             declared_offsets(adapter),
             declared_packages(adapter),
@@ -165,6 +166,8 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
                 value = declared_conventions(adapter, *args)
             elif method == "standalone_arrays":
                 value = standalone_arrays(adapter, *args)
+            elif method == "unsupported_many":
+                value = [tuple(adapter.unsupported(config)) for config in args[0]]
             else:
                 value = getattr(adapter, method)(*args)
             reply = ("ok", value)
@@ -255,6 +258,7 @@ class IsolatedAdapter:
             self.costly_runs,
             self.dtypes,
             self.deterministic_across_threads,
+            self.batch_invariant,
             declaration,
             self.parameter_offsets,
             self.packages,
@@ -337,6 +341,10 @@ class IsolatedAdapter:
 
     def unsupported(self, config: RunConfig) -> tuple[str, ...]:
         return self._call("unsupported", config)
+
+    def unsupported_many(self, configs: list[RunConfig]) -> list[tuple[str, ...]]:
+        """``unsupported`` of each config, in one call to the child (a case table asks thousands)."""
+        return self._call("unsupported_many", configs)
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         return self._call("parameter_count", spec)

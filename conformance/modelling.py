@@ -166,6 +166,11 @@ def held_to(request: RunRequest, arithmetic: str | None) -> RunRequest:
     return replace(request, dtype=arithmetic)
 
 
+def largest(values: np.ndarray) -> float:
+    """max |value| over the finite values (0 for none)."""
+    return float(np.max(np.abs(values[np.isfinite(values)]), initial=0.0))
+
+
 def padded_tolerances(values: dict[str, np.ndarray], tolerances: dict[str, float]) -> dict[str, float]:
     """Tolerances for a model's values: padded positions the oracle defines as exactly 0 are
     held to 0 where the model keeps them 0, else (a model that computes them) to the
@@ -218,7 +223,7 @@ def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDev
                 tolerances = {
                     name: tolerance
                     if name.endswith(PADDED_SUFFIX) or name not in values
-                    else max(tolerance, measured_tolerance(0.0, unit * float(np.max(np.abs(values[name][np.isfinite(values[name])]), initial=0.0))))
+                    else max(tolerance, measured_tolerance(0.0, unit * largest(values[name])))
                     for name, tolerance in tolerances.items()
                 }
             actual = forward_quantities(result, padded, judging.padded_outputs)
@@ -227,10 +232,13 @@ def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDev
             tolerances = expected_gradients(judged_as, run.upstream, judging.scale, judging.measured_only, judging.conventions).tolerances
             if judging.measured_only:
                 # The rounding of the batch and step sums scales with the model's own values,
-                # which a wrong gradient can make far larger than the oracle's.
-                batch = request.x.shape[0 if request.batch_first else 1]
+                # which a wrong gradient can make far larger than the oracle's, and the backend
+                # stores them rounded to its dtype at least.
+                batch, unit = request.x.shape[0 if request.batch_first else 1], UNIT_ROUNDOFF[judged_as.dtype]
                 tolerances = {
-                    name: max(tolerance, measured_tolerance(0.0, accumulation(request.dtype, batch, steps, values[name]))) if name in values else tolerance
+                    name: max(tolerance, measured_tolerance(0.0, max(accumulation(request.dtype, batch, steps, values[name]), unit * largest(values[name]))))
+                    if name in values and not name.endswith(PADDED_SUFFIX)
+                    else tolerance
                     for name, tolerance in tolerances.items()
                 }
             actual = gradient_quantities(run.result, padded)

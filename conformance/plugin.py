@@ -55,10 +55,13 @@ MARKERS = {
     "f64": "float64 cases",
     "reduced_precision": "bfloat16 and float16 cases",
     "large": "cases of the size factor (H 128 to 256, T up to 100)",
+    "long": "cases with the long shape (T = 500)",
     "multilayer": "cases with more than one layer",
+    "deep": "cases with more than three layers",
     "bidirectional": "bidirectional cases",
     "reverse": "cases with the reverse-only direction",
     "lengths": "cases with per-sequence lengths",
+    "short_lengths": "cases in which every sequence is shorter than T",
     "projection": "cases with proj_size > 0",
     "peepholes": "cases with peephole connections",
     "input_forget": "cases with the coupled input-forget gate",
@@ -293,10 +296,13 @@ def case_marks(case: Case) -> list[pytest.MarkDecorator]:
         "f64": case.dtype == "f64",
         "reduced_precision": case.reduced_precision,
         "large": case.large,
+        "long": case.long,
+        "deep": spec.num_layers > 3,
         "multilayer": spec.num_layers > 1,
         "bidirectional": spec.bidirectional,
         "reverse": spec.reverse,
         "lengths": case.lengths != "none",
+        "short_lengths": case.lengths == "short",
         "projection": spec.proj_size > 0,
         "peepholes": spec.peepholes,
         "input_forget": spec.input_forget,
@@ -334,7 +340,8 @@ def cases_for(
 ) -> list[Case]:
     """The cases a case-taking test runs on ``backend``: those of ``--case`` (where the check
     applies), else those its ``cases`` marker lists (or, with ``first_in_table``, the first
-    case of the backend's table it accepts), else the backend's table. A table case
+    case of the backend's table it accepts; at a depth with the cheapest large copies, the
+    one with the least per-step work), else the backend's table. A table case
     the backend cannot run makes no test: the capability table says what it lacks once per
     feature. An unavailable backend gets one case, which skips with the reason."""
     marker = metafunc.definition.get_closest_marker("cases")
@@ -347,6 +354,8 @@ def cases_for(
         if not backend.availability.available:
             return table[:1]
         accepted = [case for case in table if backend.supports(case, gradients) and marker.kwargs["first_in_table"](case)]
+        if chosen_depth(metafunc.config).cheapest_large_copies:
+            accepted.sort(key=step_work)
         return next(([case] for case in accepted if judged_everywhere(backend, case)), accepted[:1])
     if marker:
         depth = chosen_depth(metafunc.config)
@@ -355,6 +364,12 @@ def cases_for(
     if not backend.availability.available:
         return table[:1]
     return [case for case in table if backend.supports(case, gradients)]
+
+
+def step_work(case: Case) -> tuple[bool, int]:
+    """How much a run of ``case`` costs a backend that loops over steps: lengths first (they
+    send some backends to a per-step loop of their own), then the cells times the steps."""
+    return case.lengths != "none", case.spec.num_cells * case.steps
 
 
 def judged_everywhere(backend: Backend, case: Case) -> bool:

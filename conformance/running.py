@@ -97,7 +97,7 @@ def judge(
     if unexpected or not failed:
         # Everything was held to the oracle: it failed outside the deviations, or matched
         # (a strict deviation that no longer shows then fails as a strict xfail that passed).
-        record(judged=judgement_counts(comparisons, deviations, modelled=False))
+        record(judged=judgement_counts(comparisons, deviations, modelled=False), drift_thresholds=drift_thresholds(comparisons))
     if unexpected:
         if diagnose is not None:
             diagnosis = diagnose(allowed)
@@ -107,7 +107,10 @@ def judge(
     if not failed:
         return
     model, against_model = judged_against_models(prepared.runs, deviations, prepared.judging(), prepared.applying)
-    record(judged=judgement_counts(comparisons, deviations, modelled=model is not None))
+    record(
+        judged=judgement_counts(comparisons, deviations, modelled=model is not None),
+        drift_thresholds=drift_thresholds(comparisons, allowed, against_model if model is not None else None),
+    )
     if model is not None:
         record(model_comparisons=[comparison.as_record() for comparison in against_model])
         if not all(comparison.passed for comparison in against_model):
@@ -117,6 +120,25 @@ def judge(
             )
     matched = f"\nmatches its model: {worst_ratio(against_model):.3g} of the tolerance at worst" if model is not None else ""
     raise DeviationReproduced(f"{describe_deviations(deviations)}{matched}\n{report}")
+
+
+def drift_thresholds(
+    comparisons: list[Comparison], excused: frozenset[str] = frozenset(), against_model: list[Comparison] | None = None
+) -> dict[str, float | None]:
+    """Per compared quantity, the smallest relative drift the comparison judging it fails
+    (:mod:`conformance.power`): the oracle's comparison, except for the ``excused``
+    quantities (an armed deviation's), which the model's comparisons of every run judge
+    (the smallest of theirs), or nothing (None) where no model does."""
+    thresholds: dict[str, float | None] = {}
+    for comparison in comparisons:
+        quantity = comparison.quantity.partition("[")[0]
+        if quantity not in excused:
+            thresholds[comparison.quantity] = comparison.drift_threshold
+            continue
+        modelled = [other.drift_threshold for other in against_model or () if other.quantity.partition("[")[0] == quantity]
+        found = [threshold for threshold in modelled if threshold is not None]
+        thresholds[comparison.quantity] = min(found) if found else None
+    return thresholds
 
 
 def worst_ratio(comparisons: list[Comparison]) -> float:

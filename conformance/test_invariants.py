@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from adapters.base import RunRequest
+from adapters.base import RunRequest, promises_batch_invariance
 from reference import LSTMResult, LSTMSpec
 
 from .compare import Comparison, compare_arrays
@@ -68,6 +68,33 @@ def test_last_valid_output_is_the_final_state(backend_case, record, request):
     conclude(comparisons, prepared, record)
 
 
+def one_forward_direction(backend: Backend, case: Case) -> bool:
+    """A forward-only case of two steps or more: what a stream is cut into calls of."""
+    return case.direction == "fwd" and case.steps >= 2
+
+
+def last_output_mode(backend: Backend, case: Case) -> bool:
+    """The backend has a mode returning only each sequence's last output (``last_output_only``,
+    declared) and runs it on the case, whose sequences are not empty (an empty one has no
+    last output)."""
+    return case.lengths != "mixed0" and backend.supports_config(replace(case.config(), last_output_only=True))
+
+
+def last_outputs(outputs: np.ndarray, request: RunRequest) -> np.ndarray:
+    """Each sequence's last output [B, D*R] from a run's outputs (in ``request``'s layout):
+    per direction of the top layer, a forward one's at the sequence's last valid step, a
+    reversed one's at step 0."""
+    spec, time_major_outputs = request.spec, time_major(outputs, request.batch_first)
+    lengths = lengths_of(request)
+    rows, size = np.arange(lengths.size), spec.output_size
+    parts = []
+    for direction in range(spec.num_directions):
+        features = slice(direction * size, (direction + 1) * size)
+        step = np.zeros_like(lengths) if spec.runs_reversed(direction) else lengths - 1
+        parts.append(time_major_outputs[step, rows, features])
+    return np.concatenate(parts, axis=1)
+
+
 def padded(backend: Backend, case: Case) -> bool:
     return case.has_padding
 
@@ -98,15 +125,69 @@ def test_nan_padding_changes_nothing(backend_case, record, request):
     conclude(same_results(first, second, prepared.request), prepared, record)
 
 
+@pytest.mark.cases(*INVARIANT_CASES, applies=one_forward_direction)
+def test_a_sequence_run_in_two_calls_equals_one_call(backend_case, record, request):
+    """Streaming: the first half of the steps in one call, the rest in a second call that
+    starts from the first call's final (h, c) in every layer, equal one call over all steps
+    (whole sequences: the case's data without its lengths, padding noise and all). Two
+    calls may take other kernel paths and summation orders (a GEMM over fewer steps), and
+    the carried states are rounded to the run's dtype, which one call's need not be: the
+    two agree to the oracle's tolerances for the whole run, not bit for bit."""
+    prepared = prepare(backend_case, "streaming", request.node, record)
+    case = prepared.case
+    whole_request = replace(prepared.request, lengths=None)
+    time_axis = 1 if whole_request.batch_first else 0
+    split = case.steps // 2
+    head, tail = np.split(whole_request.x, [split], axis=time_axis)
+    whole = prepared.run(whole_request)
+    first = prepared.run(replace(whole_request, x=head))
+    spec = whole_request.spec
+    carried = {"h_n": (spec.num_cells, case.batch, spec.output_size), "c_n": (spec.num_cells, case.batch, spec.hidden_size)}
+    if any(np.shape(getattr(first, name)) != shape for name, shape in carried.items()):
+        # States of another shape cannot start the second call: that is the mismatch.
+        conclude([compare_arrays(name, getattr(first, name), np.zeros(shape), 0.0) for name, shape in carried.items()], prepared, record)
+        return
+    second = prepared.run(replace(whole_request, x=tail, initial_states=(first.h_n, first.c_n)))
+    streamed = LSTMResult(np.concatenate([first.outputs, second.outputs], axis=time_axis), second.h_n, second.c_n)
+    tolerances = expected_forward(whole_request, regime_scale(case.regime), measured_only=case.measured_tolerances).tolerances
+    locator = Locator(whole_request.spec, whole_request.batch_first, None)
+    record(split_at=split)
+    comparisons = [
+        compare_arrays(name, getattr(streamed, name), getattr(whole, name), tolerances[name], lambda index, name=name: locator(name, index))
+        for name in LSTMResult._fields
+    ]
+    conclude(comparisons, prepared, record)
+
+
+@pytest.mark.cases(*INVARIANT_CASES, applies=last_output_mode)
+def test_the_last_output_only_mode_equals_the_full_run(backend_case, record, request):
+    """Keras's ``return_sequences=False``, an ONNX LSTM without its Y output: another code
+    path, whose last outputs and final states must be the full run's (its outputs at each
+    sequence's last step). The two may round differently, so they agree to the oracle's
+    tolerance for the final states, not bit for bit."""
+    prepared = prepare(backend_case, "last_output_only", request.node, record)
+    full_request = prepared.request
+    last_request = replace(full_request, last_output_only=True)
+    full = prepared.run()
+    last = prepared.run(last_request)
+    tolerances = expected_forward(full_request, regime_scale(prepared.case.regime), measured_only=prepared.case.measured_tolerances).tolerances
+    comparisons = [compare_arrays("last_output", last.outputs, last_outputs(full.outputs, full_request), tolerances["h_n"])]
+    comparisons += [compare_arrays(name, getattr(last, name), getattr(full, name), tolerances[name]) for name in ("h_n", "c_n")]
+    conclude(comparisons, prepared, record)
+
+
 @pytest.mark.cases(*INVARIANT_CASES)
 def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, request):
+    """A batch of one may take other kernel paths and summation orders than the full
+    batch, so the two agree to rounding (the oracle's tolerances for the sample), unless
+    the adapter says its backend is batch-invariant (``batch_invariant``): then bit for bit.
+    Whether they agreed bitwise is recorded either way."""
     prepared = prepare(backend_case, "sample_alone", request.node, record)
     run_request, case = prepared.request, prepared.case
     batched = specified(prepared.run(), prepared)
     batch_axis = 0 if run_request.batch_first else 1
-    # A batch of one may take other kernel paths and summation orders than the full batch,
-    # so the two agree to rounding: the oracle's tolerances for the sample, not bit for bit.
-    comparisons = []
+    bitwise = promises_batch_invariance(prepared.backend.adapter)
+    comparisons, identical_rows = [], True
     for b in range(case.batch):
         sample = replace(
             run_request,
@@ -120,9 +201,11 @@ def test_each_sample_alone_equals_its_row_in_the_batch(backend_case, record, req
         alone = specified(prepared.run(sample), prepared, sample)
         in_batch = LSTMResult(np.take(batched.outputs, [b], axis=batch_axis), batched.h_n[:, b : b + 1], batched.c_n[:, b : b + 1])
         comparisons += [
-            compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(in_batch, name), tolerances[name])
+            compare_arrays(f"{name}[{b}]", getattr(alone, name), getattr(in_batch, name), 0.0 if bitwise else tolerances[name])
             for name in LSTMResult._fields
         ]
+        identical_rows = identical_rows and all(np.array_equal(getattr(alone, name), getattr(in_batch, name), equal_nan=True) for name in LSTMResult._fields)
+    record(bitwise_alone=identical_rows, promises_batch_invariance=bitwise)
     conclude(comparisons, prepared, record)
 
 

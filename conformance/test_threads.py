@@ -3,7 +3,8 @@ and the counts against each other.
 
 Every backend process runs single-threaded by default (see :mod:`conformance.isolation`).
 Here the first large-shape case of the backend's table (the size factor: GEMMs big enough
-for a kernel to split between threads) also runs in a second process of the backend set
+for a kernel to split between threads; at quick depth the one with the least per-step
+work) also runs in a second process of the backend set
 to :data:`THREADS` threads through the usual environment variables and the adapter's own
 ``set_threads``. Both results are held to the oracle's
 tolerance, and to each other: bit for bit where the adapter says its backend promises
@@ -37,8 +38,8 @@ def labelled(comparisons: list[Comparison], label: str) -> list[Comparison]:
     return [replace(comparison, quantity=f"{comparison.quantity}[{label}]") for comparison in comparisons]
 
 
-# A second process per backend, importing its framework again: seconds each.
-@pytest.mark.full_depth
+# A second process per backend, importing its framework again (seconds each), at both
+# depths: a thread count is a code path of its own (work split between threads).
 @pytest.mark.cases(first_in_table=lambda case: case.large)
 def test_thread_count_changes_nothing_but_rounding(backend_case, record, request):
     prepared = prepare(backend_case, "threads", request.node, record, deviations_of="forward")

@@ -25,6 +25,7 @@ adapter passes the parameter: Keras's ``leaky_relu`` slope 0.2 is
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -267,6 +268,13 @@ def bind_activation(text: object, role: str = "activation") -> BoundActivation:
     """
     if not isinstance(text, str):
         raise TypeError(f"{role}: expected an activation name string, got {type(text).__name__} {text!r}")
+    return _bound_activation(text, role)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bound_activation(text: str, role: str) -> BoundActivation:
+    """:func:`bind_activation` of a string, parsed once per (text, role): case tables ask
+    for the same few hundred thousands of times (a refusal is raised, not remembered)."""
     match = _CALL.match(text)
     if match is None or match.group(1) not in ACTIVATIONS:
         raise ValueError(f"{role}: expected one of {', '.join(ACTIVATION_NAMES)} (optionally with (key=value) parameters), got {text!r}")

@@ -25,6 +25,13 @@ Conventions:
 - Activation kinks (relu at 0...): see :mod:`reference.activations`.
 - ``input_forget``: f = 1 - i, so the input gate also receives the forget gate's
   share with its sign flipped, and the forget gate's own parameters get 0.
+
+``stored_as`` makes the backward pass, like the forward's, a model of a kernel that keeps
+what it stores in a narrower format: the forward pass it differentiates stores its values
+so (see :mod:`reference.forward`), each step's gate gradients and the state gradients
+carried to the step before are rounded to the format as soon as they are made, and so
+are the gradients returned; the sums over steps and batch rows are exact (their rounding
+is a separate term: ``conformance.tolerances``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .formats import FORMATS, round_to_format
 from .forward import DirectionTrace, forward_with_traces, reversal_index, reverse_within_lengths
 from .inputs import LSTMInputs, float_array, validate_inputs
 from .params import CellParams, LSTMParams, validate_params
@@ -177,9 +185,11 @@ def backward_direction(
     grad_states: np.ndarray,
     grad_h: np.ndarray,
     grad_c: np.ndarray,
+    stored_as: str = "float64",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, CellParams]:
     """Backpropagate through one layer and direction, in its processing order: the
-    reverse step loop, the recurrence of BPTT, mirroring the forward's step loop.
+    reverse step loop, the recurrence of BPTT, mirroring the forward's step loop
+    (``stored_as``: see the module docstring).
 
     With dy the gradient of o * act_cell(c_t) and dc that of c_t (after clipping), the
     gradients of the gate pre-activations z at step t are::
@@ -213,6 +223,7 @@ def backward_direction(
     dh_next, dc_next = grad_h.copy(), grad_c.copy()
     dy = np.empty((batch, hidden)) if cell.w_hr is not None else None
     dc, scratch = np.empty((batch, hidden)), np.empty((batch, hidden))
+    rounds = stored_as != "float64"
     for t in range(steps - 1, -1, -1):
         if t == steps - 1 or t % chunk == chunk - 1:
             first = t - t % chunk
@@ -247,12 +258,17 @@ def backward_direction(
             dz_f *= df
         np.multiply(dc, i, out=dz_g)
         dz_g *= cand_grads[t - first]
+        if rounds:
+            dz[...] = round_to_format(dz, stored_as)
         np.multiply(dc, f, out=dc_next)
         if spec.peepholes:
             dc_next += np.multiply(dz_i, cell.w_ic, out=scratch)
             dc_next += np.multiply(dz_f, cell.w_fc, out=scratch)
         np.copyto(grad_gates[t].transpose(1, 0, 2), dz)
         np.matmul(grad_gates[t].reshape(batch, 4 * hidden), cell.w_hh, out=dh_next)
+        if rounds:
+            dh_next[...] = round_to_format(dh_next, stored_as)
+            dc_next[...] = round_to_format(dc_next, stored_as)
         if valid is not None and not valid[t].all():
             # The state was carried across this step, so its gradient is carried back unchanged.
             padded = ~valid[t][:, None]
@@ -273,6 +289,7 @@ def lstm_backward(
     lengths: np.ndarray | None = None,
     initial_states: tuple[np.ndarray, np.ndarray] | None = None,
     batch_first: bool = False,
+    stored_as: str = "float64",
 ) -> LSTMGradients:
     """Gradients of ``sum(outputs * grad_outputs) + sum(h_n * grad_h_n) + sum(c_n * grad_c_n)``.
 
@@ -280,16 +297,20 @@ def lstm_backward(
     ``params``, ``x``, ``lengths``, ``initial_states`` and ``batch_first``.
     grad_outputs: [T, B, D*R] ([B, T, D*R] with ``batch_first``; ignored at padded steps);
     grad_h_n: [L*D, B, R] and grad_c_n: [L*D, B, H], or None for zeros.
+    ``stored_as``: "float64" (exact), or "float32", "bfloat16", "float16" for the storage
+    model of the module docstring.
     """
     if not isinstance(spec, LSTMSpec):
         raise TypeError(f"spec: expected LSTMSpec, got {type(spec).__name__}")
     spec.validate()
+    if stored_as not in FORMATS:
+        raise ValueError(f"stored_as: expected one of {', '.join(FORMATS)}, got {stored_as!r}")
     inputs = validate_inputs(spec, x, lengths=lengths, initial_states=initial_states, batch_first=batch_first)
     params = validate_params(spec, params)
     grad_outputs, grad_h_n, grad_c_n = validate_upstream(spec, inputs, grad_outputs, grad_h_n, grad_c_n, batch_first)
     steps, out = inputs.steps, spec.output_size
 
-    _, traces = forward_with_traces(spec, params, inputs)
+    _, traces = forward_with_traces(spec, params, inputs, stored_as=stored_as)
     valid = traces[0].valid
     reverse = reversal_index(inputs.lengths_or_full(), steps)
     grad_h0, grad_c0 = np.empty_like(grad_h_n), np.empty_like(grad_c_n)
@@ -306,9 +327,17 @@ def lstm_backward(
             if valid is not None:
                 grad_states[~valid] = 0.0
             grad_x, grad_h0[index], grad_c0[index], cell_grads[index] = backward_direction(
-                spec, params[index], traces[index], grad_states, grad_h_n[index], grad_c_n[index]
+                spec, params[index], traces[index], grad_states, grad_h_n[index], grad_c_n[index], stored_as
             )
             direction_grads.append(reverse_within_lengths(grad_x, reverse) if reversed_ else grad_x)
         grad_layer_output = direction_grads[0] + direction_grads[1] if spec.bidirectional else direction_grads[0]
     grad_x = grad_layer_output.transpose(1, 0, 2).copy() if batch_first else grad_layer_output
-    return LSTMGradients(grad_x, grad_h0, grad_c0, tuple(cell_grads))
+    gradients = LSTMGradients(grad_x, grad_h0, grad_c0, tuple(cell_grads))
+    if stored_as == "float64":
+        return gradients
+
+    def rounded(array: np.ndarray) -> np.ndarray:
+        return round_to_format(array, stored_as)
+
+    cells = tuple(replace(cell, **{name: rounded(value) for name, value in cell.arrays().items()}) for cell in gradients.params)
+    return LSTMGradients(rounded(grad_x), rounded(grad_h0), rounded(grad_c0), cells)

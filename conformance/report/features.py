@@ -16,8 +16,11 @@ LARGE_HIDDEN_SIZE = 128
 
 FEATURES: dict[str, Callable[[dict], bool]] = {
     "layers > 1": lambda record: record["spec"]["num_layers"] > 1,
+    "layers > 3": lambda record: record["spec"]["num_layers"] > 3,
     "bidirectional": lambda record: record["spec"]["bidirectional"],
     "per-sequence lengths": lambda record: record["case"]["lengths"] != "none",
+    "every sequence shorter than T": lambda record: record["case"]["lengths"] == "short",
+    "long sequence (T >= 500)": lambda record: record["steps"] >= 500,
     "projection": lambda record: record["spec"]["proj_size"] > 0,
     "peepholes": lambda record: record["spec"]["peepholes"],
     "no bias": lambda record: not record["spec"]["bias"],

@@ -7,6 +7,7 @@ import shlex
 from ..capabilities import capability_rows, capability_tables
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
+from ..power import BELOW_RESOLUTION, BLIND_SPOT_EPSILON, LEVELS, below_resolution, blind_spots, format_threshold, power_table
 from ..semantics import SEMANTICS_PROBES, semantics_tables
 from .columns import column
 from .content import OUTCOME_ABBREVIATIONS, OUTCOME_TONES, Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
@@ -543,6 +544,50 @@ def semantics_section(document: dict) -> Section:
     )
 
 
+def power_section(document: dict) -> Section:
+    """Per factor level and backend, the smallest drift of the backend's values the run's
+    checks notice there (:mod:`conformance.power`), its weakest target's; blind spots marked."""
+    table = power_table(document["records"])
+    if not table:
+        return Section("Detection thresholds", notes=(("No check of this run recorded detection thresholds.",),))
+    backends = sorted(table)
+    spots = blind_spots(table)
+    rows = []
+    for level in LEVELS:
+        if not any(level in table[backend] for backend in backends):
+            continue
+        cells = []
+        for backend in backends:
+            targets = table[backend].get(level)
+            if not targets:
+                cells.append("")
+                continue
+            weakest = None if None in targets.values() else max(targets.values())
+            blind = any(spot[:2] == (backend, level) for spot in spots)
+            cells.append(Span(format_threshold(weakest), tone="fail" if blind else ""))
+        rows.append((level, *cells))
+    listed = "; ".join(f"{backend}: {target} at {level}" for backend, level, target in spots) or "none"
+    explained = below_resolution(table)
+    reasons = tuple(
+        (f"Below the resolution of {level}, not blind spots ({BELOW_RESOLUTION[level]}): "
+         + ", ".join(dict.fromkeys(backend for backend, spot_level, _ in explained if spot_level == level)) + ".",)
+        for level in dict.fromkeys(level for _, level, _ in explained)
+    )
+    return Section(
+        "Detection thresholds",
+        notes=(
+            ("The suite's power in physical units: per factor level and backend, the smallest relative drift of the "
+             "backend's values (times 1 + eps or 1 - eps, confined to that level's runs) that some check against the "
+             "oracle, or against a deviation's model, fails; the largest over outputs, final states and gradients, each "
+             "computed exactly from the run's comparisons (see conformance.power; lstm-parity power prints each target). "
+             "Empty: the backend ran no case of the level. The tolerances these come from are in the sections above.",),
+            (f"Blind spots (a level run where no drift up to {BLIND_SPOT_EPSILON:g} is noticed): {listed}.",),
+            *reasons,
+        ),
+        tables=(Table(("level", *backends), tuple(rows)),),
+    )
+
+
 def largest_error(record: dict, label: str) -> str:
     """The largest relative error of the record's comparisons labelled ``[label]``."""
     errors = [comparison["max_rel_error"] for comparison in record.get("comparisons", []) if comparison["quantity"].endswith(f"[{label}]")]
@@ -578,6 +623,29 @@ def threads_section(document: dict) -> Section:
     )
 
 
+def batch_position_section(document: dict) -> Section:
+    """Per backend: how many of its cases gave each sample run alone its row in the batch
+    bit for bit, and whether its adapter promises that."""
+    records = [record for record in document["records"] if record.get("kind") == "sample_alone" and "bitwise_alone" in record]
+    if not records:
+        return Section("Batch position", notes=(("No backend ran the sample-alone check in this run.",),))
+    rows = []
+    for backend in sorted({column(record) for record in records}):
+        own = [record for record in records if column(record) == backend]
+        bitwise = sum(record["bitwise_alone"] for record in own)
+        promised = "yes" if any(record.get("promises_batch_invariance") for record in own) else "no"
+        rows.append((backend, str(len(own)), str(bitwise), promised))
+    return Section(
+        "Batch position",
+        notes=(
+            ("Each sample of an invariant case run alone, against its row in the batch: held to the oracle's tolerance, "
+             "or bit for bit where the adapter says its backend is batch-invariant. Per backend, the cases checked and "
+             "those where every sample was its row bit for bit: a measurement, not a verdict, unless promised.",),
+        ),
+        tables=(Table(("backend", "cases", "bitwise", "promised"), tuple(rows)),),
+    )
+
+
 def mark_declared(cell: str, declared: str | None, situation: str) -> str:
     """``cell``, marked when the backend declares a convention other than the oracle's for
     the convention that governs ``situation``."""
@@ -601,10 +669,12 @@ def build_page(document: dict) -> Page:
             semantics_section(document),
             primitives_section(document),
             threads_section(document),
+            batch_position_section(document),
             feature_section(document),
             error_plot_section(document),
             worst_error_section(document),
             tolerance_ratio_section(document),
+            power_section(document),
             findings_section(document),
             parameter_count_section(document),
         ),

@@ -177,7 +177,7 @@ def build_payload(adapter: object, case: Case, check: str, request: RunRequest, 
         against_oracle(payload, payload.add_run(request), expectation, masks)
     elif check in ("gradients", "gradients_c_n"):
         upstream = seeded_upstream(case, request, THROUGH[check])
-        expectation = expected_gradients(request, upstream, scale, measured_only=case.large, conventions=conventions)
+        expectation = expected_gradients(request, upstream, scale, measured_only=case.measured_tolerances, conventions=conventions)
         canonical = oracle_gradients(request, conventional_upstream(request, upstream, conventions)).params
         against_oracle(payload, payload.add_run(request, upstream), expectation, masks, layout, canonical)
     elif check in ("padding", "nan_padding"):

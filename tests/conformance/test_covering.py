@@ -69,3 +69,20 @@ def test_a_backend_with_costly_runs_gets_every_pair_once_and_a_smaller_table():
     for first, second in combinations(COVERED_FACTORS, 2):
         allowed = {(row[first], row[second]) for row in (vars(case) for case in plain_cases)}
         assert allowed <= {(row[first], row[second]) for row in rows}, (first, second)
+
+
+def test_a_batch_predicate_gives_the_design_a_row_predicate_gives():
+    """A backend in another process answers many rows in one call; the design is the same."""
+    calls = []
+
+    def allowed_rows(rows):
+        calls.append(len(rows))
+        return [allowed(row) for row in rows]
+
+    assert covering_rows(FACTORS, allowed_rows=allowed_rows, seed=7) == covering_rows(FACTORS, allowed, seed=7)
+    assert len(calls) <= 4
+
+
+def test_exactly_one_predicate_is_given():
+    with pytest.raises(TypeError, match="covering_rows: expected one of allowed and allowed_rows"):
+        covering_rows(FACTORS, allowed, allowed_rows=lambda rows: [True] * len(rows))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from adapters import RunRequest, load_adapter
+from adapters.base import RunConfig
 from conformance.isolation import BackendCrashed, IsolatedAdapter, PortableUnpickler
 from reference import LSTMSpec, init_params, lstm_forward
 
@@ -95,3 +96,20 @@ def test_a_backend_runs_under_another_interpreter_and_numpy():
         # an AMD EPYC they agree bitwise): 16 ulps of the largest value allow that, while a
         # request or result that lost precision on the way (float32: ~1e-8) fails.
         np.testing.assert_allclose(got, expected, rtol=0, atol=16 * np.finfo(expected.dtype).eps * np.abs(expected).max())
+
+
+def test_many_support_questions_in_one_call_get_the_answers_asked_one_by_one():
+    configs = [RunConfig(LSTMSpec(2, 3, num_layers=layers), dtype=dtype, lengths=lengths) for layers in (1, 2) for dtype in ("float32", "bfloat16") for lengths in (False, True)]
+    adapter = IsolatedAdapter("tests.support.numpy_stack:NumpyStackAdapter")
+    try:
+        assert adapter.unsupported_many(configs) == [tuple(adapter.unsupported(config)) for config in configs]
+        assert any(adapter.unsupported_many(configs)) and not all(adapter.unsupported_many(configs))
+    finally:
+        adapter.close()
+
+
+def test_a_last_output_only_run_asks_for_no_empty_sequence_and_no_gradients():
+    with pytest.raises(ValueError, match="last_output_only: expected a forward run without empty sequences, got zero_length=True, gradients=False"):
+        RunConfig(LSTMSpec(2, 3), lengths=True, zero_length=True, last_output_only=True)
+    with pytest.raises(ValueError, match="last_output_only: expected a forward run without empty sequences, got zero_length=False, gradients=True"):
+        RunConfig(LSTMSpec(2, 3), gradients=True, last_output_only=True)

@@ -12,7 +12,11 @@ from adapters.base import RunConfig
 from conformance.backends import BackendPool
 from conformance.depth import DEPTHS
 from conformance.cases import LARGE_SHAPES, Case, make_data, request_for
-from conformance.expectations import expected_forward, oracle_forward
+from conformance.deviation_models import TENSORFLOW_BLOCK_V1_GRADIENT
+from conformance.expectations import (
+    expected_forward, expected_gradients, gradient_quantities, oracle_forward, oracle_gradients, padded_mask, seeded_upstream,
+)
+from conformance.modelling import ComposedModel
 from conformance.isolation import IsolatedAdapter, thread_environment
 from conformance.tolerances import forward_bound, regime_scale
 from reference import LSTMSpec
@@ -66,6 +70,38 @@ def test_in_reduced_precision_a_gate_order_mistake_fails(case_id):
     outputs = expectation.values["outputs"]
     assert expectation.tolerances["outputs"] < 0.2 * np.max(np.abs(outputs))
     assert np.max(np.abs(wrong.outputs[~np.isnan(wrong.outputs)] - oracle_forward(request).outputs.ravel())) > expectation.tolerances["outputs"]
+
+
+GRADIENT_REDUCED_CASES = [case_id for case_id in REDUCED_CASES if Case.from_id(case_id).gradients_well_posed]
+
+
+@pytest.mark.parametrize("case_id", GRADIENT_REDUCED_CASES)
+def test_in_reduced_precision_gradients_in_another_gate_order_fail(case_id):
+    """The backward storage model keeps gradient tolerances below what a gate-order mistake
+    in the backward pass moves them by (TensorFlow's V1-order gradient of BlockLSTMV2)."""
+    case = Case.from_id(case_id)
+    request = request_for(case, make_data(case))
+    upstream = seeded_upstream(case, request, "outputs_and_h_n")
+    expectation = expected_gradients(request, upstream, regime_scale(case.regime), measured_only=case.measured_tolerances)
+    padded = padded_mask(request.lengths, case.steps, request.batch_first)
+    wrong = gradient_quantities(ComposedModel((TENSORFLOW_BLOCK_V1_GRADIENT,)).gradients(request, upstream), padded)
+    compared = {name: values for name, values in expectation.values.items() if np.any(values)}
+    assert any(np.max(np.abs(wrong[name] - values)) > expectation.tolerances[name] for name, values in compared.items())
+    # Below the gradients themselves: bfloat16's storage rounding carried through BPTT moves
+    # them by about 1 % here, times SAFETY (16); float16's by an eighth of that.
+    assert all(expectation.tolerances[name] < 0.25 * np.max(np.abs(values)) for name, values in compared.items())
+
+
+def test_the_backward_storage_model_grows_with_the_format_s_unit_roundoff():
+    case = Case(layers=2, lengths="mixed", init="h0", shape="H13")
+    request = request_for(case, make_data(case))
+    upstream = seeded_upstream(case, request, "outputs_and_h_n")
+    exact = oracle_gradients(request, upstream)
+    moved = {dtype: float(np.max(np.abs(oracle_gradients(request, upstream, stored_as=dtype).x - exact.x))) for dtype in ("float32", "float16", "bfloat16")}
+    scale = float(np.max(np.abs(exact.x)))
+    # Each format's rounding, carried through BPTT: a few units of its roundoff, relative to the gradients.
+    for dtype, unit in (("float32", 2.0**-24), ("float16", 2.0**-11), ("bfloat16", 2.0**-8)):
+        assert unit / 4 < moved[dtype] / scale < 64 * unit, (dtype, moved[dtype] / scale)
 
 
 def test_reduced_precision_tolerances_grow_with_the_format_s_unit_roundoff():

@@ -19,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_suite(
-    tmp_path: Path, name: str, *arguments: str, tests: tuple[str, ...] = ("conformance/test_forward_parity.py",)
+    tmp_path: Path, name: str, *arguments: str, tests: tuple[str, ...] = ("conformance/test_forward_parity.py",), environment: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
-    """Run ``tests`` (default: the forward parity tests) with ``arguments``; return the process
-    and the records by test id."""
+    """Run ``tests`` (default: the forward parity tests) with ``arguments`` (and ``environment``
+    added to this process's); return the process and the records by test id."""
     report = tmp_path / f"{name}.json"
     command = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider"]
     process = subprocess.run(
-        [*command, *arguments, "--parity-json", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=600
+        [*command, *arguments, "--parity-json", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(environment or {})},
     )
     records = {record["test"]: record for record in json.loads(report.read_text())["records"]}
     return process, records
@@ -165,10 +166,16 @@ def test_an_installed_plugin_gets_every_check_and_its_own_deviation(tmp_path):
     records = document["records"]
     kinds = {record["kind"] for record in records if record["outcome"] != "unsupported"}
     # Every check the example backend can take (it has no lengths, so no padding checks).
-    checks = {"forward", "threads", "final_state_is_last_output", "sample_alone", "mapping", "deviation_reproducers", "standalone_reproducers", "sweep", "capabilities"}
+    checks = {
+        "forward", "threads", "final_state_is_last_output", "sample_alone", "streaming", "mapping", "deviation_reproducers", "standalone_reproducers",
+        "sweep", "capabilities",
+    }
     assert kinds == checks, kinds
     forward = [record for record in records if record["kind"] in ("forward", "threads") and record["outcome"] != "unsupported"]
     assert forward and all(record["outcome"] == "known_deviation" for record in forward)
+    # A stream carried across calls continues from the squashed cell state: the deviation's model predicts it.
+    streaming = [record for record in records if record["kind"] == "streaming"]
+    assert streaming and all(record["outcome"] == "known_deviation" and record["judged"]["model"] > 0 for record in streaming)
     assert {record["dtype"] for record in forward} == {"float32", "float64", "float16"}
     reproducer = "L1-fwd-bm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu"
     assert any(record["case_id"] == reproducer and record["deviations"] == ["plugin-example-cell-state-squashed"] for record in forward)

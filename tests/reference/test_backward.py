@@ -391,6 +391,24 @@ def test_bad_gradient_arguments_are_rejected(argument: str, value: object, error
         lstm_backward(spec, init_params(spec, 0), np.zeros((3, 2, 2)), **arguments)
 
 
+def test_an_unknown_storage_format_is_rejected_naming_it() -> None:
+    spec = _spec()
+    with pytest.raises(ValueError, match="stored_as: expected one of float64, float32, bfloat16, float16, got 'float8'"):
+        lstm_backward(spec, init_params(spec, 0), np.zeros((3, 2, 2)), np.zeros((3, 2, 3)), stored_as="float8")
+
+
+def test_the_storage_model_rounds_every_gradient_it_returns_and_float64_changes_nothing() -> None:
+    spec = replace(_spec(), num_layers=2)
+    params, x = init_params(spec, 0), np.random.default_rng(0).standard_normal((3, 2, 2))
+    upstream = np.random.default_rng(1).standard_normal((3, 2, 3))
+    exact = lstm_backward(spec, params, x, upstream)
+    assert np.array_equal(lstm_backward(spec, params, x, upstream, stored_as="float64").x, exact.x)
+    stored = lstm_backward(spec, params, x, upstream, stored_as="float16")
+    for value in (stored.x, stored.h0, stored.c0, *(array for cell in stored.params for array in cell.arrays().values())):
+        assert np.array_equal(value, value.astype(np.float16).astype(np.float64))
+    assert 0 < np.max(np.abs(stored.x - exact.x)) < 1e-2 * np.max(np.abs(exact.x))
+
+
 def test_spec_is_checked_as_by_the_forward() -> None:
     with pytest.raises(TypeError, match="spec: expected LSTMSpec, got dict"):
         lstm_backward({}, (), np.zeros((3, 2, 2)), np.zeros((3, 2, 3)))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+from dataclasses import replace
 
 import numpy as np
 
 from adapters.example import ExampleAdapter
 from adapters.base import RunRequest
 from reference import LSTMResult
+
+from adapters.support import DIRECTIONS, Support
 
 from .numpy_stack import NumpyStackAdapter
 
@@ -111,3 +114,87 @@ class CostlyNumpyStackAdapter(NumpyStackAdapter):
 
     name = "costly-numpy-stack"
     costly_runs = True
+
+
+class TrimmedToLongestAdapter(NumpyStackAdapter):
+    """The NumPy stack, except that its outputs end at the longest sequence's last step, as
+    ``torch.nn.utils.rnn.pad_packed_sequence`` returns them without ``total_length``: right
+    whenever a sequence is T long, wrong when every sequence is shorter."""
+
+    name = "trimmed-to-longest-stack"
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        result = super().run(request)
+        if request.lengths is None:
+            return result
+        longest = int(np.max(request.lengths))
+        return result._replace(outputs=result.outputs[:, :longest] if request.batch_first else result.outputs[:longest])
+
+
+class FreshCellAdapter(NumpyStackAdapter):
+    """The NumPy stack, except that every call starts from a zero cell state, whatever c0
+    it is given: a stream cut into calls loses its cell state at each cut."""
+
+    name = "fresh-cell-stack"
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        if request.initial_states is not None:
+            h0, c0 = request.initial_states
+            request = replace(request, initial_states=(h0, np.zeros_like(c0)))
+        return super().run(request)
+
+
+class BatchInvariantAdapter(NumpyStackAdapter):
+    """The NumPy stack running every sample of a batch on its own, so that a sample's
+    results are its row's bit for bit; it says so (``batch_invariant``)."""
+
+    name = "batch-invariant-stack"
+    batch_invariant = True
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        batch_axis = 0 if request.batch_first else 1
+        samples = [
+            super(BatchInvariantAdapter, self).run(
+                replace(
+                    request,
+                    x=np.take(request.x, [b], axis=batch_axis),
+                    lengths=None if request.lengths is None else request.lengths[b : b + 1],
+                    initial_states=None if request.initial_states is None else tuple(state[:, b : b + 1] for state in request.initial_states),
+                )
+            )
+            for b in range(request.x.shape[batch_axis])
+        ]
+        return LSTMResult(
+            np.concatenate([sample.outputs for sample in samples], axis=batch_axis),
+            np.concatenate([sample.h_n for sample in samples], axis=1),
+            np.concatenate([sample.c_n for sample in samples], axis=1),
+        )
+
+
+class FalselyBatchInvariantAdapter(BatchInvariantAdapter):
+    """The batch-invariant stack, except that in a batch of several samples its outputs move
+    by one part in 10**12: within every tolerance, so only the bitwise comparison its claim
+    asks for can catch it."""
+
+    name = "falsely-batch-invariant-stack"
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        result = super().run(request)
+        batch = request.x.shape[0 if request.batch_first else 1]
+        return result._replace(outputs=result.outputs * (1.0 + 1e-12)) if batch > 1 else result
+
+
+class LastStepOutputAdapter(NumpyStackAdapter):
+    """The NumPy stack with a last-output-only mode that returns every sequence's output at
+    step T - 1, padding or not (a masked sequence's last output read at the wrong step), and
+    its final states right."""
+
+    name = "last-step-output-stack"
+    supports = Support(features=NumpyStackAdapter.supports.features | {"last_output_only"}, directions=DIRECTIONS)
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        result = super().run(replace(request, last_output_only=False))
+        if not request.last_output_only:
+            return result
+        outputs = result.outputs[:, -1] if request.batch_first else result.outputs[-1]
+        return result._replace(outputs=outputs)

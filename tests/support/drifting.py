@@ -4,6 +4,8 @@ deviations and all (its deviations excuse only what their models predict)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from adapters.base import RunRequest
@@ -19,15 +21,23 @@ class Drifting:
     """The registered backend ``name`` (same name, so its deviations apply), with its
     gradients times (1 + ``gradient_drift``), and (1 + ``large_gradient_drift``) more at
     H >= 64; its float64 outputs and states at H >= 64 times (1 + ``large_float64_drift``);
-    and, when set to more than one thread, its outputs and states times (1 +
-    ``threaded_drift``); everything else is the backend's."""
+    when set to more than one thread, its outputs and states times (1 +
+    ``threaded_drift``); its outputs times (1 + ``output_drift``); everything else is the
+    backend's."""
 
     def __init__(
-        self, name: str, gradient_drift: float = 0.0, threaded_drift: float = 0.0, large_float64_drift: float = 0.0, large_gradient_drift: float = 0.0
+        self,
+        name: str,
+        gradient_drift: float = 0.0,
+        threaded_drift: float = 0.0,
+        large_float64_drift: float = 0.0,
+        large_gradient_drift: float = 0.0,
+        output_drift: float = 0.0,
     ) -> None:
         self._inner = load_adapter(name)
         self._gradient_drift, self._threaded_drift, self._threads = gradient_drift, threaded_drift, 1
         self._large_float64_drift, self._large_gradient_drift = large_float64_drift, large_gradient_drift
+        self._output_drift = output_drift
 
     def __getattr__(self, member: str):
         return getattr(self._inner, member)
@@ -42,7 +52,9 @@ class Drifting:
         drift = self._threaded_drift if self._threads > 1 else 0.0
         if request.spec.hidden_size >= LARGE_HIDDEN and request.dtype == "float64":
             drift += self._large_float64_drift
-        return LSTMResult(*(np.asarray(value) * (1 + drift) for value in result)) if drift else result
+        if drift:
+            result = LSTMResult(*(np.asarray(value) * (1 + drift) for value in result))
+        return result._replace(outputs=np.asarray(result.outputs) * (1 + self._output_drift)) if self._output_drift else result
 
     def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
         grads = self._inner.gradients(request, upstream)
@@ -70,3 +82,12 @@ def drifting_torch_large_float64() -> Drifting:
 def drifting_torch_large_gradients() -> Drifting:
     """torch, its gradients off by 1e-4 of themselves at H >= 64 only."""
     return Drifting("torch", large_gradient_drift=1e-4)
+
+
+# The output drift of drifting_example_outputs, from this environment variable.
+OUTPUT_DRIFT_VARIABLE = "LSTM_PARITY_TEST_OUTPUT_DRIFT"
+
+
+def drifting_example_outputs() -> Drifting:
+    """The example backend, its outputs times (1 + the float in OUTPUT_DRIFT_VARIABLE)."""
+    return Drifting("adapters.example:ExampleAdapter", output_drift=float(os.environ[OUTPUT_DRIFT_VARIABLE]))
