@@ -347,10 +347,12 @@ def edge_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DE
 def reduced_precision_copies(backend: Backend, covering: list[Case], depth: Depth = DEPTHS[DEFAULT_DEPTH], gradients: bool = False) -> list[Case]:
     """Per reduced-precision dtype the backend offers (with gradients, if asked), its first
     float32 covering cases of the typical regime run in that dtype instead
-    (``depth.reduced_cases``, half as many, at least one, for a backend with costly runs);
+    (``depth.reduced_cases``, or ``depth.reduced_gradient_cases`` with gradients; half as
+    many, at least one, for a backend with costly runs);
     saturated, bfloat16's rounding moves the values by a third of their size."""
     float32 = [case for case in covering if case.dtype == "f32" and case.device == "cpu" and case.regime == "typ"]
-    limit = max(1, depth.reduced_cases // 2) if has_costly_runs(backend.adapter) else depth.reduced_cases
+    wanted = depth.reduced_gradient_cases if gradients else depth.reduced_cases
+    limit = max(1, wanted // 2) if has_costly_runs(backend.adapter) else wanted
     return [copy for dtype in REDUCED_DTYPES for copy in copies(backend, float32, limit, gradients, dtype=dtype)]
 
 

@@ -6,7 +6,8 @@ design holds every 3-way combination of factor values twice, its gradient design
 test command: every check on every backend (the threads check on one large case each),
 over designs that hold every 2-way combination of the forward factors once and every
 value of each factor in the gradients, fewer copies at the large shapes (a float64 one
-and a float32 gradient case among them) and in reduced precision, the deep and long
+and a float32 gradient case among them) and in reduced precision (one gradient case per
+dtype), the deep and long
 copies, the first three invariant cases each backend runs (one for a backend with costly
 runs), a smaller sweep;
 checks and project tests that each cost seconds of process starts, whole suite runs,
@@ -42,8 +43,10 @@ class Depth:
     # layer, full-length sequences).
     large_gradient_dtypes: tuple[str, ...]
     cheapest_large_copies: bool
-    # float32 cases copied to each reduced-precision dtype a backend offers (costly: half, at least one).
+    # float32 cases copied to each reduced-precision dtype a backend offers (costly: half, at
+    # least one), and float32 gradient cases copied so (where it has gradients there).
     reduced_cases: int
+    reduced_gradient_cases: int
     # Float32 copies in the edge regime, each with another activation set (see conformance.backends.edge_copies).
     edge_cases: int
     # Cases copied to CUDA, where a backend has it.
@@ -69,6 +72,7 @@ DEPTHS = {
         large_gradient_dtypes=("f32", "f64"),
         cheapest_large_copies=False,
         reduced_cases=6,
+        reduced_gradient_cases=6,
         edge_cases=3,
         cuda_cases=8,
         listed_cases=8,
@@ -86,6 +90,7 @@ DEPTHS = {
         large_gradient_dtypes=("f32",),
         cheapest_large_copies=True,
         reduced_cases=2,
+        reduced_gradient_cases=1,
         edge_cases=1,
         cuda_cases=2,
         listed_cases=3,

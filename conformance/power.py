@@ -125,7 +125,7 @@ BELOW_RESOLUTION = {
     "float16": "float16 keeps 11 significant bits: the storage rounding a correct kernel cannot avoid, carried through the recurrence, "
     "moves values by about 5e-4 of themselves here, and tolerances are SAFETY (16) times the measured figure",
     "edge regime": "inputs 300 times the typical ones are held to the a-priori bound scaled by S = 300 (conformance.tolerances), "
-    "about 5e-3 of the values; the regime is there for exp's overflow, which shows as inf whatever the tolerance",
+    "2e-3 to 1e-2 of the values here; the regime is there for exp's overflow, which shows as inf whatever the tolerance",
 }
 
 # Per backend, per level, per target: the threshold (None: the level ran, no comparison

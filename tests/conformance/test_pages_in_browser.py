@@ -19,7 +19,8 @@ from .test_scoreboard import DEVIATION, run_release
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER = find_browser()
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+# Each test starts Chromium (seconds): at full depth only, as the depth's rule says.
+pytestmark = [pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)"), pytest.mark.full_depth]
 
 HOSTILE_NAME = '<img src=x onerror="window.pwned=1"><b>plugin</b>'
 HOSTILE_SUMMARY = '</td><script>window.pwned=2</script><svg onload="window.pwned=3"></svg>& "quoted"'
