@@ -1,6 +1,6 @@
 """The README's two commands, on a machine with nothing but Python 3.10 or newer.
 
-    python3 quickstart.py report   # writes reports/parity.{json,md,html}
+    python3 quickstart.py report   # writes reports/parity.{json.gz,md,html}
     python3 quickstart.py test     # the project's tests and the conformance suite at --depth quick
 
 Each creates the virtual environment ``.venv`` when it is missing, installs the project

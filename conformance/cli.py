@@ -1,9 +1,9 @@
 """lstm-parity: run the conformance suite and write its reports, rebuild reports, explain counts.
 
 Subcommands:
-  run     run the installed suite through pytest (progress shown), write <out>/parity.json,
-          parity.md and parity.html; exit with pytest's status
-  report  rebuild parity.md and parity.html from an existing parity.json
+  run     run the installed suite through pytest (progress shown), write <out>/parity.json.gz
+          (the records, gzip-compressed), parity.md and parity.html; exit with pytest's status
+  report  rebuild parity.md and parity.html from an existing parity.json (or .json.gz)
   params  print a spec's parameter count under each layout, term by term, and why
   convert convert an LSTM's weights file between frameworks, then prove both against the oracle
   merge   merge parity.json files of several runs (shards, machines, framework versions) into one
@@ -35,17 +35,16 @@ from .matrix import main_matrix
 from .new_adapter_command import add_new_adapter_parser
 from .power_command import add_power_parser
 from .repro_command import add_repro_parser
-from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_text_atomically
+from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_compressed_atomically, write_text_atomically
 from .recording import format_document
 from .report.count_explanation import explain_count
-from .report.files import SCOREBOARD_FILES, ReportError, load_document, write_pages, write_scoreboard
+from .report.files import RECORDS_NAME, SCOREBOARD_FILES, ReportError, load_document, write_pages, write_scoreboard
 from .report.merging import merge_documents
 from .report.scoreboard import versions_seen, with_registry
 from .sharding import parse_shard
 
 # The suite is the directory of this package, wherever it is installed.
 SUITE_DIRECTORY = Path(__file__).resolve().parent
-JSON_NAME = "parity.json"
 ALL_LAYOUTS = "all"
 # The spec fields a parameter count depends on (activations and clips do not change it; the
 # coupled input-forget gate keeps the forget gate's tensors in every layout that has it).
@@ -129,18 +128,26 @@ def run(arguments: argparse.Namespace) -> int:
     except (ValueError, TypeError) as error:
         return usage_error("run", error)
     out = Path(arguments.out).resolve()
-    json_path = out / JSON_NAME
+    json_path = out / RECORDS_NAME
     with tempfile.TemporaryDirectory(prefix="lstm-parity-run-") as scratch:
-        records = Path(scratch) / JSON_NAME
+        records = Path(scratch) / "parity.json"
         status = subprocess.run(pytest_command(arguments, records), check=False).returncode
         if not records.exists():
             print(f"lstm-parity run: pytest exited with status {status} and wrote no records; {json_path} is left as it was", file=sys.stderr)
             return status or USAGE_ERROR
-        document = load_document(records)
-        pages = write_pages(document, out)
-        write_text_atomically(json_path, records.read_text(encoding="utf-8"))
+        document = recorded_at(load_document(records), records, json_path)
+    pages = write_pages(document, out, json_path)
+    write_compressed_atomically(json_path, format_document(document))
     report_written([json_path, *pages])
     return status
+
+
+def recorded_at(document: dict, scratch: Path, final: Path) -> dict:
+    """``document`` with its command naming the records file where the run leaves it
+    (``final``, as :func:`shown_path` shows it) instead of the scratch file pytest wrote."""
+    written = {str(scratch), shown_path(scratch)}
+    arguments = [shown_path(final) if argument in written else argument for argument in document["run"]["arguments"]]
+    return {**document, "run": {**document["run"], "arguments": arguments}}
 
 
 def report(arguments: argparse.Namespace) -> int:
@@ -151,23 +158,23 @@ def report(arguments: argparse.Namespace) -> int:
     try:
         check_output_directory("--out", out)
         document = load_document(json_path)
-        report_written(write_pages(document, out))
+        report_written(write_pages(document, out, json_path))
     except (ReportError, ValueError, OSError) as error:
         return usage_error("report", error)
     return 0
 
 
 def merge(arguments: argparse.Namespace) -> int:
-    """Merge parity JSONs into <out>/parity.json and write its pages; 2 with a message when an
-    input cannot be read, a run is given twice, or the output would overwrite an input."""
+    """Merge parity JSONs into <out>/parity.json.gz and write its pages; 2 with a message when
+    an input cannot be read, a run is given twice, or the output would overwrite an input."""
     out = Path(arguments.out)
-    json_path = out / JSON_NAME
+    json_path = out / RECORDS_NAME
     try:
         check_output_directory("--out", out)
         check_not_an_input("--out", json_path, [Path(path) for path in arguments.json])
         document = read_merged(arguments.json)
-        pages = write_pages(document, out)
-        write_text_atomically(json_path, format_document(document))
+        pages = write_pages(document, out, json_path)
+        write_compressed_atomically(json_path, format_document(document))
     except (ReportError, ValueError, OSError) as error:
         return usage_error("merge", error)
     report_written([json_path, *pages])
@@ -280,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard,new-adapter,repro,power}")
 
-    run_parser = commands.add_parser("run", help="run the suite and write parity.json, parity.md and parity.html")
+    run_parser = commands.add_parser("run", help="run the suite and write parity.json.gz, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
     run_parser.add_argument("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
     run_parser.add_argument(
@@ -295,14 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="more pytest arguments, after --")
     run_parser.set_defaults(handler=run)
 
-    report_parser = commands.add_parser("report", help="rebuild parity.md and parity.html from a parity.json")
-    report_parser.add_argument("json", metavar="JSON", help="a parity.json written by a run")
+    report_parser = commands.add_parser("report", help="rebuild parity.md and parity.html from a parity.json or parity.json.gz")
+    report_parser.add_argument("json", metavar="JSON", help="a parity.json(.gz) written by a run")
     report_parser.add_argument("--out", metavar="DIR", help="where to write the pages (default: the JSON's directory)")
     report_parser.set_defaults(handler=report)
 
     merge_parser = commands.add_parser("merge", help="merge parity.json files (shards, machines, versions) into one report")
     merge_parser.add_argument("json", nargs="+", metavar="JSON", help="parity.json files written by runs (or by merge)")
-    merge_parser.add_argument("-o", "--out", required=True, metavar="DIR", help="where to write the merged parity.json and its pages")
+    merge_parser.add_argument("-o", "--out", required=True, metavar="DIR", help="where to write the merged parity.json.gz and its pages")
     merge_parser.set_defaults(handler=merge)
 
     scoreboard_parser = commands.add_parser("scoreboard", help="deviation x version and per-version outcomes from parity.json files")

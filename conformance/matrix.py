@@ -30,7 +30,6 @@ any other folder in its place is refused.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -43,6 +42,7 @@ from pathlib import Path
 from adapters.registry import known_adapters, load_adapter
 
 from .outputs import check_output_directory, write_text_atomically
+from .report.files import RECORDS_NAME
 
 try:
     import tomllib
@@ -250,14 +250,11 @@ def run_version(framework: Framework, version: str, out: Path, workers: str, roo
         command += ["--backend", backend]
     print(f"lstm-parity matrix: {label}: running {', '.join(framework.backends)}", flush=True)
     status = subprocess.run(command, cwd=out, check=False, stdout=subprocess.DEVNULL).returncode
-    json_path = result_dir / "parity.json"
-    if not json_path.exists():
-        return VersionResult(framework.package, version, "skipped", reason=f"the suite exited with status {status} and wrote no parity.json")
-    # Kept compressed (a tenth of the size): lstm-parity merge and scoreboard read it as it is.
-    compressed = json_path.with_suffix(".json.gz")
-    compressed.write_bytes(gzip.compress(json_path.read_bytes(), mtime=0))
-    json_path.unlink()
-    return VersionResult(framework.package, version, "ran", parity_json=str(compressed.relative_to(out)), exit_status=status)
+    # The run keeps its records compressed (a tenth of the size); merge and scoreboard read them as they are.
+    records = result_dir / RECORDS_NAME
+    if not records.exists():
+        return VersionResult(framework.package, version, "skipped", reason=f"the suite exited with status {status} and wrote no {RECORDS_NAME}")
+    return VersionResult(framework.package, version, "ran", parity_json=str(records.relative_to(out)), exit_status=status)
 
 
 def selected(framework: Framework, version: str, only: tuple[str, ...]) -> bool:

@@ -9,6 +9,7 @@ sees half a file and a failure leaves the previous file as it was.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
@@ -114,3 +115,10 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
 def write_text_atomically(path: Path, text: str) -> Path:
     """``text`` written to ``path`` in UTF-8 through :func:`write_atomically`."""
     return write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_compressed_atomically(path: Path, text: str) -> Path:
+    """``text`` in UTF-8, gzip-compressed with no timestamp (the same text always gives the
+    same bytes), written to ``path`` through :func:`write_atomically`."""
+    data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    return write_atomically(path, lambda temporary: temporary.write_bytes(data))

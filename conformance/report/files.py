@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from .schema import SCHEMA_VERSION, parity_schema
 
 MARKDOWN_NAME = "parity.md"
 HTML_NAME = "parity.html"
+# The records a run or a merge writes beside its pages: gzip-compressed JSON, about a tenth
+# of the JSON's size (the matrix's records are kept the same way).
+RECORDS_NAME = "parity.json.gz"
 SCOREBOARD_NAME = "scoreboard"
 SCOREBOARD_FILES = tuple(f"{SCOREBOARD_NAME}.{suffix}" for suffix in ("md", "html", "json"))
 
@@ -109,10 +113,19 @@ def load_document(path: Path) -> dict:
     return check_document(document, str(path))
 
 
-def write_pages(document: dict, directory: Path) -> list[Path]:
-    """Write parity.md and parity.html for ``document`` into ``directory`` (created if need be);
-    return their paths."""
-    pages = {directory / MARKDOWN_NAME: render_markdown(document), directory / HTML_NAME: render_html(document)}
+def records_href(records: Path | None, directory: Path) -> str:
+    """The address of the records file ``records`` from a page in ``directory`` (relative,
+    with forward slashes), or '' for none."""
+    if records is None:
+        return ""
+    return Path(os.path.relpath(Path(records).resolve(), Path(directory).resolve())).as_posix()
+
+
+def write_pages(document: dict, directory: Path, records: Path | None = None) -> list[Path]:
+    """Write parity.md and parity.html for ``document`` into ``directory`` (created if need be),
+    each linking to the records file ``records`` when given; return their paths."""
+    href = records_href(records, directory)
+    pages = {directory / MARKDOWN_NAME: render_markdown(document, href), directory / HTML_NAME: render_html(document, href)}
     return [write_text_atomically(path, text) for path, text in pages.items()]
 
 

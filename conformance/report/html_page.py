@@ -1,36 +1,52 @@
 """The parity page as one self-contained HTML file: inline CSS and SVG, no script, nothing fetched.
 
 It says what the Markdown page says (both render :func:`conformance.report.sections.build_page`)
-and adds two figures: the feature matrix as a coloured grid and the error of each forward
-case against its sequence length. Every piece of text from the document is escaped with
-``html.escape(..., quote=True)``, inside the SVG too.
+and adds a figure, the error of each forward case against its sequence length, and hover
+details (a compact cell's full counts, a refusal's reason). Every table scrolls inside its own
+box, with its header row in sight, so the page itself never scrolls sideways. Every piece of
+text from the document is escaped with ``html.escape(..., quote=True)``, inside the SVG too.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 
-from .content import Inline, Page, Section, Span, Table
+from .content import Cell, Inline, Line, Page, Section, Span, Table
 from .sections import build_page
-from .summary import backend_names, error_points, feature_matrix
-from .svg import TONE_FILLS, error_scatter, feature_grid
+from .summary import error_points
+from .svg import TONE_FILLS, error_scatter
 
 BASE_STYLE = """
 body { margin: 0; background: #fff; color: #1d1d1f;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1160px; margin: 0 auto; padding: 24px 28px 60px; }
-h1 { font-size: 1.8em; margin: 0.2em 0 0.4em; }
-h2 { font-size: 1.35em; margin-top: 2em; padding-bottom: 0.2em; border-bottom: 1px solid #ddd; }
+main { max-width: 1180px; margin: 0 auto; padding: 12px 24px 60px; }
+h1 { font-size: 1.6em; margin: 0.2em 0 0.2em; }
+h2 { font-size: 1.3em; margin-top: 1.8em; padding-bottom: 0.2em; border-bottom: 1px solid #ddd; }
+main > section:first-of-type > h2 { margin-top: 0.6em; }
 h3 { font-size: 1.1em; margin-top: 1.5em; }
-nav a { margin-right: 1em; }
+p { margin: 0.4em 0; }
+nav { margin: 1.2em 0; font-size: 0.9em; }
+nav a { margin-right: 1em; white-space: nowrap; }
 a { color: #0b5cad; }
 code { font: 0.86em/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f3f3f3;
-  padding: 0 0.25em; border-radius: 3px; overflow-wrap: break-word; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #d6d6d6; padding: 0.3em 0.6em; text-align: left; vertical-align: top; white-space: pre-wrap; }
-th { background: #f0f0f0; }
+  padding: 0 0.25em; border-radius: 3px; overflow-wrap: anywhere; }
+.box { overflow: auto; width: fit-content; max-width: 100%; margin: 0.8em 0; border: 1px solid #e4e4e4; }
+.box.tall { max-height: 78vh; }
+table { border-collapse: separate; border-spacing: 0; font-size: 0.88em; }
+th, td { border-right: 1px solid #d6d6d6; border-bottom: 1px solid #d6d6d6; padding: 0.25em 0.55em; text-align: left;
+  vertical-align: top; white-space: pre-wrap; overflow-wrap: break-word; }
+th { background: #f0f0f0; position: sticky; top: 0; z-index: 1; overflow-wrap: normal; }
+td[title] { white-space: nowrap; cursor: help; }
+table.lines, table.grid { font-size: 0.82em; }
+table.lines td, table.grid td { white-space: nowrap; padding: 0.2em 0.4em; }
+table.lines td.list, table.grid td:first-child { white-space: normal; }
+table.grid td:first-child { min-width: 10em; }
+table.grid th:not(:first-child) { writing-mode: vertical-rl; transform: rotate(180deg); vertical-align: bottom;
+  white-space: nowrap; padding: 0.4em 0.2em; }
 tbody tr:nth-child(even) td { background: #fafafa; }
 details { margin: 0.8em 0; }
 summary { cursor: pointer; color: #0b5cad; }
@@ -39,12 +55,15 @@ svg { max-width: 100%; height: auto; font: 12px system-ui, -apple-system, "Segoe
 svg text { fill: #1d1d1f; }
 svg .tick { font-size: 11px; fill: #555; }
 svg .head { font-weight: 600; }
+span.pass, span.fail, span.deviation, span.unsupported { padding: 0 0.3em; border-radius: 3px; white-space: nowrap; }
 """
-TONE_STYLE = "".join(f"td.{tone} {{ background: {fill} !important; }}\n" for tone, fill in TONE_FILLS.items())
+TONE_STYLE = "".join(f"td.{tone}, span.{tone} {{ background: {fill} !important; }}\n" for tone, fill in TONE_FILLS.items())
 STYLE = BASE_STYLE + TONE_STYLE
 
+# A table with more rows than this scrolls within the screen's height, its header row in sight.
+TALL_ROWS = 20
+
 FIGURES: dict[str, Callable[[dict], str]] = {
-    "feature_grid": lambda document: feature_grid(feature_matrix(document), backend_names(document)),
     "error_scatter": lambda document: error_scatter(error_points(document)),
 }
 
@@ -54,48 +73,91 @@ def anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+class Anchors:
+    """The ids of a page's headings, in page order: a title's first heading gets
+    :func:`anchor` of it (so a link to a title reaches its first heading), later ones a
+    numbered suffix, so that no two ids are the same."""
+
+    def __init__(self) -> None:
+        self.used: Counter[str] = Counter()
+
+    def next(self, title: str) -> str:
+        base = anchor(title)
+        self.used[base] += 1
+        return base if self.used[base] == 1 else f"{base}-{self.used[base] - 1}"
+
+
+def attribute(name: str, value: str) -> str:
+    """`` name="value"`` with the value escaped, or '' for an empty value."""
+    return f' {name}="{escape(value, quote=True)}"' if value else ""
+
+
 def inline(piece: Inline) -> str:
-    """A piece of text as escaped HTML, in <code> for code."""
+    """A piece of text as escaped HTML: in <code> for code, in a toned <span>, a link to a
+    section or a file, with its detail as a hover title."""
     if isinstance(piece, str):
         return escape(piece, quote=True)
     text = escape(piece.text, quote=True)
-    return f"<code>{text}</code>" if piece.code else text
+    markup = f"<code>{text}</code>" if piece.code else text
+    if piece.tone:
+        markup = f'<span class="{piece.tone}">{markup}</span>'
+    target = f"#{anchor(piece.section)}" if piece.section else piece.href
+    if target:
+        return f"<a{attribute('href', target)}{attribute('title', piece.detail)}>{markup}</a>"
+    return f"<span{attribute('title', piece.detail)}>{markup}</span>" if piece.detail else markup
 
 
-def cell(piece: Inline) -> str:
-    """A <td> holding ``piece``, classed by its tone when it has one."""
-    tone = piece.tone if isinstance(piece, Span) else ""
-    return f'<td class="{tone}">{inline(piece)}</td>' if tone else f"<td>{inline(piece)}</td>"
+def cell(piece: Cell) -> str:
+    """A <td> holding ``piece`` (several pieces side by side for a tuple); a Span's tone
+    classes the cell, and its detail is the cell's hover title (a link's own, for a link)."""
+    if isinstance(piece, tuple):
+        return '<td class="list">' + "".join(inline(part) for part in piece) + "</td>"
+    if not isinstance(piece, Span):
+        return f"<td>{inline(piece)}</td>"
+    link = bool(piece.section or piece.href)
+    title = "" if link else piece.detail
+    content = inline(replace(piece, tone="", detail=piece.detail if link else ""))
+    return f"<td{attribute('class', piece.tone)}{attribute('title', title)}>{content}</td>"
+
+
+def paragraph(note: Line) -> str:
+    """A note as a <p>."""
+    return "<p>" + "".join(inline(piece) for piece in note) + "</p>"
 
 
 def table(content: Table) -> str:
-    """A <table>, inside a closed <details> when the table is folded."""
+    """A <table> in a box that scrolls sideways when the table is wider than the page, and
+    within the screen's height when it has more than :data:`TALL_ROWS` rows (its header row
+    staying in sight); inside a closed <details> when the table is folded."""
     head = "".join(f"<th>{escape(header, quote=True)}</th>" for header in content.headers)
     body = "\n".join("<tr>" + "".join(cell(piece) for piece in row) + "</tr>" for row in content.rows)
-    markup = f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    box = "box tall" if len(content.rows) > TALL_ROWS else "box"
+    classes = attribute("class", content.layout)
+    markup = f'<div class="{box}"><table{classes}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>'
     if content.folded:
         return f"<details><summary>Show all {len(content.rows)} rows</summary>\n{markup}\n</details>"
     return markup
 
 
-def section(content: Section, level: int, figure: Callable[[str], str]) -> str:
+def section(content: Section, level: int, figure: Callable[[str], str], anchors: Anchors) -> str:
     """A section; one with a figure shows it, and folds its tables away as the figure's data."""
     title = escape(content.title, quote=True)
-    heading = f'<h2 id="{anchor(content.title)}">{title}</h2>' if level == 2 else f"<h{level}>{title}</h{level}>"
-    parts = [heading]
-    parts += ["<p>" + "".join(inline(piece) for piece in note) + "</p>" for note in content.notes]
+    parts = [f'<h{level} id="{anchors.next(content.title)}">{title}</h{level}>']
+    parts += [paragraph(note) for note in content.notes]
     tables = [table(part) for part in content.tables]
     if content.figure:
         parts.append(f"<figure>{figure(content.figure)}</figure>")
         tables = [f"<details><summary>As a table</summary>\n{markup}\n</details>" for markup in tables]
     parts += tables
-    parts += [section(subsection, level + 1, figure) for subsection in content.subsections]
+    parts += [paragraph(note) for note in content.afterword]
+    parts += [section(subsection, level + 1, figure, anchors) for subsection in content.subsections]
     return "<section>\n" + "\n".join(parts) + "\n</section>"
 
 
-def render_html(document: dict) -> str:
-    """The HTML page of a parity document (a dict as loaded from the JSON)."""
-    return page_html(build_page(document), lambda name: FIGURES[name](document))
+def render_html(document: dict, records_href: str = "") -> str:
+    """The HTML page of a parity document (a dict as loaded from the JSON); ``records_href``:
+    where the page links to the records it was built from ('' for no link)."""
+    return page_html(build_page(document, records_href), lambda name: FIGURES[name](document))
 
 
 def no_figure(name: str) -> str:
@@ -103,14 +165,17 @@ def no_figure(name: str) -> str:
 
 
 def page_html(page: Page, figure: Callable[[str], str] = no_figure) -> str:
-    """Any page as one HTML file; ``figure`` draws a section's named figure as SVG."""
+    """Any page as one HTML file; ``figure`` draws a section's named figure as SVG. The first
+    section (the verdicts) comes straight after the lead, above the list of sections."""
     navigation = " ".join(f'<a href="#{anchor(part.title)}">{escape(part.title, quote=True)}</a>' for part in page.sections)
-    lead = "\n".join("<p>" + "".join(inline(piece) for piece in note) + "</p>" for note in page.lead)
-    body = "\n".join(section(part, 2, figure) for part in page.sections)
+    lead = "\n".join(paragraph(note) for note in page.lead)
+    anchors = Anchors()
+    sections = [section(part, 2, figure, anchors) for part in page.sections]
+    body = "\n".join([*sections[:1], f"<nav>{navigation}</nav>", *sections[1:]])
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(page.title, quote=True)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n"
-        f"<h1>{escape(page.title, quote=True)}</h1>\n{lead}\n<nav>{navigation}</nav>\n{body}\n</main>\n</body>\n</html>\n"
+        f"<h1>{escape(page.title, quote=True)}</h1>\n{lead}\n{body}\n</main>\n</body>\n</html>\n"
     )

@@ -10,8 +10,9 @@ backticks they contain.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
-from .content import Inline, Line, Page, Section, Table
+from .content import Cell, Inline, Line, Page, Section, Table
 from .sections import build_page
 
 # Punctuation Markdown gives meaning to; an underscore only where it could open or close
@@ -34,11 +35,25 @@ def code_span(text: str) -> str:
     return f"{fence}{padding}{flat}{padding}{fence}"
 
 
+def github_anchor(title: str) -> str:
+    """The id GitHub gives the first heading of ``title``: lower case, punctuation but
+    hyphens and underscores dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
 def inline(piece: Inline) -> str:
-    """A piece of text as Markdown: a code span for code, escaped text otherwise."""
+    """A piece of text as Markdown: a code span for code, escaped text otherwise, as a link
+    when it links to a section or a file (a detail is for hovering, which Markdown lacks)."""
     if isinstance(piece, str):
         return escape_text(piece)
-    return code_span(piece.text) if piece.code else escape_text(piece.text)
+    text = code_span(piece.text) if piece.code else escape_text(piece.text)
+    target = f"#{github_anchor(piece.section)}" if piece.section else piece.href
+    return f"[{text}]({quote(target, safe='/#.-_~')})" if target else text
+
+
+def cell(piece: Cell) -> str:
+    """A table cell: one piece, or several side by side."""
+    return "".join(inline(part) for part in piece) if isinstance(piece, tuple) else inline(piece)
 
 
 def line(pieces: Line) -> str:
@@ -52,7 +67,7 @@ def table(content: Table) -> list[str]:
         "| " + " | ".join(escape_text(header) for header in content.headers) + " |",
         "|" + "|".join(" --- " for _ in content.headers) + "|",
     ]
-    rows += ["| " + " | ".join(inline(cell) for cell in row) + " |" for row in content.rows]
+    rows += ["| " + " | ".join(cell(piece) for piece in row) + " |" for row in content.rows]
     return rows
 
 
@@ -63,14 +78,17 @@ def section(content: Section, level: int) -> list[str]:
         lines += [line(note), ""]
     for part in content.tables:
         lines += [*table(part), ""]
+    for note in content.afterword:
+        lines += [line(note), ""]
     for subsection in content.subsections:
         lines += section(subsection, level + 1)
     return lines
 
 
-def render_markdown(document: dict) -> str:
-    """The Markdown page of a parity document (a dict as loaded from the JSON)."""
-    return page_markdown(build_page(document))
+def render_markdown(document: dict, records_href: str = "") -> str:
+    """The Markdown page of a parity document (a dict as loaded from the JSON); ``records_href``:
+    where the page links to the records it was built from ('' for no link)."""
+    return page_markdown(build_page(document, records_href))
 
 
 def page_markdown(page: Page) -> str:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import shlex
 
-from ..capabilities import capability_rows, capability_tables
+from ..capabilities import capability_tables
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
 from ..power import BELOW_RESOLUTION, BLIND_SPOT_EPSILON, LEVELS, below_resolution, blind_spots, format_threshold, power_table
 from ..semantics import SEMANTICS_PROBES, semantics_tables
 from .columns import column
-from .content import OUTCOME_ABBREVIATIONS, OUTCOME_TONES, Inline, Line, Page, Section, Span, Table, counted, counts_span, format_error
+from .content import (
+    OUTCOME_ABBREVIATIONS,
+    OUTCOME_TONES,
+    Inline,
+    Line,
+    Page,
+    Section,
+    Span,
+    Table,
+    compact_legend,
+    compact_span,
+    counted,
+    format_error,
+)
 from .environment import PACKAGES
+from .verdicts import verdict_section
 from .summary import (
     ALL_CASES,
     Extreme,
@@ -45,6 +59,8 @@ EXIT_MEANINGS = {
     4: "usage error",
     5: "no tests collected",
 }
+# The capability grid's marks: runs here, refused.
+YES_MARK, NO_MARK = "✓", "✗"
 # A parameter-count table with more rows than this is folded on the HTML page.
 LONG_TABLE_ROWS = 24
 
@@ -54,9 +70,10 @@ def depth_words(run: dict) -> str:
     return f", at depth {run['depth']}" if "depth" in run else ""
 
 
-def run_lines(document: dict) -> tuple[Line, ...]:
-    """When the run started, how long it took, its exit status, command and outcome totals
-    (for a merged document: how many runs, their earliest start, summed time, worst status)."""
+def run_lines(document: dict, records_href: str = "") -> tuple[Line, ...]:
+    """When the run started, how long it took and its exit status (for a merged document: how
+    many runs, their earliest start, summed time, worst status); outcome totals and, when
+    ``records_href`` is given, a link to the records."""
     run = document["run"]
     status = run["exit_status"]
     totals = count_outcomes(document["records"])
@@ -65,16 +82,20 @@ def run_lines(document: dict) -> tuple[Line, ...]:
         labels = ", ".join(merged["label"] for merged in document["runs"])
         first = (f"Merged from {counted(len(document['runs']), 'run')} ({labels}): the earliest started {run['started']}, "
                  f"together they took {run['duration_s']:.1f} s{depth_words(run)}; worst pytest exit status {status} ({meaning}).",)
-        command = ("Command: ", Span(shlex.join(run["arguments"]), code=True))
     else:
         first = (f"Run started {run['started']}, took {run['duration_s']:.1f} s{depth_words(run)}; pytest exit status {status} ({meaning}).",)
-        command = ("Command: ", Span(shlex.join(["pytest", *run["arguments"]]), code=True))
+    link: Line = (" Every record: ", Span(records_href, code=True, href=records_href), " (gzip-compressed JSON).") if records_href else ()
     return (
         first,
-        command,
         (f"{counted(len(document['records']), 'record')}: {totals['pass']} pass, {totals['fail']} fail, "
-         f"{totals['unsupported']} unsupported, {totals['known_deviation']} known deviation.",),
+         f"{totals['unsupported']} unsupported, {totals['known_deviation']} known deviation.", *link),
     )
+
+
+def command_line(document: dict) -> Line:
+    """The command the run (or the merge) was started with."""
+    arguments = document["run"]["arguments"]
+    return ("Command: ", Span(shlex.join(arguments if "runs" in document else ["pytest", *arguments]), code=True))
 
 
 def package_order(name: str) -> tuple[int, str]:
@@ -120,12 +141,12 @@ def environment_section(document: dict) -> Section:
     """Python, platform, CPU, GPUs and package versions of the run; of each run, side by side,
     in a merged document (with each run's source, shard, time and backend versions)."""
     if "runs" not in document:
-        return Section("Environment", tables=(Table(("", "version or value"), tuple(machine_rows([document["environment"]]))),))
+        return Section("Environment", notes=(command_line(document),), tables=(Table(("", "version or value"), tuple(machine_rows([document["environment"]]))),))
     labels = tuple(merged["label"] for merged in document["runs"])
     rows = run_rows(document) + machine_rows([merged["environment"] for merged in document["runs"]])
     return Section(
         "Environment",
-        notes=(("One column per merged run: where it ran, on what, and the version of each backend it ran.",),),
+        notes=(command_line(document), ("One column per merged run: where it ran, on what, and the version of each backend it ran.",)),
         tables=(Table(("", *labels), tuple(rows)),),
     )
 
@@ -184,9 +205,30 @@ def side_by_side_section(document: dict) -> Section | None:
     )
 
 
+# The per-check matrix is shown transposed (a row per backend), this many checks per table,
+# so that each table fits the page.
+CHECKS_PER_TABLE = 7
+
+
+def check_tables(document: dict) -> tuple[Table, ...]:
+    """Backends (rows) x checks (columns) of compact outcome counts, in tables of at most
+    :data:`CHECKS_PER_TABLE` checks."""
+    by_kind = outcomes_by_kind(document)
+    kinds = list(by_kind)
+    tables = []
+    for start in range(0, len(kinds), CHECKS_PER_TABLE):
+        chosen = kinds[start : start + CHECKS_PER_TABLE]
+        rows = tuple(
+            (Span(name, code=True), *(compact_span(by_kind[kind][name], f"{name}, {kind}") for kind in chosen))
+            for name in backend_names(document)
+        )
+        tables.append(Table(("backend", *chosen), rows, layout="grid"))
+    return tuple(tables)
+
+
 def summary_section(document: dict) -> Section:
-    """Outcome counts per backend (with its version), then per check and backend."""
-    names = backend_names(document)
+    """Outcome counts per backend (with its version), how its comparisons were judged, then
+    outcomes per backend and check."""
     versions = backend_versions(document)
     by_backend = Table(
         ("backend", "version", "pass", "fail (the backend differs)", "unsupported", "known deviation", "adapter error"),
@@ -195,23 +237,17 @@ def summary_section(document: dict) -> Section:
             for name, counts in outcomes_by_backend(document).items()
         ),
     )
-    by_check = Table(
-        ("check", *names),
-        tuple(
-            (Span(kind, code=True), *(counts_span(counts[name]) for name in names))
-            for kind, counts in outcomes_by_kind(document).items()
-        ),
-    )
     return Section(
         "Summary",
         notes=(
-            ("Outcomes per backend, then how its comparisons were judged, then outcomes per check (cells: pass / fail / unsupported / known deviation). "
+            ("Outcomes per backend, then how its comparisons were judged, then outcomes per backend and check. "
              "An adapter error is a failure the adapter's own code raised (a KeyError on a name it does not know, say): it says "
              "nothing about the backend and is counted apart from its differences.",),
             ("A known deviation excuses only what its model predicts: where one is armed, the backend's values are held to the model "
              "(see Findings); a deviation without a model (a crash, uninitialised memory) leaves its quantities not judged.",),
+            compact_legend(),
         ),
-        tables=(by_backend, judged_table(document), by_check),
+        tables=(by_backend, judged_table(document), *check_tables(document)),
     )
 
 
@@ -258,22 +294,22 @@ def failure_section(document: dict) -> Section:
 
 
 def feature_section(document: dict) -> Section:
-    """The feature x backend matrix of outcome counts (drawn as a grid on the HTML page)."""
+    """The feature x backend matrix of compact outcome counts."""
     names = backend_names(document)
     matrix = feature_matrix(document)
     table = Table(
         ("feature", *names),
-        tuple((feature, *(counts_span(matrix[feature][name]) for name in names)) for feature in matrix),
+        tuple((feature, *(compact_span(matrix[feature][name], f"{name}, {feature}") for name in names)) for feature in matrix),
+        layout="grid",
     )
     return Section(
         "Features",
         notes=(
             (f"Outcomes of every check of the case table (forward, gradients, invariants) on cases that use each "
-             f"feature; '{ALL_CASES}' counts them all, the sweep is not included. "
-             "Cells: pass / fail / unsup(ported) / dev (known deviation reproduced).",),
+             f"feature; '{ALL_CASES}' counts them all, the sweep is not included.",),
+            compact_legend(),
         ),
         tables=(table,),
-        figure="feature_grid",
     )
 
 
@@ -294,8 +330,9 @@ def error_plot_section(document: dict) -> Section:
         "Error against sequence length",
         notes=(
             ("Max relative error of the outputs (max |actual - expected| / max |expected|) of each forward case, "
-             "and of each run of the threads check, against its number of steps; one panel per dtype, and each "
-             "point's tooltip gives its hidden size and thread count. The table gives the largest per sequence "
+             "and of each run of the threads check, against its number of steps; one panel per dtype. Runs of one backend, length and outcome whose errors "
+             "land within two pixels of each other share a marker, whose tooltip counts them and gives their hidden sizes, "
+             "thread counts, the largest error and its case. The table gives the largest per sequence "
              "length, leaving out errors that belong to a known deviation (the plot marks those).",),
         ),
         tables=(error_by_steps_table(document),),
@@ -498,19 +535,41 @@ def parameter_count_section(document: dict) -> Section:
 
 
 def capability_section(document: dict) -> Section:
-    """Per feature and backend: whether the backend runs it here, and if not, why."""
-    rows, reasons = capability_rows(capability_tables(document["records"]))
-    if len(rows) == 1:
+    """Per feature and backend: whether the backend runs it here (the reason on hover where
+    not); then per backend, what it refuses and why."""
+    tables = capability_tables(document["records"])
+    if not tables:
         return Section("Capabilities", notes=(("No capability table was recorded in this run.",),))
+    backends = sorted(tables)
+    features = list(dict.fromkeys(feature for table in tables.values() for feature in table))
+
+    def mark(backend: str, feature: str) -> Inline:
+        reason = tables[backend].get(feature)
+        if reason is None:
+            return "?"
+        return Span(NO_MARK, tone="unsupported", detail=reason) if reason else Span(YES_MARK, tone="pass")
+
+    grid = Table(("feature", *backends), tuple((feature, *(mark(backend, feature) for backend in backends)) for feature in features), layout="grid")
+    refused: dict[tuple[str, str], list[str]] = {}
+    for backend in backends:
+        for feature, reason in tables[backend].items():
+            if reason:
+                refused.setdefault((backend, reason), []).append(feature)
+    reasons = Table(
+        ("backend", "cannot run", "why"),
+        tuple((Span(backend, code=True), ", ".join(names), reason) for (backend, reason), names in refused.items()),
+        folded=True,
+    )
     return Section(
         "Capabilities",
         notes=(
             ("What each backend runs here, asked once per feature on the plainest case with it. A feature a "
-             "backend lacks makes no test (it is not a skip per case); each 'no' is checked to be refused with "
-             "the reason below, each 'yes' to be exercised by the backend's cases.",),
-            *((reason,) for reason in reasons),
+             "backend lacks makes no test (it is not a skip per case); each refusal is checked to be refused with "
+             "its reason, each feature it runs to be exercised by its cases. ",
+             Span(f"{YES_MARK} runs here", tone="pass"), " ", Span(f"{NO_MARK} refused", tone="unsupported"),
+             "; the HTML page shows each refusal's reason on hover, and the table after the grid gives them all.",),
         ),
-        tables=(Table(rows[0], tuple(rows[1:])),),
+        tables=(grid, reasons),
     )
 
 
@@ -653,14 +712,16 @@ def mark_declared(cell: str, declared: str | None, situation: str) -> str:
     return f"{cell} (declared {declared})" if declared and declared != CONVENTIONS[convention][0] else cell
 
 
-def build_page(document: dict) -> Page:
-    """The page for a parity document: run summary, environment, failures, features, errors,
-    findings and parameter counts."""
+def build_page(document: dict, records_href: str = "") -> Page:
+    """The page for a parity document: a verdict per backend first, then the run summary,
+    environment, failures, capabilities, features, errors, findings and parameter counts;
+    ``records_href``: where the page links to the records ('' for no link)."""
     side_by_side = side_by_side_section(document)
     return Page(
         TITLE,
-        run_lines(document),
+        run_lines(document, records_href),
         (
+            verdict_section(document),
             summary_section(document),
             environment_section(document),
             *((side_by_side,) if side_by_side else ()),

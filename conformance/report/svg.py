@@ -1,4 +1,4 @@
-"""The parity page's two figures as inline SVG: the feature grid and error against sequence length.
+"""The parity page's figure as inline SVG: error against sequence length.
 
 Both are plain strings of SVG markup; every piece of text from the document (backend
 names, test ids) is escaped with ``html.escape(..., quote=True)``, ``<title>`` tooltips included.
@@ -9,22 +9,28 @@ from __future__ import annotations
 import math
 from html import escape
 
-from .content import counts_text, counts_tone, format_error
+from .content import format_error
 from .summary import ErrorPoint
 
-TONE_FILLS = {"pass": "#b7dfb9", "fail": "#f4a6a6", "deviation": "#ffd59a", "unsupported": "#e2e2e2"}
-TONE_LABELS = {"pass": "all that ran passed", "fail": "some failed", "deviation": "known deviation", "unsupported": "nothing ran"}
-BACKEND_COLOURS = ("#1f77b4", "#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#666666")
+# Light tints of the Okabe-Ito colours (blue, vermillion, yellow) and a grey: told apart with
+# any common colour-vision deficiency, and every compact cell carries a symbol as well.
+TONE_FILLS = {"pass": "#cfe6f7", "fail": "#f7c2a6", "deviation": "#f8eca0", "unsupported": "#e6e6e6"}
+# Paul Tol's muted and bright schemes: distinct for colour-blind readers up to their length.
+BACKEND_COLOURS = (
+    "#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499",
+    "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#bbbbbb",
+)
 GRID_LINE = "#e4e4e4"
 OUTCOME_MARKERS = {"pass": "pass", "known_deviation": "known deviation", "fail": "fail"}
-
-GRID_LABEL_WIDTH = 190
-GRID_CELL_WIDTH = 270
-GRID_CELL_HEIGHT = 26
+# Runs of one backend, sequence length and outcome whose errors land within this many pixels
+# of each other are drawn as one marker (its tooltip counts them and gives the largest).
+MERGED_PIXELS = 2.0
 
 PANEL_WIDTH = 520
 PANEL_HEIGHT = 380
 PANEL_GAP = 30
+PANELS_PER_ROW = 2
+LEGEND_ROW = 22
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 84, 12, 44, 48
 # Points with an error of exactly 0, or not finite, sit in bands below and above the log axis.
 BAND = 26
@@ -56,38 +62,19 @@ def legend_swatch(x: float, y: float, fill: str, label: str) -> str:
     return f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="14" height="14" fill="{fill}" stroke="#888"/>' + text(x + 20, y + 2, label)
 
 
-def svg(css_class: str, width: float, height: float, label: str, parts: list[str]) -> str:
-    """An <svg> element of this size holding ``parts``; ``label`` names it for screen readers."""
+def svg(css_class: str, width: float, height: float, label: str, parts: list[str], style: str = "") -> str:
+    """An <svg> element of this size holding ``parts`` (and ``style``, CSS for its classes);
+    ``label`` names it for screen readers."""
     opening = f'<svg class="{css_class}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img"'
-    return f'{opening} aria-label="{escape(label, quote=True)}">' + "".join(parts) + "</svg>"
+    styled = f"<style>{style}</style>" if style else ""
+    return f'{opening} aria-label="{escape(label, quote=True)}">{styled}' + "".join(parts) + "</svg>"
 
 
-def feature_grid(matrix: dict[str, dict[str, dict[str, int]]], backends: list[str]) -> str:
-    """Features (rows) x backends (columns), each cell coloured by its outcome counts
-    (:func:`conformance.report.content.counts_tone`) and showing them; a legend below."""
-    width = GRID_LABEL_WIDTH + GRID_CELL_WIDTH * len(backends)
-    height = GRID_CELL_HEIGHT * (len(matrix) + 1) + 40
-    baseline = GRID_CELL_HEIGHT - 8
-    parts = [
-        text(GRID_LABEL_WIDTH + GRID_CELL_WIDTH * (column + 0.5), baseline, backend, "head", "middle")
-        for column, backend in enumerate(backends)
-    ]
-    for row, (feature, cells) in enumerate(matrix.items(), start=1):
-        y = GRID_CELL_HEIGHT * row
-        parts.append(text(6, y + baseline, feature))
-        for column, backend in enumerate(backends):
-            counts = cells[backend]
-            x = GRID_LABEL_WIDTH + GRID_CELL_WIDTH * column
-            fill = TONE_FILLS[counts_tone(counts)]
-            cell = (
-                f'<rect x="{x + 1}" y="{y + 1}" width="{GRID_CELL_WIDTH - 2}" height="{GRID_CELL_HEIGHT - 2}" fill="{fill}"/>'
-                + text(x + GRID_CELL_WIDTH / 2, y + baseline, counts_text(counts), anchor="middle")
-            )
-            parts.append(with_tooltip(f"{backend}, {feature}: {counts_text(counts)}", cell))
-    legend_y = GRID_CELL_HEIGHT * (len(matrix) + 1) + 22
-    for index, (tone, label) in enumerate(TONE_LABELS.items()):
-        parts.append(legend_swatch(6 + 190 * index, legend_y, TONE_FILLS[tone], label))
-    return svg("grid", width, height, "feature matrix", parts)
+def colour_style(count: int) -> str:
+    """CSS classes ``c0`` ... for ``count`` backend colours (stroke and fill), and ``k`` for
+    the legend's neutral markers."""
+    rules = [f".c{index}{{stroke:{BACKEND_COLOURS[index % len(BACKEND_COLOURS)]};fill:{BACKEND_COLOURS[index % len(BACKEND_COLOURS)]}}}" for index in range(count)]
+    return "".join(rules) + ".k{stroke:#444;fill:#444}.o{fill-opacity:.55}.h{fill:none}"
 
 
 def decade_range(values: list[float]) -> tuple[int, int]:
@@ -99,19 +86,21 @@ def decade_range(values: list[float]) -> tuple[int, int]:
 
 
 def marker(x: float, y: float, colour: str, outcome: str) -> str:
-    """A filled circle (pass), hollow circle (known deviation) or cross (fail)."""
+    """A filled circle (pass), hollow circle (known deviation) or cross (fail), of the colour
+    class ``colour`` (:func:`colour_style`)."""
     if outcome == "fail":
         cross = f"M{x - 4:.1f},{y - 4:.1f}L{x + 4:.1f},{y + 4:.1f}M{x - 4:.1f},{y + 4:.1f}L{x + 4:.1f},{y - 4:.1f}"
-        return f'<path d="{cross}" stroke="{colour}" stroke-width="2"/>'
-    fill = 'fill="none"' if outcome == "known_deviation" else f'fill="{colour}" fill-opacity="0.55"'
-    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.2" {fill} stroke="{colour}"/>'
+        return f'<path class="{colour} h" d="{cross}" stroke-width="2"/>'
+    fill = "h" if outcome == "known_deviation" else "o"
+    return f'<circle class="{colour} {fill}" cx="{x:.1f}" cy="{y:.1f}" r="3.2"/>'
 
 
 def error_panel(
-    points: list[ErrorPoint], dtype: str, colours: dict[str, str], left: float, decades: tuple[int, int], largest_steps: int
+    points: list[ErrorPoint], dtype: str, colours: dict[str, int], left: float, decades: tuple[int, int], largest_steps: int
 ) -> list[str]:
     """One dtype's scatter, ``left`` pixels from the figure's edge: log2 steps across, log10
-    max relative error up, with bands for errors of exactly 0 (below) and non-finite (above)."""
+    max relative error up, with bands for errors of exactly 0 (below) and non-finite (above);
+    ``colours``: each backend's colour class number (:func:`colour_style`)."""
     plot_width = PANEL_WIDTH - PLOT_LEFT - PLOT_RIGHT
     axis_height = PANEL_HEIGHT - PLOT_TOP - PLOT_BOTTOM - 2 * BAND
     x0, y0 = left + PLOT_LEFT, PLOT_TOP + BAND
@@ -147,38 +136,78 @@ def error_panel(
         x = x_of(2**octave)
         parts += [line(x, y0, x, y0 + axis_height), text(x, bottom + 16, str(2**octave), "tick", "middle")]
     offsets = {backend: 5.0 * (index - (len(colours) - 1) / 2) for index, backend in enumerate(colours)}
-    for index, point in enumerate(point for point in points if point.dtype == dtype):
-        x = x_of(point.steps) + offsets[point.backend] + (index % 5 - 2) * 0.8
-        size = "" if point.hidden_size is None else f", H {point.hidden_size}"
-        tooltip = (
-            f"{point.backend} {point.dtype}, {point.steps} steps{size}, "
-            f"{point.threads} thread{'s' if point.threads > 1 else ''}: max rel error {format_error(point.rel_error)} "
-            f"({point.outcome})\n{point.test}"
-        )
-        parts.append(with_tooltip(tooltip, marker(x, y_of(point.rel_error), colours[point.backend], point.outcome)))
+    merged: dict[tuple[str, int, str, int], list[ErrorPoint]] = {}
+    for point in points:
+        if point.dtype == dtype:
+            key = (point.backend, point.steps, point.outcome, round(y_of(point.rel_error) / MERGED_PIXELS))
+            merged.setdefault(key, []).append(point)
+    for (backend, steps, outcome, _), group in merged.items():
+        worst = max(group, key=lambda point: math.inf if point.rel_error is None else point.rel_error)
+        x = x_of(steps) + offsets[backend]
+        parts.append(with_tooltip(merged_tooltip(group, worst), marker(x, y_of(worst.rel_error), f"c{colours[backend]}", outcome)))
     return parts
 
 
+def span_of(values: list[int], unit: str) -> str:
+    """``H 6`` or ``H 6 to 64`` for the values' range."""
+    low, high = min(values), max(values)
+    return f"{unit} {low}" if low == high else f"{unit} {low} to {high}"
+
+
+def merged_tooltip(group: list[ErrorPoint], worst: ErrorPoint) -> str:
+    """What a marker stands for: backend, dtype, steps, how many runs, their hidden sizes
+    and thread counts, the largest error and the case (or the thread run) that reached it."""
+    sizes = [point.hidden_size for point in group if point.hidden_size is not None]
+    threads = [point.threads for point in group]
+    ranges = ", ".join([*([span_of(sizes, "H")] if sizes else []), span_of(threads, "threads")])
+    case = worst.test.partition("[")[2].removesuffix("]") or worst.test
+    runs = f"{len(group)} runs" if len(group) > 1 else "1 run"
+    return (
+        f"{worst.backend} {worst.dtype}, {worst.steps} steps: {runs} ({ranges}), max rel error "
+        f"{'up to ' if len(group) > 1 else ''}{format_error(worst.rel_error)} ({worst.outcome})\n{case}"
+    )
+
+
+def legend_entries(labels: list[str], width: float, top: float) -> tuple[list[tuple[float, float, str]], float]:
+    """Places for legend entries, left to right in rows no wider than ``width`` from ``top``:
+    (x, y, label) each, and the y below the last row."""
+    placed, x, y = [], float(PLOT_LEFT), top
+    for label in labels:
+        needed = 30 + CHARACTER_WIDTH * len(label)
+        if x + needed > width and x > PLOT_LEFT:
+            x, y = float(PLOT_LEFT), y + LEGEND_ROW
+        placed.append((x, y, label))
+        x += needed
+    return placed, y + LEGEND_ROW
+
+
 def error_scatter(points: list[ErrorPoint]) -> str:
-    """Max relative error of outputs against sequence length, one panel per dtype, one colour
-    per backend; markers tell pass, fail and known deviation apart."""
+    """Max relative error of outputs against sequence length, one panel per dtype (at most
+    :data:`PANELS_PER_ROW` side by side), one colour per backend; markers tell pass, fail
+    and known deviation apart; the legend below, in rows."""
     label = "max relative error of outputs against steps"
     if not points:
         return svg("scatter", 400, 30, label, [text(0, 20, "No forward case compared outputs.")])
     backends = sorted({point.backend for point in points})
-    colours = {backend: BACKEND_COLOURS[index % len(BACKEND_COLOURS)] for index, backend in enumerate(backends)}
+    colours = {backend: index for index, backend in enumerate(backends)}
     dtypes = sorted({point.dtype for point in points})
     decades = decade_range([point.rel_error for point in points if point.rel_error])
     largest_steps = max(point.steps for point in points)
-    parts = [text(0, 0, "max rel error of outputs", "tick", "middle", transform=f"translate(12 {PANEL_HEIGHT / 2}) rotate(-90)")]
+    columns = min(len(dtypes), PANELS_PER_ROW)
+    rows = math.ceil(len(dtypes) / columns)
+    width = columns * (PANEL_WIDTH + PANEL_GAP)
+    parts = []
     for index, dtype in enumerate(dtypes):
-        parts += error_panel(points, dtype, colours, index * (PANEL_WIDTH + PANEL_GAP), decades, largest_steps)
-    legend_y = PANEL_HEIGHT + 18
-    x = PLOT_LEFT
-    for backend, colour in colours.items():
-        parts.append(legend_swatch(x, legend_y, colour, backend))
-        x += 30 + CHARACTER_WIDTH * len(backend)
-    for outcome, name in OUTCOME_MARKERS.items():
-        parts += [marker(x + 6, legend_y - 3, "#444", outcome), text(x + 16, legend_y + 2, name)]
-        x += 30 + CHARACTER_WIDTH * len(name)
-    return svg("scatter", len(dtypes) * (PANEL_WIDTH + PANEL_GAP), PANEL_HEIGHT + 30, label, parts)
+        top = (index // columns) * PANEL_HEIGHT
+        parts.append(f'<g transform="translate(0 {top})">')
+        parts.append(text(0, 0, "max rel error of outputs", "tick", "middle", transform=f"translate(12 {PANEL_HEIGHT / 2}) rotate(-90)") if index % columns == 0 else "")
+        parts += error_panel(points, dtype, colours, (index % columns) * (PANEL_WIDTH + PANEL_GAP), decades, largest_steps)
+        parts.append("</g>")
+    placed, bottom = legend_entries([*backends, *OUTCOME_MARKERS.values()], width, rows * PANEL_HEIGHT + 18)
+    markers = {name: outcome for outcome, name in OUTCOME_MARKERS.items()}
+    for x, y, name in placed:
+        if name in colours:
+            parts.append(legend_swatch(x, y, BACKEND_COLOURS[colours[name] % len(BACKEND_COLOURS)], name))
+        else:
+            parts += [marker(x + 6, y - 3, "k", markers[name]), text(x + 16, y + 2, name)]
+    return svg("scatter", width, bottom, label, parts, colour_style(len(backends)))

@@ -44,12 +44,23 @@ def test_a_declared_gap_must_be_refused_not_run():
     assert refusal_problem(lying, FEATURES["cell clip"]) == "cell clip: declared unsupported, but the run went through"
 
 
-def test_each_reason_is_numbered_once_and_shown_in_terminal_and_report():
-    tables = {"a": {"peepholes": "a has no peepholes", "gradients": ""}, "b": {"peepholes": "", "gradients": "b computes no gradients"}}
+def test_each_reason_is_numbered_once_in_the_terminal_and_shown_beside_its_cell_in_the_report():
+    tables = {"b": {"peepholes": "", "gradients": "b computes no gradients"}, "a": {"peepholes": "a has no peepholes", "gradients": ""}}
     rows, reasons = capability_rows(tables)
-    assert rows == [("feature", "a", "b"), ("peepholes", "no (1)", "yes"), ("gradients", "yes", "no (2)")]
+    assert rows == [("feature", "b", "a"), ("peepholes", "yes", "no (1)"), ("gradients", "no (2)", "yes")]
     assert reasons == ["(1) a has no peepholes", "(2) b computes no gradients"]
     assert capability_lines(tables)[-2:] == reasons
     records = [{"kind": "capabilities", "backend": name, "capabilities": table} for name, table in tables.items()]
-    section = capability_section({"records": records})
-    assert section.tables[0].rows == tuple(rows[1:]) and ("(2) b computes no gradients",) in section.notes
+    grid, refusals = capability_section({"records": records}).tables
+    # The report's grid: backends by name, each refusal's reason on its cell (hover), no numbers.
+    assert grid.headers == ("feature", "a", "b")
+    marks = [tuple(cell if isinstance(cell, str) else (cell.text, cell.tone, cell.detail) for cell in row) for row in grid.rows]
+    assert marks == [
+        ("peepholes", ("✗", "unsupported", "a has no peepholes"), ("✓", "pass", "")),
+        ("gradients", ("✓", "pass", ""), ("✗", "unsupported", "b computes no gradients")),
+    ]
+    # And per backend, what it refuses next to why, for the Markdown page (which has no hover).
+    assert [(cell.text, features, reason) for cell, features, reason in refusals.rows] == [
+        ("a", "peepholes", "a has no peepholes"),
+        ("b", "gradients", "b computes no gradients"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -91,9 +92,12 @@ def test_report_rebuilds_the_pages_from_a_json(tmp_path, capsys):
     source.parent.mkdir()
     source.write_text(json.dumps(document))
     assert main(["report", str(source), "--out", str(tmp_path / "pages")]) == 0
-    assert (tmp_path / "pages" / "parity.md").read_text(encoding="utf-8") == render_markdown(document)
-    assert (tmp_path / "pages" / "parity.html").read_text(encoding="utf-8") == render_html(document)
+    # The pages link to the records they were built from, wherever those are.
+    assert (tmp_path / "pages" / "parity.md").read_text(encoding="utf-8") == render_markdown(document, "../run/parity.json")
+    assert (tmp_path / "pages" / "parity.html").read_text(encoding="utf-8") == render_html(document, "../run/parity.json")
+    assert "[`../run/parity.json`](../run/parity.json)" in (tmp_path / "pages" / "parity.md").read_text(encoding="utf-8")
     assert main(["report", str(source)]) == 0
+    assert '<a href="parity.json">' in (source.parent / "parity.html").read_text(encoding="utf-8")
     assert sorted(path.name for path in source.parent.iterdir()) == ["parity.html", "parity.json", "parity.md"]
     assert "wrote" in capsys.readouterr().out
 
@@ -134,9 +138,11 @@ def test_run_writes_the_three_files_from_any_directory(tmp_path):
         "run", "--adapter", "adapters.example:ExampleAdapter", "--out", str(out), "-n", "0", "--", "-k", "test_forward", cwd=tmp_path
     )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
-    assert sorted(path.name for path in out.iterdir()) == ["parity.html", "parity.json", "parity.md"]
-    document = json.loads((out / "parity.json").read_text())
+    assert sorted(path.name for path in out.iterdir()) == ["parity.html", "parity.json.gz", "parity.md"]
+    document = json.loads(gzip.decompress((out / "parity.json.gz").read_bytes()))
     assert {record["backend"] for record in document["records"]} == {"example-keras-style"}
+    # The command names the records where the run left them, not a scratch file.
+    assert document["run"]["arguments"][document["run"]["arguments"].index("--parity-json") + 1] == "reports/parity.json.gz"
     assert all(record["test"].startswith("conformance/test_forward_parity.py::") for record in document["records"])
     assert "| `example-keras-style` |" in (out / "parity.md").read_text(encoding="utf-8")
     assert "passed" in process.stdout

@@ -136,7 +136,7 @@ def bad_input_files(folder: Path) -> dict[str, str]:
     files = {
         "parity": ("run/parity.json", text.encode()),
         "parity_gz": ("run/parity.json.gz", gzip.compress(text.encode(), mtime=0)),
-        "other": ("out/parity.json", json.dumps({**document, "run": {**document["run"], "started": "2026-02-02T00:00:00+00:00"}}).encode()),
+        "other": ("out/parity.json.gz", gzip.compress(json.dumps({**document, "run": {**document["run"], "started": "2026-02-02T00:00:00+00:00"}}).encode(), mtime=0)),
         "binary": ("binary.json", b'{"schema_version": "\xff\xfe"}'),
         "list": ("list.json", b"[1, 2]"),
         "records_number": ("records.json", json.dumps({**document, "records": 5}).encode()),

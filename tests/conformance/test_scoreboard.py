@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
+from conformance.report.files import load_document
 from conformance.report.scoreboard import FIXED, NOT_RUNNABLE, REPRODUCES, outside_releases, version_key
 
 from .test_suite_runs import ROOT
@@ -84,7 +85,7 @@ def test_a_fixed_deviation_fails_its_run_but_the_merge_shows_both_releases_side_
     records = json.loads(sources[1].read_text())["records"]
     assert {record["outcome"] for record in records if DEVIATION in record.get("deviations", ())} == {"fail"}
     assert main(["merge", *map(str, sources[:2]), "-o", str(tmp_path)]) == 0
-    merged = json.loads((tmp_path / "parity.json").read_text())
+    merged = load_document(tmp_path / "parity.json.gz")
     assert {record["shown_as"] for record in merged["records"]} == {"plugin-example [release-0.1]", "plugin-example [release-0.2]"}
     page = (tmp_path / "parity.md").read_text()
     assert "| backend version | 0.1 | 0.2 |" not in page  # versions are per backend, named after it

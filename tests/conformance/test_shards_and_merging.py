@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from conformance.cli import main
+from conformance.report.files import load_document
 from conformance.report.schema import parity_schema
 from conformance.sharding import parse_shard, shard_of
 
@@ -61,7 +62,7 @@ def test_merged_shards_equal_the_whole_run(runs, tmp_path, capsys):
     compressed.write_bytes(gzip.compress(runs["part1"][0].read_bytes()))
     sources = [str(compressed), *(str(runs[f"part{index}"][0]) for index in range(2, SHARDS + 1))]
     assert main(["merge", *sources, "-o", str(out)]) == 0
-    merged = json.loads((out / "parity.json").read_text())
+    merged = load_document(out / "parity.json.gz")
     jsonschema.Draft202012Validator(parity_schema()).validate(merged)
     whole = runs["whole"][1]
     assert {record["test"]: record["outcome"] for record in merged["records"]} == {test: record["outcome"] for test, record in whole.items()}
@@ -80,7 +81,7 @@ def test_the_same_case_on_two_runs_is_shown_side_by_side(runs, tmp_path):
     part_path, part = runs["part1"]
     out = tmp_path / "merged"
     assert main(["merge", str(whole_path), str(part_path), "-o", str(out)]) == 0
-    merged = json.loads((out / "parity.json").read_text())
+    merged = load_document(out / "parity.json.gz")
     labels = [run["label"] for run in merged["runs"]]
     assert labels == ["whole", "part1 shard 1/3"]
     # Nothing overwritten: the shard's tests are there twice, once per run, each in its column.
@@ -102,9 +103,13 @@ def test_merge_refuses_a_file_that_is_not_a_parity_document_and_overwriting_an_i
     wrong.write_text('{"records": []}')
     assert main(["merge", str(runs["whole"][0]), str(wrong), "-o", str(tmp_path / "out")]) == 2
     assert f"{wrong}: not a parity document (no schema_version)" in capsys.readouterr().err
-    source = runs["whole"][0]
+    # A merge writes parity.json.gz: into the folder of an input of that name, it would overwrite it.
+    source = tmp_path / "earlier" / "parity.json.gz"
+    source.parent.mkdir()
+    source.write_bytes(gzip.compress(runs["whole"][0].read_bytes(), mtime=0))
     assert main(["merge", str(source), "-o", str(source.parent)]) == 2
     assert "--out: expected a path that is not one of the inputs" in capsys.readouterr().err
+    assert gzip.decompress(source.read_bytes()) == runs["whole"][0].read_bytes()
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])

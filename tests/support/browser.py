@@ -126,9 +126,14 @@ class Browser:
                 found.append((params["entry"]["level"], params["entry"]["text"]))
         return found
 
-    def screenshot(self, path: Path) -> None:
-        """The whole page as a PNG at ``path``."""
-        data = self.call("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True)["data"]
+    def set_viewport(self, width: int, height: int) -> None:
+        """Show the page in a viewport of ``width`` x ``height`` CSS pixels, as a desktop
+        screen at scale 1 would."""
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def screenshot(self, path: Path, whole_page: bool = True) -> None:
+        """The whole page (or only what the viewport shows) as a PNG at ``path``."""
+        data = self.call("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=whole_page)["data"]
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
