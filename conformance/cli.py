@@ -12,6 +12,8 @@ Subcommands:
   new-adapter write a plug-in package for a new backend (an adapter green as written, pyproject, README)
   repro   write standalone reproducers of deviations or cases: scripts that need only NumPy and the framework
   power   the smallest drift the suite notices, per backend and factor level, from parity.json files; its blind spots
+  vectors the case table as language-neutral test vectors (.npy arrays and JSON) for a program in any language
+  check-vectors judge the results such a program wrote for the vectors
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .matrix import main_matrix
 from .new_adapter_command import add_new_adapter_parser
 from .power_command import add_power_parser
 from .repro_command import add_repro_parser
+from .vectors_command import add_vectors_parsers
 from .outputs import check_not_an_input, check_output_directory, check_output_file, one_line, write_compressed_atomically, write_text_atomically
 from .recording import format_document
 from .report.count_explanation import explain_count
@@ -285,7 +288,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="lstm-parity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard,new-adapter,repro,power}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,report,params,convert,matrix,merge,scoreboard,new-adapter,repro,power,vectors,check-vectors}")
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json.gz, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
@@ -344,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_new_adapter_parser(commands)
     add_repro_parser(commands)
     add_power_parser(commands)
+    add_vectors_parsers(commands)
 
     matrix_parser = commands.add_parser("matrix", help="run the suite against several released versions of frameworks")
     matrix_parser.add_argument("matrix_file", metavar="MATRIX.toml", help="the frameworks, versions and backends to run (see conformance.matrix)")

@@ -123,6 +123,13 @@ ROWS = [
     BadInput("params --input-size 3 --hidden-size 1000000000000000000000000000000", "--hidden-size: expected at most 2147483647"),
     BadInput("params --input-size 3 --hidden-size 4 --layout nosuch", "argument --layout: invalid choice: 'nosuch'"),
     BadInput("params --input-size x --hidden-size 4", "argument --input-size: invalid int value: 'x'"),
+    # vectors: refused before anything is computed or written; check-vectors: a folder that is not vectors
+    BadInput(f"vectors -o {{out}} --case {CASE_ID}", "-o: expected a directory that does not exist yet"),
+    BadInput(f"vectors -o {{dir}}/new --case {CASE_ID} --case {CASE_ID}", f"--case: expected each case id once, got '{CASE_ID}' twice"),
+    BadInput("vectors -o {file}/new", "-o: expected a directory that exists or can be created"),
+    BadInput("vectors -o {dir}/new --case L1-nothing", "--case: case_id: expected 14"),
+    BadInput("check-vectors {dir} {out}", "index.json: no such file \\(expected the vectors index\\)"),
+    BadInput("check-vectors {dir} {missing}", "RESULTS: expected a directory of results"),
 ]
 
 
