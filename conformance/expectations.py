@@ -69,13 +69,13 @@ def oracle_gradients(request: RunRequest, upstream: LSTMResult, stored_as: str =
 def seeded_upstream(case: Case, request: RunRequest, through: str) -> LSTMResult:
     """Seeded upstream gradients shaped as the case's results (the oracle's, so that the
     backend runs only its gradients), in the case's dtype; 0 at padded output positions;
-    only on outputs and h_n, or only on c_n (``through``)."""
+    only on outputs and h_n, only on c_n, or on all three (``through``)."""
     rng = np.random.default_rng(seed_for(f"{case.id}:upstream"))
     grads = [round_to(request.dtype, rng.standard_normal(np.shape(value))) for value in oracle_forward(request)]
     padded = padded_mask(request.lengths, case.steps, request.batch_first)
     if padded is not None:
         grads[0][padded] = 0.0
-    keep = {"outputs_and_h_n": (True, True, False), "c_n": (False, False, True)}[through]
+    keep = {"outputs_and_h_n": (True, True, False), "c_n": (False, False, True), "all": (True, True, True)}[through]
     return LSTMResult(*(grad if kept else np.zeros_like(grad) for grad, kept in zip(grads, keep)))
 
 

@@ -123,13 +123,6 @@ def expected(values: np.ndarray, tolerances: dict[str, float], family: str, reas
     return Expected(values, tolerances[family], reason, padded, padded_reason if padded is not None else "")
 
 
-def full_upstream(case: Case, request: RunRequest) -> LSTMResult:
-    """Seeded upstream gradients on outputs, h_n and c_n together (the suite's two gradient
-    checks use them apart), 0 at padded outputs."""
-    through_outputs, through_cell = seeded_upstream(case, request, "outputs_and_h_n"), seeded_upstream(case, request, "c_n")
-    return LSTMResult(through_outputs.outputs, through_outputs.h_n, through_cell.c_n)
-
-
 def cell_arrays(prefix: str, params: tuple[CellParams, ...]) -> dict[str, np.ndarray]:
     """``{prefix}cell<k>.<name>`` -> array for every parameter of every cell."""
     return {f"{prefix}cell{index}.{name}": array for index, cell in enumerate(params) for name, array in cell.arrays().items()}
@@ -151,7 +144,7 @@ def expected_arrays(case: Case, request: RunRequest) -> tuple[dict[str, Expected
     arrays = {name: expected(getattr(result, name), forward.tolerances, name, reason, REASONS["padded_outputs"]) for name in FORWARD_RETURNS}
     if not case.gradients_well_posed:
         return arrays, None
-    upstream = full_upstream(case, request)
+    upstream = seeded_upstream(case, request, "all")
     backward = expected_gradients(request, upstream, scale, measured_only=measured)
     reason = REASONS["gradient_measured" if measured else "gradient_bound"]
     grads = oracle_gradients(request, upstream)
