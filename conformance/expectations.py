@@ -211,7 +211,7 @@ def expected_forward(
         return forward_quantities(conventional(moved, oracle_forward(moved, stored_as), conventions), padded, padded_outputs)
 
     values = quantities(request)
-    measured = sensitivity(request, lambda moved, _: quantities(moved))
+    measured = sensitivity(request, lambda moved, _: quantities(moved), unperturbed=values)
     if measured_only:
         stored = quantities(request, stored_as=request.dtype)
         storage = {name: float(np.max(np.abs(stored[name] - value), initial=0.0)) for name, value in values.items()}
@@ -240,7 +240,7 @@ def expected_gradients(
     padded = padded_mask(request.lengths, steps, request.batch_first)
     values = gradient_quantities(oracle_gradients(request, upstream), padded)
     measured = sensitivity(
-        request, lambda moved, grads: gradient_quantities(oracle_gradients(moved, LSTMResult(*grads)), padded), tuple(upstream)
+        request, lambda moved, grads: gradient_quantities(oracle_gradients(moved, LSTMResult(*grads)), padded), tuple(upstream), values
     )
     if measured_only:
         stored = gradient_quantities(oracle_gradients(request, upstream, stored_as=request.dtype), padded)

@@ -166,10 +166,13 @@ def sensitivity(
     request: RunRequest,
     evaluate: Callable[[RunRequest, tuple], Mapping[str, np.ndarray]],
     extra: tuple[np.ndarray, ...] = (),
+    unperturbed: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Per quantity, the largest change of ``evaluate(request, extra)`` (the oracle's named
-    results) when the request and ``extra`` are perturbed by their dtype's unit roundoff."""
-    unperturbed = evaluate(request, extra)
+    results) when the request and ``extra`` are perturbed by their dtype's unit roundoff.
+    ``unperturbed``: ``evaluate(request, extra)`` where the caller has computed it already."""
+    if unperturbed is None:
+        unperturbed = evaluate(request, extra)
     rng = np.random.default_rng(seed_for(f"sensitivity:{request.spec}:{request.x.shape}:{request.dtype}"))
     largest = {name: 0.0 for name in unperturbed}
     for _ in range(SENSITIVITY_DRAWS):
