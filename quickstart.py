@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -30,6 +31,9 @@ INSTALL_INPUTS = ("pyproject.toml", ".ci/constraints.txt")
 STAMP = "lstm-conformance-installed"
 # Backends that run under an environment of their own: (environment, its pinned requirements).
 SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-environment.txt")}
+# Backends that are Node.js programs (adapters/exec): each folder's packages are installed
+# with npm from its committed lockfile, into its node_modules.
+NODE_PROGRAMS = (ROOT / "adapters" / "exec" / "tfjs",)
 COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
 # The depth each command runs at unless its arguments name one (conformance/depth.py).
 DEFAULT_DEPTHS = {"report": "full", "test": "quick"}
@@ -77,6 +81,22 @@ def install_separate(environment: Path, root: Path, requirements: str) -> None:
     (environment / STAMP).write_text(fingerprint(root, (requirements,)))
 
 
+def install_node_programs(folders: tuple[Path, ...] = NODE_PROGRAMS) -> None:
+    """``npm ci`` (no install scripts) in each folder whose node_modules is missing or was
+    installed from another lockfile. Without npm, say so: those backends then report that
+    their program cannot start, and their tests skip."""
+    for folder in folders:
+        stamp = folder / "node_modules" / STAMP
+        if stamp.exists() and stamp.read_text() == fingerprint(folder, ("package-lock.json",)):
+            continue
+        if shutil.which("npm") is None:
+            print(f"quickstart: npm not found: {folder.name}'s packages are not installed, and its backend will not run", flush=True)
+            continue
+        print(f"quickstart: installing {folder.name}'s packages with npm ci (once)", flush=True)
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
+        stamp.write_text(fingerprint(folder, ("package-lock.json",)))
+
+
 def interpreter_arguments(root: Path) -> list[str]:
     """``--interpreter NAME=PYTHON`` for each backend with an environment of its own, building
     the environment first where it is missing or stale."""
@@ -102,6 +122,7 @@ def main(argv: list[str]) -> int:
         return 2
     if needs_install(ENVIRONMENT, ROOT):
         install(ENVIRONMENT, ROOT)
+    install_node_programs()
     program, *arguments = COMMANDS[argv[0]]
     command = [str(executable(ENVIRONMENT, program)), *arguments, *interpreter_arguments(ROOT), *depth_arguments(argv[0], argv[1:]), *argv[1:]]
     return subprocess.run(command, cwd=ROOT).returncode

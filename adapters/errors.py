@@ -32,6 +32,12 @@ PROJECT_FOLDERS = (Path(reference.__file__).resolve().parent, Path(__file__).res
 VALIDATION = (Path(reference.__file__).resolve().parent, Path(__file__).resolve().parent / "base.py")
 
 
+class BackendFailure(RuntimeError):
+    """The backend itself failed a run: a program speaking the process protocol crashed, hung
+    or reported an error (:mod:`adapters.exec_backend`). A failure of the case, never an
+    adapter error, wherever it was raised."""
+
+
 class AdapterError(RuntimeError):
     """An exception raised by an adapter's own code: ``location`` (file:line in function,
     the file relative to its package's parent), the original ``error_type`` and ``message``."""
@@ -90,7 +96,7 @@ def defined_by_a_framework(error_type: type, folders: tuple[Path, ...]) -> bool:
 def as_adapter_error(error: BaseException, adapter: object) -> BaseException:
     """``error`` as an :class:`AdapterError` when the adapter's own code raised it (see the
     module docstring), else ``error`` unchanged."""
-    if isinstance(error, (AdapterError, UnsupportedCase)) or not isinstance(error, Exception):
+    if isinstance(error, (AdapterError, BackendFailure, UnsupportedCase)) or not isinstance(error, Exception):
         return error
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:

@@ -28,7 +28,12 @@ OFFSETS = {FORGET_GATE_BIAS: "the forget gate's pre-activation"}
 def declared_offsets(adapter: object) -> dict[str, float]:
     """The adapter's ``parameter_offsets`` (empty when it declares none); TypeError/ValueError
     naming a declaration that is not a known offset with a finite float value."""
-    offsets = getattr(adapter, "parameter_offsets", None) or {}
+    return checked_offsets(getattr(adapter, "parameter_offsets", None) or {})
+
+
+def checked_offsets(offsets: object) -> dict[str, float]:
+    """``offsets`` as offset name -> float; TypeError/ValueError naming what is not a known
+    offset with a finite float value."""
     if not isinstance(offsets, Mapping):
         raise TypeError(f"parameter_offsets: expected a mapping of offset names to floats, got {type(offsets).__name__}")
     checked = {}

@@ -6,7 +6,9 @@
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
-  or a class or function that returns one when called without arguments.
+  or a class or function that returns one when called without arguments;
+- ``exec:COMMAND`` or ``exec:FILE.json``: a program in any language speaking the process
+  protocol (:mod:`adapters.exec_backend`); the built-in ``tfjs`` and ``tfjs-basic-cell`` are.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from __future__ import annotations
 import importlib
 import inspect
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from .base import Adapter
 
 ENTRY_POINT_GROUP = "lstm_conformance.adapters"
+EXEC_PREFIX = "exec:"
+# Built-in backends that are programs speaking the process protocol, by their declaration files.
+EXEC_DECLARATIONS = Path(__file__).resolve().parent / "exec"
 # The members of adapters.base.Adapter, in the order its documentation lists them.
 ADAPTER_MEMBERS = (
     "name",
@@ -45,6 +51,8 @@ BUILTIN_ADAPTERS = {
     "flax": "adapters.flax_lstm:FlaxLSTMAdapter",
     "flax-lstmcell": "adapters.flax_lstm:FlaxLSTMCellAdapter",
     "mindspore": "adapters.mindspore_lstm:MindSporeLSTMAdapter",
+    "tfjs": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs.json'}",
+    "tfjs-basic-cell": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-basic-cell.json'}",
 }
 
 
@@ -65,16 +73,23 @@ def resolve_reference(name_or_reference: str) -> str:
     known = known_adapters()
     if name_or_reference in known:
         return known[name_or_reference]
-    if ":" in name_or_reference:
+    if ":" in name_or_reference or name_or_reference.startswith(EXEC_PREFIX):
         return name_or_reference
     raise ValueError(
-        f"adapter: expected one of {', '.join(sorted(known))} or a 'module:attribute' reference, got {name_or_reference!r}"
+        f"adapter: expected one of {', '.join(sorted(known))}, a 'module:attribute' reference or exec:COMMAND, got {name_or_reference!r}"
     )
 
 
 def load_adapter(name_or_reference: str) -> Adapter:
     """Import and return the adapter a name or ``module:attribute`` reference designates."""
     reference = resolve_reference(name_or_reference)
+    if reference.startswith(EXEC_PREFIX):
+        from .exec_backend import ExecAdapter
+
+        try:
+            return ExecAdapter(reference)
+        except ImportError as error:
+            raise ValueError(f"adapter: cannot run {reference!r} as a backend ({error})") from error
     module_name, _, attribute = reference.partition(":")
     try:
         target = getattr(importlib.import_module(module_name), attribute)

@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser("run", help="run the suite and write parity.json.gz, parity.md and parity.html")
     run_parser.add_argument("--backend", action="append", default=[], metavar="NAME", help="test a registered backend (repeatable)")
-    run_parser.add_argument("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
+    run_parser.add_argument("--adapter", action="append", default=[], metavar="MODULE:ATTR|exec:COMMAND", help="test an out-of-tree adapter, or a program speaking the process protocol (repeatable)")
     run_parser.add_argument(
         "--interpreter", action="append", default=[], metavar="NAME=PYTHON", help="run backend NAME's process under this Python (repeatable)"
     )

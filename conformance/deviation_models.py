@@ -119,7 +119,7 @@ class DirectionSteps:
     steps: list[dict]
 
 
-def paddle_loop_steps(request: RunRequest) -> tuple[LSTMResult, list[DirectionSteps], np.ndarray]:
+def paddle_loop_steps(request: RunRequest, outputs_carried: bool = False) -> tuple[LSTMResult, list[DirectionSteps], np.ndarray]:
     """What paddle.nn.LSTM computes on the path it takes with a projection (its Python loop
     of LSTMCell, ``paddle.nn.layer.rnn._rnn_dynamic_graph``) and, for the input it reads, on
     the fused kernel: every step runs the cell and outputs its new h; the state is masked by
@@ -127,7 +127,9 @@ def paddle_loop_steps(request: RunRequest) -> tuple[LSTMResult, list[DirectionSt
     reaches the state); a reversed direction runs over the whole padded sequence from T - 1
     down (its state stays the initial one at padded steps). Without a projection (the fused
     kernel) the outputs are multiplied by m too. Each layer reads the last one's outputs,
-    padding included. Returns the results, each cell's steps and the mask [T, B, 1]."""
+    padding included. With ``outputs_carried`` (TensorFlow.js's ``rnn``), each step outputs its
+    masked h instead (at a padded step the h it carries, NaN included) and nothing is
+    multiplied by m afterwards. Returns the results, each cell's steps and the mask [T, B, 1]."""
     spec, params = request.spec, request.params
     acts = activations_of(spec, TEXTBOOK)
     x = time_major(np.asarray(request.x, np.float64), request.batch_first)
@@ -146,13 +148,13 @@ def paddle_loop_steps(request: RunRequest) -> tuple[LSTMResult, list[DirectionSt
                 for t in range(steps):
                     step = step_forward(spec, params[index], acts, inputs[t], h, c)
                     done.append(step)
-                    out[t] = step["h"]
                     h, c = step["h"] * masks[t] + h * (1.0 - masks[t]), step["c"] * masks[t] + c * (1.0 - masks[t])
+                    out[t] = h if outputs_carried else step["h"]
                 h_n[index], c_n[index] = h, c
                 cells.append(DirectionSteps(index, flipped, masks, done))
                 outputs.append(out[::-1] if flipped else out)
             layer_input = np.concatenate(outputs, axis=2)
-            if not spec.proj_size:
+            if not (spec.proj_size or outputs_carried):
                 layer_input = layer_input * mask
     return LSTMResult(time_major(layer_input, request.batch_first), h_n, c_n), cells, mask
 
@@ -318,6 +320,12 @@ PADDLE_STEP_LOOP = DeviationModel(
     "initial one), states masked by multiplication (NaN at padding reaches them); gradients through that loop",
     result=paddle_step_loop,
     backward=paddle_step_loop_gradients,
+)
+TFJS_MASKED_BLEND = DeviationModel(
+    "tfjs-layers' rnn loop: every step runs the cell, state and output masked by multiplication, new * m + old * (1 - m) "
+    "(NaN at padding reaches them); a reversed direction runs over the whole padded sequence from T - 1 down",
+    result=lambda request, result: paddle_loop_steps(request, outputs_carried=True)[0],  # the oracle's result is replaced
+    padded_outputs=True,
 )
 MINDSPORE_TANH = DeviationModel("tanh computed by MindSpore's float32 Pade approximant (nnacl TanhOpt)", variant=mindspore_tanh)
 PADDLE_LEGACY_SIGMOID = DeviationModel("sigmoid(min(max(x, -40), 13)) wherever the spec has sigmoid, its derivative y (1 - y) there", variant=clamped_sigmoid)

@@ -88,8 +88,11 @@ class DeviationModel:
     values the model leaves undefined: computed from a non-finite value by arithmetic it
     does not reproduce; they are not compared. ``arithmetic``: the dtype the
     backend really computes in (a float64 run carried out in float32): values are held to
-    that dtype's tolerances instead of the request's. Models of several deviations armed
-    together compose (:func:`conformance.modelling.composed`). ``summary``: one line."""
+    that dtype's tolerances instead of the request's. ``padded_outputs``: the model's
+    ``result`` gives the outputs at padded steps as the backend computes them, so the
+    backend's declared padded-outputs convention is not laid over them. Models of several
+    deviations armed together compose (:func:`conformance.modelling.composed`).
+    ``summary``: one line."""
 
     summary: str
     request: Callable[[RunRequest], RunRequest] | None = None
@@ -99,6 +102,7 @@ class DeviationModel:
     backward: Callable[[RunRequest, LSTMResult], LSTMGradients] | None = None
     undefined: Callable[[RunRequest, LSTMResult], LSTMResult] | None = None
     arithmetic: str | None = None
+    padded_outputs: bool = False
 
 
 @dataclass(frozen=True)

@@ -479,4 +479,32 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         )
         for backend in ("flax", "flax-lstmcell")
     ),
+    KnownDeviation(
+        name="tfjs-nan-padding-poisons-results",
+        backend="tfjs",
+        checks=("nan_padding",),
+        summary="NaN in padded input positions turns into NaN, for every sequence shorter than T: tfjs-layers' rnn "
+        "(layers/recurrent.js) runs the cell at masked steps too and masks by multiplication, "
+        "output * m + state * (1 - m), and 0 * NaN is NaN, so h_n, c_n and the outputs from the first padded step "
+        "on are NaN (a reversed direction runs over the padding first: all of its outputs)",
+        quantities=frozenset({"outputs", "h_n", "c_n"}),
+        applies=has_padding,
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        model=models.TFJS_MASKED_BLEND,
+        upstream="not found upstream (a search of tensorflow/tfjs issues for RNN masks with NaN and masking by multiplication)",
+    ),
+    KnownDeviation(
+        name="tfjs-one-step-gradients-fail",
+        backend="tfjs",
+        checks=GRADIENT_CHECKS,
+        summary="tf.variableGrads through tf.layers.lstm over a sequence of one step throws 'Argument tensors passed "
+        "to stack must be a `Tensor[]` or `TensorLike[]`': the gradient of tf.unstack (Unpack's gradFunc, "
+        "stack(dy, axis)) gets a single tensor, not a list, when the unstacked axis has one element; "
+        "tf.grad(x => tf.unstack(x)[0].sum()) on a [1, 3] tensor throws the same, on a [2, 3] one it does not",
+        quantities=frozenset({"run"}),
+        applies=lambda request: np.asarray(request.x).shape[1 if request.batch_first else 0] == 1,
+        reproducer="L1-fwd-bm-full-h0-P0-nobias-nopeep-noclip-std-f32-T1-sat-cpu",
+        unmodelled="an exception: there are no gradients to model; applies only to sequences of one step, where it was measured",
+        upstream="not found upstream (a search of tensorflow/tfjs issues for the gradient of unstack over one element)",
+    ),
 )

@@ -111,6 +111,11 @@ class ComposedModel:
         arithmetics = [model.arithmetic for model in self.models if model.arithmetic]
         return max(arithmetics, key=PRECISION_ORDER.index) if arithmetics else None
 
+    @property
+    def padded_outputs(self) -> bool:
+        """Whether a model gives the outputs at padded steps itself (no convention laid over them)."""
+        return any(model.padded_outputs for model in self.models)
+
     def changed(self, request: RunRequest) -> RunRequest:
         for model in self.models:
             if model.request is not None:
@@ -213,7 +218,8 @@ def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDev
         judged_as = held_to(request, model.arithmetic)
         if run.upstream is None:
             predicted, result = defined_only(request, model, model.forward(request), run.result)
-            values = forward_quantities(conventional(request, predicted, judging.conventions), padded, judging.padded_outputs)
+            conventions = {**with_conventions(judging.conventions), PADDED_OUTPUTS: "zeros"} if model.padded_outputs else judging.conventions
+            values = forward_quantities(conventional(request, predicted, conventions), padded, judging.padded_outputs)
             tolerances = expected_forward(judged_as, judging.scale, judging.conventions, judging.measured_only).tolerances
             if judging.measured_only:
                 # Measured tolerances come from the oracle's values; the model's own can be

@@ -2,7 +2,8 @@
 
 Options:
   --backend NAME            test this registered backend (repeatable)
-  --adapter MODULE:ATTR     test an out-of-tree adapter (repeatable)
+  --adapter MODULE:ATTR     test an out-of-tree adapter (repeatable); exec:COMMAND or
+                            exec:FILE.json: a program speaking the process protocol
   --no-isolation            run adapters in the test process (faster to debug; a crash ends the run)
   --interpreter NAME=PYTHON run backend NAME's isolated process under that Python (a virtual
                             environment of its own, for a framework whose pins clash with others')
@@ -137,7 +138,7 @@ class DepthSummary:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lstm-conformance")
     group.addoption("--backend", action="append", default=[], metavar="NAME", help="test this registered backend (repeatable)")
-    group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR", help="test an out-of-tree adapter (repeatable)")
+    group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR|exec:COMMAND", help="test an out-of-tree adapter, or a program speaking the process protocol (repeatable)")
     group.addoption("--no-isolation", action="store_true", help="run adapters in the test process, not in child processes")
     group.addoption(
         "--interpreter",

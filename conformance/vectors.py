@@ -12,24 +12,14 @@ A vectors directory (format :data:`FORMAT`, version :data:`VERSION`)::
     <case id>/case.json    the manifest below
     <case id>/<file>.npy   every array the manifest names: float64 in C order (lengths: int64)
 
-The manifest of a case:
+The manifest of a case is a run's (:mod:`adapters.exchange`: ``spec``, ``dtype``,
+``batch_first``, ``last_output_only``, ``inputs``, ``weights``, ``upstream`` with gradients,
+``returns``), with the weights in the canonical layout and in ``torch``, ``onnx`` and
+``keras`` where the framework can express the spec (``layouts_left_out`` says why not,
+where it cannot); each returned name is written as ``<name>.npy`` in the case's folder of
+a results directory. Beside those:
 
-- ``id``; ``spec``: the LSTM (:class:`reference.LSTMSpec`'s fields); ``dtype``: the dtype
-  the program computes in (inputs and weights are exactly representable in it);
-  ``batch_first``: ``x`` and ``outputs`` are [B, T, ...] rather than [T, B, ...].
-- ``inputs``: the files of ``x``, ``lengths`` (null: every sequence has T steps; the
-  padded steps of ``x`` hold noise that must not leak into anything), ``h0`` and ``c0``
-  ([L*D, B, R] and [L*D, B, H]; null: zeros).
-- ``weights``: per layout, parameter name -> file. ``canonical``: ``cell<k>.<name>`` for
-  cell k = layer * D + direction, names as :data:`reference.PARAM_NAMES`, gate blocks in
-  the order i, f, g, o (:mod:`reference.params`). ``torch``, ``onnx`` and ``keras`` are those
-  frameworks' own names and arrays, where the framework can express the spec (``layouts_left_out``
-  says why not, where it cannot).
-- ``upstream`` (with gradients only): the files of the loss's gradient with respect to
-  ``outputs``, ``h_n`` and ``c_n``: the loss is the sum of upstream * result over the three.
-- ``returns``: the names of the arrays the program writes, each as ``<name>.npy`` in the
-  case's folder of a results directory: ``outputs``, ``h_n`` and ``c_n`` and, with
-  gradients, ``grad_x``, ``grad_h0``, ``grad_c0`` and ``grad_cell<k>.<name>`` (canonical).
+- ``id``: the case's id (``lstm-parity run --case ID`` reruns it);
 - ``expected``: per returned name, its ``file`` (the shape to return), its ``tolerance``
   (the largest absolute difference allowed) and the ``reason`` for it; for ``outputs`` and
   ``grad_x`` of a case with lengths, ``padded``: the ``mask`` file of padded positions
@@ -45,20 +35,39 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from adapters.base import RunConfig, RunRequest
-from adapters.registry import load_adapter
+from adapters.base import RunRequest
+from adapters.exchange import (
+    FILE_NAME,
+    FORWARD_RETURNS,
+    LAYOUTS,
+    MANIFEST_NAME,
+    cell_arrays,
+    layout_arrays,
+    layout_refusals,
+    load_array,
+    run_manifest,
+    save_arrays,
+)
 from reference import CellParams, LSTMResult, LSTMSpec
 
 from .backends import COVERED_FACTORS, case_or_none
 from .cases import Case, make_data, request_for
 from .covering import covering_rows
 from .depth import DEPTHS
-from .expectations import PADDED_SUFFIX, expected_forward, expected_gradients, oracle_forward, oracle_gradients, padded_mask, seeded_upstream
+from .expectations import (
+    PADDED_SUFFIX,
+    expected_forward,
+    expected_gradients,
+    oracle_forward,
+    oracle_gradients,
+    padded_mask,
+    seeded_upstream,
+)
 from .outputs import write_atomically
 from .seeding import seed_for
 from .tolerances import regime_scale
@@ -66,13 +75,8 @@ from .tolerances import regime_scale
 FORMAT = "lstm-parity-vectors"
 VERSION = 1
 INDEX_NAME = "index.json"
-MANIFEST_NAME = "case.json"
-# The frameworks' layouts written beside the canonical one, each with the adapter that maps it.
-NAMED_LAYOUTS = {"torch": "torch", "onnx": "onnxruntime", "keras": "keras-torch"}
-FORWARD_RETURNS = ("outputs", "h_n", "c_n")
-# What a manifest may name: case ids as the table spells them, file names in the case's folder.
+# What an index may name: case ids as the table spells them.
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*")
-FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\.npy")
 REASONS = {
     "bound": "the larger of the a-priori rounding bound (16 u sqrt(fan_in) T L S max(1, |expected|)) and 16 times the oracle's "
     "sensitivity to perturbing every input by u, the dtype's unit roundoff (conformance.tolerances)",
@@ -123,11 +127,6 @@ def expected(values: np.ndarray, tolerances: dict[str, float], family: str, reas
     return Expected(values, tolerances[family], reason, padded, padded_reason if padded is not None else "")
 
 
-def cell_arrays(prefix: str, params: tuple[CellParams, ...]) -> dict[str, np.ndarray]:
-    """``{prefix}cell<k>.<name>`` -> array for every parameter of every cell."""
-    return {f"{prefix}cell{index}.{name}": array for index, cell in enumerate(params) for name, array in cell.arrays().items()}
-
-
 def gradient_family(name: str) -> str:
     """The suite's quantity a returned gradient belongs to: ``grad_cell2.w_hh`` -> ``grad_w_hh``."""
     return "grad_" + name.partition(".")[2] if name.startswith("grad_cell") else name
@@ -154,23 +153,16 @@ def expected_arrays(case: Case, request: RunRequest) -> tuple[dict[str, Expected
     return arrays, upstream
 
 
-def file_name(name: str) -> str:
-    """A name as a file name of :data:`FILE_NAME`'s form (a framework's ``layer0/kernel`` ->
-    ``layer0_kernel.npy``)."""
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) + ".npy"
-
-
 def named_layouts(spec: LSTMSpec, params: tuple[CellParams, ...]) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
-    """Each of :data:`NAMED_LAYOUTS`' arrays for ``params``, and for each framework that
-    cannot express ``spec`` (its adapter refuses it whatever the data), why."""
+    """The canonical arrays and each of :data:`adapters.exchange.NAMED_LAYOUTS`' for
+    ``params``; and for each framework that cannot express ``spec``, why."""
     layouts, left_out = {}, {}
-    for layout, backend in NAMED_LAYOUTS.items():
-        adapter = load_adapter(backend)
-        reasons = adapter.unsupported(RunConfig(spec=spec, dtype="float32"))
+    for layout in LAYOUTS:
+        reasons = layout_refusals(layout, spec)
         if reasons:
             left_out[layout] = "; ".join(reasons)
         else:
-            layouts[layout] = dict(adapter.canonical_to_backend(spec, params))
+            layouts[layout] = layout_arrays(layout, spec, params)
     return layouts, left_out
 
 
@@ -178,34 +170,10 @@ def case_manifest_and_arrays(case: Case) -> tuple[dict, dict[str, np.ndarray]]:
     """A case's manifest (see the module docstring) and the arrays its files hold, by file name."""
     data = make_data(case)
     request = request_for(case, data)
-    arrays: dict[str, np.ndarray] = {"x.npy": data.x}
-    inputs = {"x": "x.npy", "lengths": None, "h0": None, "c0": None}
-    if data.lengths is not None:
-        arrays["lengths.npy"] = np.asarray(data.lengths, dtype=np.int64)
-        inputs["lengths"] = "lengths.npy"
-    if data.initial_states is not None:
-        arrays["h0.npy"], arrays["c0.npy"] = data.initial_states
-        inputs.update(h0="h0.npy", c0="c0.npy")
     layouts, left_out = named_layouts(case.spec, data.params)
-    weights = {}
-    for layout, named in {"canonical": cell_arrays("", data.params), **layouts}.items():
-        weights[layout] = {name: f"{layout}.{file_name(name)}" for name in named}
-        arrays.update({weights[layout][name]: array for name, array in named.items()})
     returned, upstream = expected_arrays(case, request)
-    manifest = {
-        "id": case.id,
-        "spec": asdict(case.spec),
-        "dtype": request.dtype,
-        "batch_first": request.batch_first,
-        "inputs": inputs,
-        "weights": weights,
-        "layouts_left_out": left_out,
-        "returns": list(returned),
-        "expected": {},
-    }
-    if upstream is not None:
-        manifest["upstream"] = {name: f"upstream.{name}.npy" for name in FORWARD_RETURNS}
-        arrays.update({f"upstream.{name}.npy": getattr(upstream, name) for name in FORWARD_RETURNS})
+    run, arrays = run_manifest(request, layouts, upstream)
+    manifest = {"id": case.id, **run, "layouts_left_out": left_out, "expected": {}}
     mask = padded_mask(data.lengths, case.steps, request.batch_first)
     if mask is not None:
         arrays["padded.npy"] = np.asarray(mask, dtype=np.float64)
@@ -216,14 +184,6 @@ def case_manifest_and_arrays(case: Case) -> tuple[dict, dict[str, np.ndarray]]:
         manifest["expected"][name] = entry
         arrays[entry["file"]] = values.values
     return manifest, arrays
-
-
-def save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Each array as ``folder/<file>``: float64 (int64 for integers), C order."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, array in arrays.items():
-        kind = np.int64 if np.issubdtype(np.asarray(array).dtype, np.integer) else np.float64
-        np.save(folder / name, np.ascontiguousarray(array, dtype=kind), allow_pickle=False)
 
 
 def write_vectors(depth: str, out: Path, case_ids: tuple[str, ...] = ()) -> list[str]:
@@ -299,16 +259,6 @@ def read_index(vectors: Path) -> list[str]:
     if not isinstance(cases, list):
         raise VectorsError(f"{vectors / INDEX_NAME}: expected a list of case ids under 'cases', got {cases!r}")
     return [checked(CASE_ID, case, f"{vectors / INDEX_NAME}: cases[{position}]") for position, case in enumerate(cases)]
-
-
-def load_array(path: Path) -> tuple[np.ndarray | None, str]:
-    """The array in the ``.npy`` file ``path`` (never unpickled), or None and why not."""
-    if not path.is_file():
-        return None, f"missing: no file {path.name}"
-    try:
-        return np.load(path, allow_pickle=False), ""
-    except (OSError, ValueError, EOFError) as error:
-        return None, f"unreadable {path.name} ({type(error).__name__}: {error})"
 
 
 def compare(result: np.ndarray, values: np.ndarray, tolerance: float, mask: np.ndarray | None, padded_tolerance: float | None) -> tuple[float | None, str]:

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adapters.exchange import NAMED_LAYOUTS
 from adapters.registry import load_adapter
 from conformance.backends import COVERED_FACTORS
 from conformance.cli import main
-from conformance.vectors import NAMED_LAYOUTS, check_vectors, vector_cases, write_vectors
+from conformance.vectors import check_vectors, vector_cases, write_vectors
 from reference import LSTMSpec
 
 from ..support.vector_program import run_all

@@ -18,9 +18,9 @@ def read(folder: Path, name: str | None) -> np.ndarray | None:
     return None if name is None else np.load(folder / name, allow_pickle=False)
 
 
-def run_case(folder: Path, out: Path, stored_as: str = "float64") -> None:
-    """Compute the case in ``folder`` and write every array it returns into ``out``."""
-    manifest = json.loads((folder / "case.json").read_text())
+def compute_case(folder: Path, manifest: dict, stored_as: str = "float64") -> dict[str, np.ndarray]:
+    """Every array the run in ``folder`` (described by ``manifest``) can return, by name;
+    ``stored_as``: the dtype its kernels store values in (see :func:`reference.lstm_forward`)."""
     spec = LSTMSpec(**manifest["spec"])
     inputs = manifest["inputs"]
     x = read(folder, inputs["x"])
@@ -32,7 +32,7 @@ def run_case(folder: Path, out: Path, stored_as: str = "float64") -> None:
         CellParams(**{name.split(".")[1]: read(folder, file) for name, file in weights.items() if name.startswith(f"cell{cell}.")})
         for cell in cells
     )
-    arguments = dict(lengths=lengths, initial_states=None if h0 is None else (h0, c0), batch_first=manifest["batch_first"])
+    arguments = dict(lengths=lengths, initial_states=None if h0 is None else (h0, c0), batch_first=manifest["batch_first"], stored_as=stored_as)
     result = lstm_forward(spec, params, x, **arguments)
     arrays = {"outputs": result.outputs, "h_n": result.h_n, "c_n": result.c_n}
     if "upstream" in manifest:
@@ -41,6 +41,13 @@ def run_case(folder: Path, out: Path, stored_as: str = "float64") -> None:
         arrays.update(grad_x=grads.x, grad_h0=grads.h0, grad_c0=grads.c0)
         for index, cell in enumerate(grads.params):
             arrays.update({f"grad_cell{index}.{name}": array for name, array in cell.arrays().items()})
+    return arrays
+
+
+def run_case(folder: Path, out: Path, stored_as: str = "float64") -> None:
+    """Compute the case in ``folder`` and write every array it returns into ``out``."""
+    manifest = json.loads((folder / "case.json").read_text())
+    arrays = compute_case(folder, manifest)
     out.mkdir(parents=True, exist_ok=True)
     for name in manifest["returns"]:
         np.save(out / f"{name}.npy", round_to_format(arrays[name], stored_as), allow_pickle=False)

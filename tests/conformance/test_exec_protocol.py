@@ -1,0 +1,139 @@
+"""The process protocol (adapters.exec_backend): a program in any language as a backend.
+
+The program under test (tests/support/exec_program.py) reads and writes nothing but JSON
+lines and ``.npy`` files, computing with the oracle; its modes break it the ways a real
+program breaks."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from adapters.base import RunRequest
+from adapters.errors import AdapterError, BackendFailure
+from adapters.exec_backend import ExecDeclaration, parse_reference
+from adapters.registry import load_adapter
+from reference import LSTMResult, LSTMSpec, init_params, lstm_backward, lstm_forward
+
+from .test_suite_runs import run_suite
+
+PROGRAM = f"exec:{sys.executable} -m tests.support.exec_program"
+SPEC = LSTMSpec(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+
+
+def request(batch_first: bool = False) -> RunRequest:
+    x = np.random.default_rng(0).standard_normal((2, 5, 3) if batch_first else (5, 2, 3))
+    return RunRequest(SPEC, init_params(SPEC, 1), x, lengths=np.array([5, 3]), batch_first=batch_first)
+
+
+@pytest.mark.parametrize(
+    ("mode", "failure", "message"),
+    [
+        ("crash", BackendFailure, "exited (exit status 3) without answering while running"),
+        ("hang", BackendFailure, "gave no answer within 1 s (killed) while running"),
+        ("error", BackendFailure, "reported an error while running: the LSTM kernel failed"),
+        ("garbage", AdapterError, "answered running with a line that is not JSON"),
+        ("wrong-shape", AdapterError, "wrote outputs.npy as float64 (4, 2, 8), expected floats (5, 2, 8)"),
+        ("nothing", AdapterError, "answered ok while running but missing: no file outputs.npy"),
+    ],
+)
+def test_a_broken_program_fails_the_run_with_what_it_did_and_starts_again(mode, failure, message):
+    adapter = load_adapter(f"{PROGRAM} --mode {mode} --timeout-s 1")
+    run = request()
+    float32 = RunRequest(run.spec, run.params, run.x, run.lengths, dtype="float32")
+    with pytest.raises(failure, match=message.replace("(", r"\(").replace(")", r"\)")):
+        adapter.run(float32)
+    # The next request starts the program again where it died or was killed.
+    with pytest.raises(failure):
+        adapter.run(float32)
+    adapter.close()
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_program_computing_with_the_oracle_gives_its_arrays_back(batch_first):
+    adapter, run = load_adapter(PROGRAM), request(batch_first)
+    arguments = dict(lengths=run.lengths, batch_first=batch_first)
+    expected = lstm_forward(SPEC, run.params, run.x, **arguments)
+    result = adapter.run(run)
+    for name in ("outputs", "h_n", "c_n"):
+        np.testing.assert_array_equal(getattr(result, name), getattr(expected, name))
+    upstream = LSTMResult(*(np.random.default_rng(1).standard_normal(getattr(expected, name).shape) for name in ("outputs", "h_n", "c_n")))
+    grads = adapter.gradients(run, upstream)
+    wanted = lstm_backward(SPEC, run.params, run.x, upstream.outputs, upstream.h_n, upstream.c_n, **arguments)
+    np.testing.assert_array_equal(grads.x, wanted.x)
+    for got, want in zip(grads.params, wanted.params):
+        for name, array in want.arrays().items():
+            np.testing.assert_array_equal(got.arrays()[name], array)
+    assert adapter.parameter_count(SPEC) == sum(array.size for cell in run.params for array in cell.arrays().values())
+    adapter.close()
+
+
+DECLARATION = {"name": "mine", "command": ["prog"], "parameter_layout": "canonical"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "My LSTM"}, "name: expected lowercase letters, digits, '.' and '-', got 'My LSTM'"),
+        ({"parameter_layout": "mine"}, "parameter_layout: expected one of canonical, "),
+        ({"layout": "caffe"}, "layout: expected one of canonical, torch, onnx, keras, got 'caffe'"),
+        ({"gradients": "yes"}, "gradients: expected true or false, got 'yes'"),
+        ({"timeout_s": 0}, "timeout_s: expected a positive number of seconds, got 0"),
+        ({"supports": {"features": ["telepathy"]}}, "supports.features: expected names among "),
+        ({"supports": {"devices": ["cuda"]}}, "supports: expected fields among features, activations, dtypes, directions, got 'devices'"),
+        ({"conventions": {"padded_outputs": "maybe"}}, "conventions.padded_outputs: expected one of zeros, carried, carried-initial, unspecified, got 'maybe'"),
+        ({"conventions": {"padded_outputs": {"sideways": "zeros"}}}, "conventions.padded_outputs: expected directions among forward, bidirectional, reverse, got 'sideways'"),
+        ({"colour": "blue"}, "expected fields among name, parameter_layout, "),
+        ({"command": "prog --fast"}, "command: expected a non-empty list of strings, got 'prog --fast'"),
+    ],
+)
+def test_a_bad_declaration_file_names_the_field_what_it_must_be_and_what_it_is(tmp_path, change, message):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({**DECLARATION, **change}))
+    with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(").replace(".", r"\.")):
+        command, folder, fields = parse_reference(f"exec:{path}")
+        ExecDeclaration.read(fields, str(path))
+
+
+def test_a_declaration_file_runs_its_command_in_its_own_folder(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(DECLARATION))
+    command, folder, fields = parse_reference(f"exec:{path}")
+    assert (command, folder, fields) == (["prog"], tmp_path, {"name": "mine", "parameter_layout": "canonical"})
+
+
+def test_a_program_that_cannot_start_is_one_usage_error():
+    with pytest.raises(ValueError, match="adapter: cannot run 'exec:no-such-program-here' as a backend .*cannot start no-such-program-here"):
+        load_adapter("exec:no-such-program-here")
+
+
+@pytest.mark.full_depth
+def test_a_program_computing_with_the_oracle_passes_every_check(tmp_path):
+    process, records = run_suite(tmp_path, "oracle-program", "--adapter", PROGRAM, tests=("conformance",))
+    assert process.returncode == 0, process.stdout[-3000:]
+    outcomes = [record["outcome"] for record in records.values()]
+    assert outcomes.count("pass") > 500 and set(outcomes) <= {"pass", "unsupported"}
+
+
+@pytest.mark.full_depth
+def test_a_program_with_a_precision_bug_fails_the_parity_checks(tmp_path):
+    process, records = run_suite(tmp_path, "bfloat16-inside", "--adapter", f"{PROGRAM} --stored-as bfloat16", "-k", "base and not f16 and not bf16")
+    assert process.returncode == 1
+    failed = [record for record in records.values() if record["outcome"] == "fail"]
+    assert failed and all("adapter_error" not in record for record in failed)
+
+
+@pytest.mark.full_depth
+@pytest.mark.parametrize("mode", ["crash", "hang", "garbage", "wrong-shape", "nothing"])
+def test_a_broken_program_fails_each_case_once_and_the_run_completes(tmp_path, mode):
+    process, records = run_suite(tmp_path, mode, "--adapter", f"{PROGRAM} --mode {mode} --timeout-s 1", "-k", "base and L1 and f32")
+    assert process.returncode == 1, process.stdout[-2000:]
+    assert "failed" in process.stdout.splitlines()[-1]
+    ran = [record for record in records.values() if record["outcome"] != "unsupported"]
+    assert len(ran) >= 2 and all(record["outcome"] == "fail" for record in ran)
+    assert len({record["test"] for record in ran}) == len(ran)
+    protocol_error = mode in ("garbage", "wrong-shape", "nothing")
+    assert all(("adapter_error" in record) == protocol_error for record in ran)

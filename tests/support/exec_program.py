@@ -1,0 +1,91 @@
+"""A backend in another language, as the process protocol sees it (``adapters.exec_backend``):
+a program that answers JSON lines on its standard input and computes each run with the
+float64 oracle, reading and writing nothing but JSON and ``.npy`` files.
+
+``--mode`` makes it misbehave on every run, as a broken program would: ``crash`` (exits
+with status 3), ``hang`` (never answers), ``garbage`` (answers a line that is not JSON),
+``wrong-shape`` (writes outputs one step short), ``nothing`` (answers ok, writes nothing),
+``error`` (reports an error). ``--timeout-s`` declares how long a request may take. ``--stored-as`` stores values in a narrower dtype than the run's,
+as a kernel with a precision bug would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reference import LSTMSpec
+from reference.params import cell_param_shapes
+
+from .vector_program import compute_case
+
+MODES = ("ok", "crash", "hang", "garbage", "wrong-shape", "nothing", "error")
+DESCRIPTION = {
+    "name": "oracle-program",
+    "parameter_layout": "canonical",
+    "gradients": True,
+    "supports": {
+        "features": ["layers", "projection", "no_bias", "lengths", "zero_length", "initial_states", "batch_first", "peepholes"],
+        "directions": ["forward", "bidirectional", "reverse"],
+        "dtypes": ["float32", "float64"],
+    },
+}
+
+
+def answer(reply: dict) -> None:
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
+
+
+def count(spec: LSTMSpec) -> int:
+    """The parameters the program holds: every array of every cell."""
+    cells = [cell_param_shapes(spec, layer) for layer in range(spec.num_layers) for _ in range(spec.num_directions)]
+    return sum(int(np.prod(shape)) for shapes in cells for shape in shapes.values())
+
+
+def run(folder: Path, mode: str, stored_as: str | None) -> dict:
+    manifest = json.loads((folder / "case.json").read_text())
+    if mode == "crash":
+        os._exit(3)
+    if mode == "hang":
+        time.sleep(3600)
+    if mode == "error":
+        return {"ok": False, "error": "the LSTM kernel failed"}
+    # Stored in the run's dtype at every step, as a kernel computing in it does.
+    arrays = compute_case(folder, manifest, stored_as or manifest["dtype"])
+    if mode == "wrong-shape":
+        arrays["outputs"] = arrays["outputs"][:-1]
+    if mode != "nothing":
+        for name in manifest["returns"]:
+            np.save(folder / f"{name}.npy", arrays[name], allow_pickle=False)
+    return {"ok": True}
+
+
+def main(arguments: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument("--stored-as", default=None)
+    parser.add_argument("--timeout-s", type=float, default=None)
+    options = parser.parse_args(arguments)
+    timeout = {} if options.timeout_s is None else {"timeout_s": options.timeout_s}
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "describe":
+            answer({"ok": True, "version": "1.0", **DESCRIPTION, **timeout})
+        elif request["op"] == "count":
+            answer({"ok": True, "count": count(LSTMSpec(**request["spec"]))})
+        elif options.mode == "garbage":
+            sys.stdout.write("Segmentation fault (not JSON)\n")
+            sys.stdout.flush()
+        else:
+            answer(run(Path(request["dir"]), options.mode, options.stored_as))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
