@@ -15,6 +15,7 @@ what it is: a refusal.
 
 from __future__ import annotations
 
+import signal
 import sys
 import sysconfig
 import traceback
@@ -30,6 +31,16 @@ STANDARD_LIBRARY = Path(sysconfig.get_paths()["stdlib"]).resolve()
 PROJECT_FOLDERS = (Path(reference.__file__).resolve().parent, Path(__file__).resolve().parent)
 # Where requests are validated before an adapter's own code runs: its errors are the contract's.
 VALIDATION = (Path(reference.__file__).resolve().parent, Path(__file__).resolve().parent / "base.py")
+
+
+def describe_exit(exitcode: int) -> str:
+    """'signal SIGSEGV (11)' or 'exit status 3'."""
+    if exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name} ({-exitcode})"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit status {exitcode}"
 
 
 class BackendFailure(RuntimeError):

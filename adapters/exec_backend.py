@@ -80,7 +80,7 @@ from reference.params import cell_param_shapes
 
 from .base import BaseAdapter, RunConfig, RunRequest, UnsupportedCase
 from .conventions import CONVENTIONS
-from .errors import AdapterError, BackendFailure
+from .errors import AdapterError, BackendFailure, describe_exit
 from .offsets import FORGET_GATE_BIAS, checked_offsets
 from .exchange import (
     LAYOUTS,
@@ -314,10 +314,6 @@ class Program:
 
     def protocol_error(self, message: str) -> AdapterError:
         return AdapterError(self.name, f"exec program {shlex.join(self.command)}", "ProtocolError", message)
-
-
-def describe_exit(code: int) -> str:
-    return f"signal {-code}" if code < 0 else f"exit status {code}"
 
 
 def expected_shapes(request: RunRequest, gradients: bool) -> dict[str, tuple[int, ...]]:

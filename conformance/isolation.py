@@ -23,7 +23,6 @@ import os
 import pickle
 import select
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import adapters
 import reference as reference_package
 from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offered_dtypes, offers_gradients, promises_batch_invariance, promises_thread_determinism
 from adapters.conventions import declared_conventions
-from adapters.errors import as_adapter_error
+from adapters.errors import as_adapter_error, describe_exit
 from adapters.offsets import declared_offsets
 from adapters.packages import declared_packages
 from adapters.primitives import Primitive, offered_probes
@@ -108,16 +107,6 @@ def receive_message(stream: BinaryIO) -> object:
 
 class BackendCrashed(RuntimeError):
     """The backend's process died or hung while running a call."""
-
-
-def describe_exit(exitcode: int) -> str:
-    """'signal SIGSEGV (11)' or 'exit status 3'."""
-    if exitcode < 0:
-        try:
-            return f"signal {signal.Signals(-exitcode).name} ({-exitcode})"
-        except ValueError:
-            return f"signal {-exitcode}"
-    return f"exit status {exitcode}"
 
 
 def _portable_exception(error: BaseException) -> BaseException:
