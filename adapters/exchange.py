@@ -25,6 +25,7 @@ int64). The manifest:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -60,19 +61,26 @@ def file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) + ".npy"
 
 
+@functools.cache
+def layout_adapter(layout: str):
+    """The adapter whose weight layout ``layout`` (a key of :data:`NAMED_LAYOUTS`) is, loaded
+    once: a case table asks thousands of times what a layout can express."""
+    return load_adapter(NAMED_LAYOUTS[layout])
+
+
 def layout_refusals(layout: str, spec: LSTMSpec) -> tuple[str, ...]:
     """Why ``layout`` (one of :data:`NAMED_LAYOUTS`) cannot express ``spec`` (its adapter
     refuses it whatever the data); empty when it can, and always for the canonical layout."""
     if layout == "canonical":
         return ()
-    return tuple(load_adapter(NAMED_LAYOUTS[layout]).unsupported(RunConfig(spec=spec, dtype="float32")))
+    return tuple(layout_adapter(layout).unsupported(RunConfig(spec=spec, dtype="float32")))
 
 
 def layout_arrays(layout: str, spec: LSTMSpec, params: tuple[CellParams, ...]) -> dict[str, np.ndarray]:
     """``params`` under ``layout``'s names (see :func:`layout_refusals` first)."""
     if layout == "canonical":
         return cell_arrays("", params)
-    return dict(load_adapter(NAMED_LAYOUTS[layout]).canonical_to_backend(spec, params))
+    return dict(layout_adapter(layout).canonical_to_backend(spec, params))
 
 
 def returned_names(spec: LSTMSpec, gradients: bool) -> list[str]:

@@ -38,8 +38,9 @@ The declaration (a JSON object; the file's own fields plus ``command``):
 - ``parameter_offsets``: constants it adds to parameters at every call (:mod:`adapters.offsets`:
   ``{"forget_gate_bias": 1.0}``), with the canonical layout only: each cell's ``b_ih`` is
   then handed over less the offset;
-- ``timeout_s``: how long one request may take before the program is killed and the case
-  fails (default :data:`DEFAULT_TIMEOUT_S`);
+- ``timeout_s``: how long one request may take before the program is killed, with every
+  process it started (it runs in a process group of its own), and the case fails
+  (default :data:`DEFAULT_TIMEOUT_S`);
 - ``costly_runs``: each run takes seconds (see :func:`adapters.base.has_costly_runs`).
 
 A program that crashes, hangs past its timeout or reports an error fails that case as the
@@ -51,6 +52,7 @@ next request starts the program again if it is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -58,6 +60,7 @@ import re
 import select
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -85,14 +88,14 @@ from .offsets import FORGET_GATE_BIAS, checked_offsets
 from .exchange import (
     LAYOUTS,
     MANIFEST_NAME,
-    NAMED_LAYOUTS,
+    layout_adapter,
     layout_arrays,
     layout_refusals,
     load_array,
     run_manifest,
     save_arrays,
 )
-from .registry import EXEC_PREFIX, load_adapter
+from .registry import EXEC_PREFIX
 from .support import DIRECTIONS, INTERFACE_VERSION, PLAIN_DTYPES, Support
 
 PROTOCOL = "lstm-parity-exec"
@@ -259,8 +262,10 @@ class Program:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.kill()
+        # The program leads its own process group (start_new_session): whatever it started,
+        # a browser say, goes with it, even when the program itself has exited already.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(5)
         for stream in (self.process.stdin, self.process.stdout):
             stream.close()
@@ -418,7 +423,7 @@ class ExecAdapter(BaseAdapter):
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         if self.declaration.layout != "canonical":
-            return load_adapter(NAMED_LAYOUTS[self.declaration.layout]).backend_to_canonical(spec, backend_params)
+            return layout_adapter(self.declaration.layout).backend_to_canonical(spec, backend_params)
         return canonical_cells(spec, {name: np.asarray(array) + self.forget_offset(spec, name) for name, array in backend_params.items()})
 
     def forget_offset(self, spec: LSTMSpec, name: str) -> np.ndarray | float:

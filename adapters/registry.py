@@ -8,7 +8,7 @@
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
   or a class or function that returns one when called without arguments;
 - ``exec:COMMAND`` or ``exec:FILE.json``: a program in any language speaking the process
-  protocol (:mod:`adapters.exec_backend`); the built-in ``tfjs`` and ``tfjs-basic-cell`` are.
+  protocol (:mod:`adapters.exec_backend`); the built-in ``tfjs``, ``tfjs-basic-cell`` and ``tfjs-webgl`` (in headless Chromium) are.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ BUILTIN_ADAPTERS = {
     "mindspore": "adapters.mindspore_lstm:MindSporeLSTMAdapter",
     "tfjs": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs.json'}",
     "tfjs-basic-cell": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-basic-cell.json'}",
+    "tfjs-webgl": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-webgl.json'}",
 }
 
 

@@ -15,6 +15,10 @@ from reference.forward import forward_with_traces
 from . import deviation_models as models
 from .deviations import FORWARD_QUANTITIES, GRADIENT_CHECKS, GRADIENT_QUANTITIES, INVARIANT_CHECKS, KnownDeviation, Releases
 
+# tf.layers.lstm's backends: in Node (TensorFlow.js's CPU kernels) and in Chromium (its WebGL
+# kernels). Both run the same tfjs-layers code, where these deviations sit.
+TFJS_LAYERS_BACKENDS = ("tfjs", "tfjs-webgl")
+
 
 def has_empty_sequence(request: RunRequest) -> bool:
     return request.lengths is not None and bool((np.asarray(request.lengths) == 0).any())
@@ -479,32 +483,38 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         )
         for backend in ("flax", "flax-lstmcell")
     ),
-    KnownDeviation(
-        name="tfjs-nan-padding-poisons-results",
-        backend="tfjs",
-        checks=("nan_padding",),
-        summary="NaN in padded input positions turns into NaN, for every sequence shorter than T: tfjs-layers' rnn "
-        "(layers/recurrent.js) runs the cell at masked steps too and masks by multiplication, "
-        "output * m + state * (1 - m), and 0 * NaN is NaN, so h_n, c_n and the outputs from the first padded step "
-        "on are NaN (a reversed direction runs over the padding first: all of its outputs)",
-        quantities=frozenset({"outputs", "h_n", "c_n"}),
-        applies=has_padding,
-        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        model=models.TFJS_MASKED_BLEND,
-        upstream="not found upstream (a search of tensorflow/tfjs issues for RNN masks with NaN and masking by multiplication)",
+    *(
+        KnownDeviation(
+            name=f"{backend}-nan-padding-poisons-results",
+            backend=backend,
+            checks=("nan_padding",),
+            summary="NaN in padded input positions turns into NaN, for every sequence shorter than T: tfjs-layers' rnn "
+            "(layers/recurrent.js) runs the cell at masked steps too and masks by multiplication, "
+            "output * m + state * (1 - m), and 0 * NaN is NaN, so h_n, c_n and the outputs from the first padded step "
+            "on are NaN (a reversed direction runs over the padding first: all of its outputs)",
+            quantities=frozenset({"outputs", "h_n", "c_n"}),
+            applies=has_padding,
+            reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+            model=models.TFJS_MASKED_BLEND,
+            upstream="not found upstream (a search of tensorflow/tfjs issues for RNN masks with NaN and masking by multiplication)",
+        )
+        for backend in TFJS_LAYERS_BACKENDS
     ),
-    KnownDeviation(
-        name="tfjs-one-step-gradients-fail",
-        backend="tfjs",
-        checks=GRADIENT_CHECKS,
-        summary="tf.variableGrads through tf.layers.lstm over a sequence of one step throws 'Argument tensors passed "
-        "to stack must be a `Tensor[]` or `TensorLike[]`': the gradient of tf.unstack (Unpack's gradFunc, "
-        "stack(dy, axis)) gets a single tensor, not a list, when the unstacked axis has one element; "
-        "tf.grad(x => tf.unstack(x)[0].sum()) on a [1, 3] tensor throws the same, on a [2, 3] one it does not",
-        quantities=frozenset({"run"}),
-        applies=lambda request: np.asarray(request.x).shape[1 if request.batch_first else 0] == 1,
-        reproducer="L1-fwd-bm-full-h0-P0-nobias-nopeep-noclip-std-f32-T1-sat-cpu",
-        unmodelled="an exception: there are no gradients to model; applies only to sequences of one step, where it was measured",
-        upstream="not found upstream (a search of tensorflow/tfjs issues for the gradient of unstack over one element)",
+    *(
+        KnownDeviation(
+            name=f"{backend}-one-step-gradients-fail",
+            backend=backend,
+            checks=GRADIENT_CHECKS,
+            summary="tf.variableGrads through tf.layers.lstm over a sequence of one step throws 'Argument tensors passed "
+            "to stack must be a `Tensor[]` or `TensorLike[]`': the gradient of tf.unstack (Unpack's gradFunc, "
+            "stack(dy, axis)) gets a single tensor, not a list, when the unstacked axis has one element; "
+            "tf.grad(x => tf.unstack(x)[0].sum()) on a [1, 3] tensor throws the same, on a [2, 3] one it does not",
+            quantities=frozenset({"run"}),
+            applies=lambda request: np.asarray(request.x).shape[1 if request.batch_first else 0] == 1,
+            reproducer="L1-fwd-bm-full-h0-P0-nobias-nopeep-noclip-std-f32-T1-sat-cpu",
+            unmodelled="an exception: there are no gradients to model; applies only to sequences of one step, where it was measured",
+            upstream="not found upstream (a search of tensorflow/tfjs issues for the gradient of unstack over one element)",
+        )
+        for backend in TFJS_LAYERS_BACKENDS
     ),
 )

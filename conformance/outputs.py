@@ -17,15 +17,24 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
-# How much of an error message a one-line report keeps.
-MESSAGE_CHARACTERS = 300
+# How much of an error message a one-line report keeps: a message names a file (often 100
+# to 150 characters), the argument, what was expected (the list of built-in backends alone
+# is 250) and what was received; of those, its last MESSAGE_END_CHARACTERS, where "got
+# VALUE" stands, are always kept.
+MESSAGE_CHARACTERS = 400
+MESSAGE_END_CHARACTERS = 100
 
 
 def one_line(error: BaseException | str) -> str:
-    """An error's message on one line: its first line, at most :data:`MESSAGE_CHARACTERS`."""
+    """An error's message on one line: its first line, at most :data:`MESSAGE_CHARACTERS`,
+    a longer one with its middle elided (its start names the argument, its end what was received)."""
     lines = str(error).strip().splitlines() or [type(error).__name__]
     text = lines[0] + (" ..." if len(lines) > 1 else "")
-    return text if len(text) <= MESSAGE_CHARACTERS else text[: MESSAGE_CHARACTERS - 4] + " ..."
+    if len(text) <= MESSAGE_CHARACTERS:
+        return text
+    elision = " ... "
+    head = MESSAGE_CHARACTERS - MESSAGE_END_CHARACTERS - len(elision)
+    return text[:head] + elision + text[-MESSAGE_END_CHARACTERS:]
 
 
 def nearest_existing(path: Path) -> Path:

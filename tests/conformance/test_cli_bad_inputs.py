@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from conformance.cli import main
+from conformance.outputs import MESSAGE_CHARACTERS, one_line
 from tests.conformance.test_cli import small_document
 
 USAGE, MAX_LINES = 2, 3
@@ -215,3 +216,12 @@ def test_the_plugins_options_are_refused_before_anything_runs(tmp_path, name):
     assert process.returncode == 4, process.stdout[-2000:] + process.stderr[-2000:]
     assert message in process.stderr and "Traceback" not in process.stderr, process.stderr[-2000:]
     assert snapshot(tmp_path) == before
+
+
+def test_a_long_message_keeps_the_argument_and_what_was_received():
+    message = "adapter: expected one of " + ", ".join(f"backend{index}" for index in range(60)) + ", got 'nosuch'"
+    shown = one_line(ValueError(message))
+    assert len(shown) <= MESSAGE_CHARACTERS
+    assert shown.startswith("adapter: expected one of backend0, ")
+    assert shown.endswith(", got 'nosuch'")
+    assert " ... " in shown

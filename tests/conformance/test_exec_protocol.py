@@ -18,6 +18,7 @@ from adapters.exec_backend import ExecDeclaration, parse_reference
 from adapters.registry import load_adapter
 from reference import LSTMResult, LSTMSpec, init_params, lstm_backward, lstm_forward
 
+from ..support.processes import left_in_group
 from .test_suite_runs import run_suite
 
 PROGRAM = f"exec:{sys.executable} -m tests.support.exec_program"
@@ -49,6 +50,15 @@ def test_a_broken_program_fails_the_run_with_what_it_did_and_starts_again(mode, 
     # The next request starts the program again where it died or was killed.
     with pytest.raises(failure):
         adapter.run(float32)
+    adapter.close()
+
+
+def test_a_killed_program_takes_the_processes_it_started_with_it():
+    adapter = load_adapter(f"{PROGRAM} --mode hang-with-helper --timeout-s 1")
+    group = adapter.program.process.pid
+    with pytest.raises(BackendFailure, match="gave no answer within 1 s"):
+        adapter.run(request())
+    assert left_in_group(group) == []
     adapter.close()
 
 

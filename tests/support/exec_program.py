@@ -5,7 +5,8 @@ float64 oracle, reading and writing nothing but JSON and ``.npy`` files.
 ``--mode`` makes it misbehave on every run, as a broken program would: ``crash`` (exits
 with status 3), ``hang`` (never answers), ``garbage`` (answers a line that is not JSON),
 ``wrong-shape`` (writes outputs one step short), ``nothing`` (answers ok, writes nothing),
-``error`` (reports an error). ``--timeout-s`` declares how long a request may take. ``--stored-as`` stores values in a narrower dtype than the run's,
+``error`` (reports an error), ``hang-with-helper`` (starts a process of its own, as a
+program driving a browser or a server does, and never answers). ``--timeout-s`` declares how long a request may take. ``--stored-as`` stores values in a narrower dtype than the run's,
 as a kernel with a precision bug would.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +27,7 @@ from reference.params import cell_param_shapes
 
 from .vector_program import compute_case
 
-MODES = ("ok", "crash", "hang", "garbage", "wrong-shape", "nothing", "error")
+MODES = ("ok", "crash", "hang", "hang-with-helper", "garbage", "wrong-shape", "nothing", "error")
 DESCRIPTION = {
     "name": "oracle-program",
     "parameter_layout": "canonical",
@@ -53,7 +55,9 @@ def run(folder: Path, mode: str, stored_as: str | None) -> dict:
     manifest = json.loads((folder / "case.json").read_text())
     if mode == "crash":
         os._exit(3)
-    if mode == "hang":
+    if mode == "hang-with-helper":
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    if mode.startswith("hang"):
         time.sleep(3600)
     if mode == "error":
         return {"ok": False, "error": "the LSTM kernel failed"}
