@@ -109,15 +109,17 @@ def inline(piece: Inline) -> str:
 
 def cell(piece: Cell) -> str:
     """A <td> holding ``piece`` (several pieces side by side for a tuple); a Span's tone
-    classes the cell, and its detail is the cell's hover title (a link's own, for a link)."""
+    classes the cell, and its detail is the cell's hover title (a link's own, for a link).
+    Without its end tag, which HTML makes optional before the next cell or the row's end:
+    a report's tables hold tens of thousands of cells."""
     if isinstance(piece, tuple):
-        return '<td class="list">' + "".join(inline(part) for part in piece) + "</td>"
+        return '<td class="list">' + "".join(inline(part) for part in piece)
     if not isinstance(piece, Span):
-        return f"<td>{inline(piece)}</td>"
+        return f"<td>{inline(piece)}"
     link = bool(piece.section or piece.href)
     title = "" if link else piece.detail
     content = inline(replace(piece, tone="", detail=piece.detail if link else ""))
-    return f"<td{attribute('class', piece.tone)}{attribute('title', title)}>{content}</td>"
+    return f"<td{attribute('class', piece.tone)}{attribute('title', title)}>{content}"
 
 
 def paragraph(note: Line) -> str:
@@ -130,7 +132,8 @@ def table(content: Table) -> str:
     within the screen's height when it has more than :data:`TALL_ROWS` rows (its header row
     staying in sight); inside a closed <details> when the table is folded."""
     head = "".join(f"<th>{escape(header, quote=True)}</th>" for header in content.headers)
-    body = "\n".join("<tr>" + "".join(cell(piece) for piece in row) + "</tr>" for row in content.rows)
+    # A row's end tag is optional before the next row, as its cells' are (see cell).
+    body = "\n".join("<tr>" + "".join(cell(piece) for piece in row) for row in content.rows)
     box = "box tall" if len(content.rows) > TALL_ROWS else "box"
     classes = attribute("class", content.layout)
     markup = f'<div class="{box}"><table{classes}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>'
