@@ -37,7 +37,7 @@ from reference.activations import BoundActivation, bind_activation
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .jax_calls import jitted_forward_and_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
-from .paddle_legacy import cell_prefix
+from .shared_layouts import cell_prefix
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support

@@ -44,7 +44,7 @@ from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMRes
 from reference.activations import activation_text
 
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
-from .paddle_legacy import cell_prefix
+from .shared_layouts import cell_prefix
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support

@@ -26,7 +26,7 @@ from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
-from .torch_lstm import TorchLayout
+from .shared_layouts import TorchLayout
 
 
 def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = False, dtype: str = "float32"):

@@ -30,6 +30,7 @@ from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMRes
 from .base import DEVICES, BaseAdapter, RunConfig, RunRequest, UnsupportedCase, one_bias_gradients
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
 from .primitives import Primitive
+from .shared_layouts import cell_prefix
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
@@ -48,10 +49,6 @@ def _from_legacy_gates(array: np.ndarray, hidden: int) -> np.ndarray:
     """Legacy rows [4H, ...] (g, i, f, o) back in canonical block order i, f, g, o."""
     inverse = np.argsort(LEGACY_GATE_ORDER)
     return array.reshape(4, hidden, *array.shape[1:])[inverse].reshape(array.shape)
-
-
-def cell_prefix(spec: LSTMSpec, layer: int, direction: int) -> str:
-    return f"layer{layer}.{'backward' if spec.runs_reversed(direction) else 'forward'}"
 
 
 def canonical_to_legacy(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:

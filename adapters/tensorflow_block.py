@@ -34,7 +34,7 @@ from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpe
 
 from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .keras_lstm import canonical_to_keras, keras_to_canonical
-from .paddle_legacy import cell_prefix
+from .shared_layouts import cell_prefix
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 

@@ -1,6 +1,7 @@
 """Adapter for ``torch.nn.LSTM``.
 
-Layout: per layer k, with suffix ``_reverse`` for the backward direction,
+Layout (:mod:`adapters.shared_layouts`, which MindSpore and the exports share): per
+layer k, with suffix ``_reverse`` for the backward direction,
 ``weight_ih_lk`` [4H, I_k], ``weight_hh_lk`` [4H, R], ``bias_ih_lk`` [4H],
 ``bias_hh_lk`` [4H] and, with ``proj_size`` P > 0, ``weight_hr_lk`` [P, H]: the
 canonical layout under other names, gate order i, f, g, o. Variable lengths go
@@ -9,51 +10,19 @@ through ``pack_padded_sequence(..., enforce_sorted=False)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest
 from .primitives import Primitive
+from .shared_layouts import TorchLayout, canonical_to_torch, torch_to_canonical
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
-
-TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_hr"}
-
-
-def cell_suffix(layer: int, direction: int) -> str:
-    """torch's (and paddle's) parameter name suffix for a cell: ``_l{k}`` plus ``_reverse``."""
-    return f"_l{layer}" + ("_reverse" if direction else "")
-
 
 def to_numpy(tensor) -> np.ndarray:
     """A torch tensor as a float64 NumPy array on the CPU."""
     return tensor.detach().cpu().double().numpy()
-
-
-def canonical_to_torch(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as a torch.nn.LSTM state dict of NumPy arrays (same shapes)."""
-    state = {}
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            cell = params[spec.cell_index(layer, direction)]
-            for name, array in cell.arrays().items():
-                state[TORCH_NAMES[name] + cell_suffix(layer, direction)] = array
-    return state
-
-
-def torch_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
-    """A torch.nn.LSTM state dict (NumPy arrays) as canonical parameters."""
-    cells = []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            suffix = cell_suffix(layer, direction)
-            cells.append(
-                CellParams(**{name: np.asarray(state[torch + suffix]) for name, torch in TORCH_NAMES.items() if torch + suffix in state})
-            )
-    return tuple(cells)
 
 
 def torch_module(spec: LSTMSpec, dropout: float = 0.0, dtype: str = "float64", device: str = "cpu", batch_first: bool = False):
@@ -79,19 +48,6 @@ def load_torch_params(module, spec: LSTMSpec, params: LSTMParams) -> None:
     import torch
 
     module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
-
-
-class TorchLayout:
-    """Parameters laid out as torch.nn.LSTM holds them (see the module docstring), for every
-    adapter whose backend is built from that module."""
-
-    parameter_layout = "two_biases"
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_torch(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return torch_to_canonical(spec, backend_params)
 
 
 class TorchLSTMAdapter(TorchLayout, BaseAdapter):

@@ -40,7 +40,8 @@ from .onnx_session import (
 )
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
-from .torch_lstm import TorchLayout, load_torch_params, torch_module
+from .shared_layouts import TorchLayout
+from .torch_lstm import load_torch_params, torch_module
 
 TORCHSCRIPT_REJECTS_PROJECTION = "torch.onnx (TorchScript): Unsupported: ONNX export of operator LSTM, LSTMs with projections"
 TORCH_EXPORT_REJECTS_PACKING = (

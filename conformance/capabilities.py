@@ -16,7 +16,7 @@ from adapters.base import RunConfig
 
 from .backends import Backend
 from .cases import ACTIVATION_SETS, DEEP_LAYERS, LONG_SHAPE, PLAIN_DTYPES, Case
-from .report.columns import column
+from .record_columns import column
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ A deviation that comes from reading uninitialised memory shows or not by chance:
 registered with ``strict=False`` (its matching cases may pass), and its reproducer, a
 case where it always shows, is still required to reproduce (see the project's tests).
 
-Plug-ins register their own backends' deviations, with the same semantics, through the
-entry-point group ``lstm_conformance.deviations`` (see :func:`registered_deviations`).
-This module is the mechanism; the built-in table is :mod:`conformance.known_deviations`,
-their models :mod:`conformance.deviation_models`.
+Deviations are registered through the entry-point group ``lstm_conformance.deviations``
+(see :func:`registered_deviations`): plug-ins register their own backends' deviations
+there, and this project registers its built-in table, :mod:`conformance.known_deviations`
+(their models in :mod:`conformance.deviation_models`), there too, as entry
+:data:`BUILTIN_ENTRY`. This module is the mechanism: it imports neither the table nor
+any adapter.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from reference.textbook import Variant
 
 
 DEVIATION_ENTRY_POINT_GROUP = "lstm_conformance.deviations"
+# The entry this project's own distribution declares for its built-in table (pyproject.toml).
+BUILTIN_ENTRY = "lstm-conformance"
 # The versions each built-in deviation was measured to reproduce on: the committed
 # scoreboard's (reports/scoreboard.json), over the default run and the version matrix.
 MEASURED_VERSIONS = Path(__file__).with_name("versions_seen.json")
@@ -209,19 +213,28 @@ def measured_versions() -> dict[str, tuple[str, ...]]:
 
 @cache
 def registered_deviations() -> tuple[KnownDeviation, ...]:
-    """The built-in deviations, then those installed packages declare in the entry-point group
+    """Every deviation the installed packages declare in the entry-point group
     ``lstm_conformance.deviations`` (``name = "package.module:ATTRIBUTE"``, the attribute an
-    iterable of :class:`KnownDeviation`). A TypeError names an entry whose items are not
-    deviations; a ValueError names a deviation name used twice or an unknown check."""
-    from .known_deviations import KNOWN_DEVIATIONS  # the table imports this module's types
-
+    iterable of :class:`KnownDeviation`): the built-in table (entry :data:`BUILTIN_ENTRY`)
+    first, each with the versions the committed scoreboard measured it on, then the others'
+    by entry name. A RuntimeError says when the built-in entry is missing (the project is
+    not installed); a TypeError names an entry whose items are not deviations; a
+    ValueError names a deviation name used twice or an unknown check."""
+    entries = sorted(entry_points(group=DEVIATION_ENTRY_POINT_GROUP), key=lambda entry: (entry.name != BUILTIN_ENTRY, entry.name, entry.value))
+    if not entries or entries[0].name != BUILTIN_ENTRY:
+        raise RuntimeError(
+            f"deviations: expected the entry point {BUILTIN_ENTRY!r} of group {DEVIATION_ENTRY_POINT_GROUP!r}, which lstm-conformance "
+            f"declares for its built-in deviations, got {[entry.name for entry in entries]}: install the project (pip install -e .)"
+        )
     measured = measured_versions()
-    deviations = [replace(deviation, versions_seen=measured.get(deviation.name, ())) for deviation in KNOWN_DEVIATIONS]
-    for entry in entry_points(group=DEVIATION_ENTRY_POINT_GROUP):
+    deviations = []
+    for entry in entries:
         declared = tuple(entry.load())
         wrong = [type(item).__name__ for item in declared if not isinstance(item, KnownDeviation)]
         if wrong:
             raise TypeError(f"deviations: entry point {entry.name!r} ({entry.value}) must give KnownDeviation items, got {', '.join(wrong)}")
+        if entry.name == BUILTIN_ENTRY:
+            declared = tuple(replace(deviation, versions_seen=measured.get(deviation.name, ())) for deviation in declared)
         deviations.extend(declared)
     names = [deviation.name for deviation in deviations]
     repeated = sorted({name for name in names if names.count(name) > 1})

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .report.columns import column
+from .record_columns import column
 
 # A level whose drift of this size goes unnoticed is a blind spot: it is 10 to 100 times
 # a float32 LSTM's own rounding at the table's shapes, and far below any mapping mistake.

@@ -23,7 +23,7 @@ from .backends import Backend
 from .cases import PLAIN_DTYPES, Case, make_data, request_for
 from .deviations import find_deviations
 from .expectations import conventional, expected_forward, padded_mask
-from .report.columns import column
+from .record_columns import column
 from .tolerances import regime_scale
 
 # Each convention's values that predict values (``unspecified`` predicts none), in the

@@ -9,7 +9,7 @@ from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
 from ..power import BELOW_RESOLUTION, BLIND_SPOT_EPSILON, LEVELS, below_resolution, blind_spots, format_threshold, power_table
 from ..semantics import SEMANTICS_PROBES, semantics_tables
-from .columns import column
+from ..record_columns import column
 from .content import (
     OUTCOME_ABBREVIATIONS,
     OUTCOME_TONES,

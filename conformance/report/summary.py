@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .columns import column
+from ..record_columns import column
 from .features import FEATURES, features_of, is_case_record
 
 OUTCOMES = ("pass", "fail", "unsupported", "known_deviation")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..capabilities import capability_tables
 from ..power import BELOW_RESOLUTION, blind_spots, format_threshold, power_table
-from .columns import column
+from ..record_columns import column
 from .content import NOTHING_RAN, OUTCOME_SYMBOLS, Cell, Inline, Section, Span, Table, counted
 from .summary import backend_names, outcomes_by_backend, tolerance_ratios
 

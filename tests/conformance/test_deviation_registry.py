@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import quickstart
+from adapters.registry import BUILTIN_ADAPTERS, EXEC_PREFIX
+from conformance import deviations
 from conformance.cases import Case
 from conformance.deviations import CHECK_TESTS, KnownDeviation, Releases, registered_deviations
 from conformance.known_deviations import KNOWN_DEVIATIONS
@@ -24,6 +26,26 @@ def test_names_are_unique_and_checks_known():
     for deviation in KNOWN_DEVIATIONS:
         assert set(deviation.checks) <= set(CHECK_TESTS), deviation.name
         assert deviation.quantities, deviation.name
+
+
+def test_the_built_in_table_comes_through_the_entry_point_plug_ins_use():
+    """The mechanism imports neither the table nor any adapter; the table arrives as the
+    project's own entry of the plug-ins' group, first and whole."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, conformance.deviations; print(sorted(m for m in sys.modules if m.startswith(('adapters', 'conformance'))))"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    modules = json.loads(loaded.replace("'", '"'))
+    assert "conformance.known_deviations" not in modules
+    adapter_modules = {reference.partition(":")[0] for reference in BUILTIN_ADAPTERS.values() if not reference.startswith(EXEC_PREFIX)}
+    assert adapter_modules and adapter_modules.isdisjoint(modules), sorted(adapter_modules & set(modules))
+    assert [deviation.name for deviation in registered_deviations()[: len(KNOWN_DEVIATIONS)]] == [deviation.name for deviation in KNOWN_DEVIATIONS]
+
+
+def test_without_the_projects_own_entry_the_registry_says_to_install_it(monkeypatch):
+    monkeypatch.setattr(deviations, "entry_points", lambda group: [])
+    with pytest.raises(RuntimeError, match=r"expected the entry point 'lstm-conformance' of group 'lstm_conformance.deviations'.*got \[\]: install the project"):
+        registered_deviations.__wrapped__()
 
 
 def test_every_built_in_deviation_has_measured_versions_and_the_scoreboard_agrees():

@@ -1,4 +1,5 @@
-"""Which column of a report a record belongs to."""
+"""Which column of a table a parity record belongs to: one reading of the records that the
+probes' tables (capabilities, semantics, power) and the report share, below both."""
 
 from __future__ import annotations
 
