@@ -89,8 +89,7 @@ def returned_names(spec: LSTMSpec, gradients: bool) -> list[str]:
         return list(FORWARD_RETURNS)
     cells = [
         f"grad_cell{spec.cell_index(layer, direction)}.{name}"
-        for layer in range(spec.num_layers)
-        for direction in range(spec.num_directions)
+        for layer, direction in spec.cells()
         for name in cell_param_shapes(spec, layer)
     ]
     return [*FORWARD_RETURNS, *GRADIENT_INPUTS, *cells]

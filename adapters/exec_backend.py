@@ -334,10 +334,9 @@ def expected_shapes(request: RunRequest, gradients: bool) -> dict[str, tuple[int
     shapes = {"outputs": outputs, "h_n": (cells, batch, spec.output_size), "c_n": (cells, batch, spec.hidden_size)}
     if gradients:
         shapes.update(grad_x=x.shape, grad_h0=shapes["h_n"], grad_c0=shapes["c_n"])
-        for layer in range(spec.num_layers):
-            for direction in range(spec.num_directions):
-                for name, shape in cell_param_shapes(spec, layer).items():
-                    shapes[f"grad_cell{spec.cell_index(layer, direction)}.{name}"] = shape
+        for layer, direction in spec.cells():
+            for name, shape in cell_param_shapes(spec, layer).items():
+                shapes[f"grad_cell{spec.cell_index(layer, direction)}.{name}"] = shape
     return shapes
 
 
@@ -346,8 +345,7 @@ def canonical_cells(spec: LSTMSpec, arrays: Mapping[str, np.ndarray], prefix: st
     :func:`adapters.exchange.cell_arrays`)."""
     return tuple(
         CellParams(**{name: np.asarray(arrays[f"{prefix}cell{spec.cell_index(layer, direction)}.{name}"]) for name in cell_param_shapes(spec, layer)})
-        for layer in range(spec.num_layers)
-        for direction in range(spec.num_directions)
+        for layer, direction in spec.cells()
     )
 
 

@@ -80,15 +80,14 @@ def jax_function(bound: BoundActivation):
 def canonical_to_per_gate(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
     """Canonical parameters as ``LSTMCell``'s per-gate arrays (see the module docstring)."""
     hidden, arrays = spec.hidden_size, {}
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            cell, prefix = params[spec.cell_index(layer, direction)], cell_prefix(spec, layer, direction)
-            bias = cell.b_ih + cell.b_hh
-            for block, (input_side, recurrent_side) in enumerate(PER_GATE_MODULES):
-                rows = slice(block * hidden, (block + 1) * hidden)
-                arrays[f"{prefix}.{input_side}.kernel"] = cell.w_ih[rows].T
-                arrays[f"{prefix}.{recurrent_side}.kernel"] = cell.w_hh[rows].T
-                arrays[f"{prefix}.{recurrent_side}.bias"] = bias[rows]
+    for layer, direction in spec.cells():
+        cell, prefix = params[spec.cell_index(layer, direction)], cell_prefix(spec, layer, direction)
+        bias = cell.b_ih + cell.b_hh
+        for block, (input_side, recurrent_side) in enumerate(PER_GATE_MODULES):
+            rows = slice(block * hidden, (block + 1) * hidden)
+            arrays[f"{prefix}.{input_side}.kernel"] = cell.w_ih[rows].T
+            arrays[f"{prefix}.{recurrent_side}.kernel"] = cell.w_hh[rows].T
+            arrays[f"{prefix}.{recurrent_side}.bias"] = bias[rows]
     return arrays
 
 
@@ -100,11 +99,10 @@ def per_gate_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> L
         return np.concatenate([np.asarray(arrays[f"{prefix}.{modules[side]}.{name}"]).T for modules in PER_GATE_MODULES])
 
     cells = []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            prefix = cell_prefix(spec, layer, direction)
-            bias = gate_rows(prefix, 1, "bias")
-            cells.append(CellParams(w_ih=gate_rows(prefix, 0, "kernel"), w_hh=gate_rows(prefix, 1, "kernel"), b_ih=bias, b_hh=np.zeros_like(bias)))
+    for layer, direction in spec.cells():
+        prefix = cell_prefix(spec, layer, direction)
+        bias = gate_rows(prefix, 1, "bias")
+        cells.append(CellParams(w_ih=gate_rows(prefix, 0, "kernel"), w_hh=gate_rows(prefix, 1, "kernel"), b_ih=bias, b_hh=np.zeros_like(bias)))
     return tuple(cells)
 
 

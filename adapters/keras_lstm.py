@@ -75,28 +75,26 @@ KERAS_ACTIVATIONS = {
 def canonical_to_keras(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
     """Canonical parameters as Keras's per-cell arrays (see the module docstring)."""
     arrays = {}
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            cell = params[spec.cell_index(layer, direction)]
-            prefix = cell_prefix(spec, layer, direction)
-            arrays[f"{prefix}.kernel"] = cell.w_ih.T
-            arrays[f"{prefix}.recurrent_kernel"] = cell.w_hh.T
-            if spec.bias:
-                arrays[f"{prefix}.bias"] = cell.b_ih + cell.b_hh
+    for layer, direction in spec.cells():
+        cell = params[spec.cell_index(layer, direction)]
+        prefix = cell_prefix(spec, layer, direction)
+        arrays[f"{prefix}.kernel"] = cell.w_ih.T
+        arrays[f"{prefix}.recurrent_kernel"] = cell.w_hh.T
+        if spec.bias:
+            arrays[f"{prefix}.bias"] = cell.b_ih + cell.b_hh
     return arrays
 
 
 def keras_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
     """Keras's per-cell arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
     cells = []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            prefix = cell_prefix(spec, layer, direction)
-            cell = {"w_ih": np.asarray(arrays[f"{prefix}.kernel"]).T, "w_hh": np.asarray(arrays[f"{prefix}.recurrent_kernel"]).T}
-            if spec.bias:
-                bias = np.asarray(arrays[f"{prefix}.bias"])
-                cell.update(b_ih=bias, b_hh=np.zeros_like(bias))
-            cells.append(CellParams(**cell))
+    for layer, direction in spec.cells():
+        prefix = cell_prefix(spec, layer, direction)
+        cell = {"w_ih": np.asarray(arrays[f"{prefix}.kernel"]).T, "w_hh": np.asarray(arrays[f"{prefix}.recurrent_kernel"]).T}
+        if spec.bias:
+            bias = np.asarray(arrays[f"{prefix}.bias"])
+            cell.update(b_ih=bias, b_hh=np.zeros_like(bias))
+        cells.append(CellParams(**cell))
     return tuple(cells)
 
 

@@ -88,18 +88,17 @@ def canonical_to_onnx(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarra
 def onnx_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
     """The inverse of :func:`canonical_to_onnx`."""
     hidden, cells = spec.hidden_size, []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            fields = {
-                "w_ih": from_onnx_gates(np.asarray(arrays[f"layer{layer}.W"])[direction], hidden),
-                "w_hh": from_onnx_gates(np.asarray(arrays[f"layer{layer}.R"])[direction], hidden),
-            }
-            if f"layer{layer}.B" in arrays:
-                bias = np.asarray(arrays[f"layer{layer}.B"])[direction]
-                fields["b_ih"], fields["b_hh"] = (from_onnx_gates(half, hidden) for half in np.split(bias, 2))
-            if f"layer{layer}.P" in arrays:
-                fields["w_ic"], fields["w_oc"], fields["w_fc"] = np.split(np.asarray(arrays[f"layer{layer}.P"])[direction], 3)
-            cells.append(CellParams(**fields))
+    for layer, direction in spec.cells():
+        fields = {
+            "w_ih": from_onnx_gates(np.asarray(arrays[f"layer{layer}.W"])[direction], hidden),
+            "w_hh": from_onnx_gates(np.asarray(arrays[f"layer{layer}.R"])[direction], hidden),
+        }
+        if f"layer{layer}.B" in arrays:
+            bias = np.asarray(arrays[f"layer{layer}.B"])[direction]
+            fields["b_ih"], fields["b_hh"] = (from_onnx_gates(half, hidden) for half in np.split(bias, 2))
+        if f"layer{layer}.P" in arrays:
+            fields["w_ic"], fields["w_oc"], fields["w_fc"] = np.split(np.asarray(arrays[f"layer{layer}.P"])[direction], 3)
+        cells.append(CellParams(**fields))
     return tuple(cells)
 
 

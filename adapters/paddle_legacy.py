@@ -55,16 +55,15 @@ def canonical_to_legacy(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndar
     """Canonical parameters as the legacy op's per-cell arrays (see the module docstring)."""
     hidden = spec.hidden_size
     arrays = {}
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            cell = params[spec.cell_index(layer, direction)]
-            bias = _to_legacy_gates(cell.b_ih + cell.b_hh, hidden)
-            if spec.peepholes:
-                bias = np.concatenate([bias, cell.w_ic, cell.w_fc, cell.w_oc])
-            prefix = cell_prefix(spec, layer, direction)
-            arrays[f"{prefix}.input_projection"] = _to_legacy_gates(cell.w_ih, hidden).T
-            arrays[f"{prefix}.weight"] = _to_legacy_gates(cell.w_hh, hidden).T
-            arrays[f"{prefix}.bias"] = bias[None, :]
+    for layer, direction in spec.cells():
+        cell = params[spec.cell_index(layer, direction)]
+        bias = _to_legacy_gates(cell.b_ih + cell.b_hh, hidden)
+        if spec.peepholes:
+            bias = np.concatenate([bias, cell.w_ic, cell.w_fc, cell.w_oc])
+        prefix = cell_prefix(spec, layer, direction)
+        arrays[f"{prefix}.input_projection"] = _to_legacy_gates(cell.w_ih, hidden).T
+        arrays[f"{prefix}.weight"] = _to_legacy_gates(cell.w_hh, hidden).T
+        arrays[f"{prefix}.bias"] = bias[None, :]
     return arrays
 
 
@@ -72,23 +71,22 @@ def legacy_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LST
     """The legacy op's per-cell arrays as canonical parameters (whole bias in b_ih, b_hh = 0)."""
     hidden = spec.hidden_size
     cells = []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            prefix = cell_prefix(spec, layer, direction)
-            bias = np.asarray(arrays[f"{prefix}.bias"])[0]
-            peepholes = {}
-            if spec.peepholes:
-                w_ic, w_fc, w_oc = np.split(bias[4 * hidden :], 3)
-                peepholes = {"w_ic": w_ic, "w_fc": w_fc, "w_oc": w_oc}
-            cells.append(
-                CellParams(
-                    w_ih=_from_legacy_gates(np.asarray(arrays[f"{prefix}.input_projection"]).T, hidden),
-                    w_hh=_from_legacy_gates(np.asarray(arrays[f"{prefix}.weight"]).T, hidden),
-                    b_ih=_from_legacy_gates(bias[: 4 * hidden], hidden),
-                    b_hh=np.zeros(4 * hidden),
-                    **peepholes,
-                )
+    for layer, direction in spec.cells():
+        prefix = cell_prefix(spec, layer, direction)
+        bias = np.asarray(arrays[f"{prefix}.bias"])[0]
+        peepholes = {}
+        if spec.peepholes:
+            w_ic, w_fc, w_oc = np.split(bias[4 * hidden :], 3)
+            peepholes = {"w_ic": w_ic, "w_fc": w_fc, "w_oc": w_oc}
+        cells.append(
+            CellParams(
+                w_ih=_from_legacy_gates(np.asarray(arrays[f"{prefix}.input_projection"]).T, hidden),
+                w_hh=_from_legacy_gates(np.asarray(arrays[f"{prefix}.weight"]).T, hidden),
+                b_ih=_from_legacy_gates(bias[: 4 * hidden], hidden),
+                b_hh=np.zeros(4 * hidden),
+                **peepholes,
             )
+        )
     return tuple(cells)
 
 

@@ -37,11 +37,10 @@ def cell_path(spec: LSTMSpec, layer: int, direction: int) -> str:
 def canonical_to_paddle(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
     """Canonical parameters under paddle.nn.LSTM's structural names (projection transposed)."""
     state = {}
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            cell = params[spec.cell_index(layer, direction)]
-            for name, array in cell.arrays().items():
-                state[f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"] = array.T if name == "w_hr" else array
+    for layer, direction in spec.cells():
+        cell = params[spec.cell_index(layer, direction)]
+        for name, array in cell.arrays().items():
+            state[f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"] = array.T if name == "w_hr" else array
     return state
 
 
@@ -58,14 +57,12 @@ def flat_aliases(spec: LSTMSpec) -> dict[str, str]:
         return {}
     flat = [
         f"{name}_l{layer}{'_reverse' if direction else ''}"
-        for layer in range(spec.num_layers)
-        for direction in range(spec.num_directions)
+        for layer, direction in spec.cells()
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     ]
     structural = [
         f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"
-        for layer in range(spec.num_layers)
-        for direction in range(spec.num_directions)
+        for layer, direction in spec.cells()
         for name in cell_param_shapes(spec, layer)
     ]
     return dict(zip(flat, structural))
@@ -74,17 +71,16 @@ def flat_aliases(spec: LSTMSpec) -> dict[str, str]:
 def paddle_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
     """paddle.nn.LSTM parameters by structural name as canonical parameters."""
     cells = []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            prefix = cell_path(spec, layer, direction)
-            arrays = {
-                name: np.asarray(state[f"{prefix}.{paddle}"])
-                for name, paddle in PADDLE_NAMES.items()
-                if f"{prefix}.{paddle}" in state
-            }
-            if "w_hr" in arrays:
-                arrays["w_hr"] = arrays["w_hr"].T
-            cells.append(CellParams(**arrays))
+    for layer, direction in spec.cells():
+        prefix = cell_path(spec, layer, direction)
+        arrays = {
+            name: np.asarray(state[f"{prefix}.{paddle}"])
+            for name, paddle in PADDLE_NAMES.items()
+            if f"{prefix}.{paddle}" in state
+        }
+        if "w_hr" in arrays:
+            arrays["w_hr"] = arrays["w_hr"].T
+        cells.append(CellParams(**arrays))
     return tuple(cells)
 
 

@@ -28,23 +28,21 @@ def cell_suffix(layer: int, direction: int) -> str:
 def canonical_to_torch(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
     """Canonical parameters as a torch.nn.LSTM state dict of NumPy arrays (same shapes)."""
     state = {}
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            cell = params[spec.cell_index(layer, direction)]
-            for name, array in cell.arrays().items():
-                state[TORCH_NAMES[name] + cell_suffix(layer, direction)] = array
+    for layer, direction in spec.cells():
+        cell = params[spec.cell_index(layer, direction)]
+        for name, array in cell.arrays().items():
+            state[TORCH_NAMES[name] + cell_suffix(layer, direction)] = array
     return state
 
 
 def torch_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
     """A torch.nn.LSTM state dict (NumPy arrays) as canonical parameters."""
     cells = []
-    for layer in range(spec.num_layers):
-        for direction in range(spec.num_directions):
-            suffix = cell_suffix(layer, direction)
-            cells.append(
-                CellParams(**{name: np.asarray(state[torch + suffix]) for name, torch in TORCH_NAMES.items() if torch + suffix in state})
-            )
+    for layer, direction in spec.cells():
+        suffix = cell_suffix(layer, direction)
+        cells.append(
+            CellParams(**{name: np.asarray(state[torch + suffix]) for name, torch in TORCH_NAMES.items() if torch + suffix in state})
+        )
     return tuple(cells)
 
 

@@ -44,7 +44,7 @@ PEEPHOLE_INPUTS = {"w_ic": "wci", "w_fc": "wcf", "w_oc": "wco"}
 
 def cell_prefixes(spec: LSTMSpec) -> list[tuple[int, str]]:
     """(layer, name prefix) of every cell, in canonical cell order."""
-    return [(layer, cell_prefix(spec, layer, direction)) for layer in range(spec.num_layers) for direction in range(spec.num_directions)]
+    return [(layer, cell_prefix(spec, layer, direction)) for layer, direction in spec.cells()]
 
 
 def canonical_to_block(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:

@@ -93,7 +93,7 @@ def h0_term_dropped(request: RunRequest) -> Variant:
     0 < length < T (their first processed step)."""
     lengths, steps, spec = lengths_of(request), steps_of(request), request.spec
     kept = np.where((lengths > 0) & (lengths < steps), 0.0, 1.0)
-    reversed_cells = {spec.cell_index(layer, direction) for layer in range(spec.num_layers) for direction in range(spec.num_directions) if spec.runs_reversed(direction)}
+    reversed_cells = {spec.cell_index(layer, direction) for layer, direction in spec.cells() if spec.runs_reversed(direction)}
     return Variant(recurrent_rows=lambda cell, step: kept if step == 0 and cell in reversed_cells else None)
 
 

@@ -163,8 +163,7 @@ def parameter_count(spec: LSTMSpec, layout: str = "canonical") -> ParameterCount
         raise ValueError(f"layout: expected one of {', '.join(LAYOUTS)}, got {layout!r}")
     terms = tuple(
         ParameterTerm(layer, direction, name, shape, spec.runs_reversed(direction))
-        for layer in range(spec.num_layers)
-        for direction in range(spec.num_directions)
+        for layer, direction in spec.cells()
         for name, shape in LAYOUTS[layout](spec, layer).items()
     )
     return ParameterCount(layout, sum(term.count for term in terms), terms)

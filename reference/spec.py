@@ -165,6 +165,11 @@ class LSTMSpec:
         """L * D: how many (layer, direction) cells, and the first axis of h_n and c_n."""
         return self.num_layers * self.num_directions
 
+    def cells(self) -> list[tuple[int, int]]:
+        """Every (layer, direction) cell, in the order of parameter tuples and of h_n / c_n
+        (the cell at position layer * D + direction: see :meth:`cell_index`)."""
+        return [(layer, direction) for layer in range(self.num_layers) for direction in range(self.num_directions)]
+
     def layer_input_size(self, layer: int) -> int:
         """I_k: input_size for layer 0, D * R for every layer above it."""
         if not 0 <= layer < self.num_layers:

@@ -125,3 +125,10 @@ def test_integer_parameters_are_rejected():
 def test_init_scale_must_be_positive():
     with pytest.raises(ValueError, match=re.escape("scale: expected a finite float > 0, got 0")):
         init_params(SPEC, seed=0, scale=0)
+
+
+@pytest.mark.parametrize("spec", [LSTMSpec(input_size=2, hidden_size=3, num_layers=3, bidirectional=True), LSTMSpec(input_size=2, hidden_size=3, num_layers=2, reverse=True)])
+def test_cells_are_every_layer_and_direction_in_the_order_of_h_n(spec):
+    cells = spec.cells()
+    assert cells == [(layer, direction) for layer in range(spec.num_layers) for direction in range(spec.num_directions)]
+    assert [spec.cell_index(layer, direction) for layer, direction in cells] == list(range(spec.num_cells))
