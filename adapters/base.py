@@ -27,6 +27,9 @@ LSTM implementation:
   environment variables, when it checks a backend at several thread counts);
 - optionally ``deterministic_across_threads = True``: its results do not depend on the
   thread count, so runs at different counts must agree bit for bit;
+- optionally ``fixed_thread_count``: why no thread setting reaches its backend (it computes
+  on one thread, or on threads of its own that nothing sets); the threads check then skips
+  with that reason (see :func:`fixed_thread_count`);
 - optionally ``batch_invariant = True``: a sample's results do not depend on the other
   samples of its batch or on its row in it, so a sample run alone must agree bit for bit
   with its row;
@@ -216,6 +219,16 @@ def promises_thread_determinism(adapter: object) -> bool:
     count (``deterministic_across_threads``, default False): the suite then compares its
     runs at different thread counts bit for bit."""
     return bool(getattr(adapter, "deterministic_across_threads", False))
+
+
+def fixed_thread_count(adapter: object) -> str:
+    """Why no thread setting of the suite reaches ``adapter``'s backend (``fixed_thread_count``,
+    a sentence), or '' when the environment variables and ``set_threads`` do (the default):
+    running it at another thread count would run the same code twice."""
+    reason = getattr(adapter, "fixed_thread_count", "")
+    if not isinstance(reason, str):
+        raise TypeError(f"{getattr(adapter, 'name', adapter)}: fixed_thread_count: expected a sentence (str), got {reason!r}")
+    return reason
 
 
 def promises_batch_invariance(adapter: object) -> bool:

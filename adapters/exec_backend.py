@@ -41,7 +41,10 @@ The declaration (a JSON object; the file's own fields plus ``command``):
 - ``timeout_s``: how long one request may take before the program is killed, with every
   process it started (it runs in a process group of its own), and the case fails
   (default :data:`DEFAULT_TIMEOUT_S`);
-- ``costly_runs``: each run takes seconds (see :func:`adapters.base.has_costly_runs`).
+- ``costly_runs``: each run takes seconds (see :func:`adapters.base.has_costly_runs`);
+- ``fixed_thread_count``: why no thread setting reaches the implementation, a sentence (see
+  :func:`adapters.base.fixed_thread_count`); by default the program gets the usual thread
+  variables (``OMP_NUM_THREADS`` and others) and is taken to follow them.
 
 A program that crashes, hangs past its timeout or reports an error fails that case as the
 backend's failure (:class:`adapters.errors.BackendFailure`); one that answers outside the
@@ -104,7 +107,7 @@ DEFAULT_TIMEOUT_S = 120.0
 # How much of the program's standard error a failure shows.
 STDERR_TAIL = 2000
 NAME = re.compile(r"[a-z0-9][a-z0-9.\-]*")
-DECLARED_FIELDS = ("name", "parameter_layout", "layout", "supports", "gradients", "conventions", "parameter_offsets", "timeout_s", "costly_runs")
+DECLARED_FIELDS = ("name", "parameter_layout", "layout", "supports", "gradients", "conventions", "parameter_offsets", "timeout_s", "costly_runs", "fixed_thread_count")
 SUPPORT_FIELDS = ("features", "activations", "dtypes", "directions")
 
 
@@ -121,6 +124,7 @@ class ExecDeclaration:
     parameter_offsets: Mapping[str, float] = field(default_factory=dict)
     timeout_s: float = DEFAULT_TIMEOUT_S
     costly_runs: bool = False
+    fixed_thread_count: str = ""
 
     @classmethod
     def read(cls, fields: Mapping[str, object], where: str) -> ExecDeclaration:
@@ -151,6 +155,9 @@ class ExecDeclaration:
             raise type(error)(f"{where}: {error}") from None
         if offsets and layout != "canonical":
             raise ValueError(f"{where}: parameter_offsets: expected only with the canonical layout, got layout {layout!r}")
+        fixed_threads = fields.get("fixed_thread_count", "")
+        if not isinstance(fixed_threads, str):
+            raise TypeError(f"{where}: fixed_thread_count: expected a sentence saying why no thread setting reaches it, got {fixed_threads!r}")
         timeout = fields.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"{where}: timeout_s: expected a positive number of seconds, got {timeout!r}")
@@ -162,6 +169,7 @@ class ExecDeclaration:
             conventions=read_conventions(fields.get("conventions", {}), where),
             parameter_offsets=offsets,
             timeout_s=float(timeout),
+            fixed_thread_count=fixed_threads,
             **flags,
         )
 
@@ -371,6 +379,7 @@ class ExecAdapter(BaseAdapter):
         self.parameter_layout = self.declaration.parameter_layout
         self.supports = self.declaration.supports
         self.costly_runs = self.declaration.costly_runs
+        self.fixed_thread_count = self.declaration.fixed_thread_count
         self.parameter_offsets = dict(self.declaration.parameter_offsets)
         self.program.timeout_s = self.declaration.timeout_s
 
@@ -502,5 +511,6 @@ def asdict_fields(declaration: ExecDeclaration) -> dict[str, object]:
         "parameter_offsets": dict(declaration.parameter_offsets),
         "timeout_s": declaration.timeout_s,
         "costly_runs": declaration.costly_runs,
+        "fixed_thread_count": declaration.fixed_thread_count,
     }
 

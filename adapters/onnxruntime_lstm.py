@@ -255,16 +255,27 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype
         model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params, request.last_output_only)
-        feeds = {"X": inputs.x.astype(dtype)}
-        if inputs.lengths is not None:
-            feeds["sequence_lens"] = inputs.lengths.astype(np.int32)
-        if inputs.initial_states_given:
-            feeds["initial_h"], feeds["initial_c"] = inputs.h0.astype(dtype), inputs.c0.astype(dtype)
-        values = run_session(session(model.SerializeToString()), feeds)
-        if not request.last_output_only:
-            return LSTMResult(*values)
-        h_n, c_n = values
-        # Y_h is the operator's last output of each direction (onnx/defs/rnn/defs.cc): the top layer's, directions side by side.
-        top = h_n[-spec.num_directions :]
-        return LSTMResult(top.transpose(1, 0, 2).reshape(inputs.batch, -1), h_n, c_n)
+        values = run_session(session(model.SerializeToString()), model_feeds(inputs, dtype))
+        return model_results(spec, values, inputs.batch, request.last_output_only)
 
+
+def model_feeds(inputs: LSTMInputs, dtype: str) -> dict[str, np.ndarray]:
+    """The inputs of :meth:`OnnxRuntimeLSTMAdapter.model`'s model: X [T, B, I] in ``dtype``,
+    then ``sequence_lens`` [B] int32 and ``initial_h``/``initial_c`` when the run has them."""
+    feeds = {"X": inputs.x.astype(dtype)}
+    if inputs.lengths is not None:
+        feeds["sequence_lens"] = inputs.lengths.astype(np.int32)
+    if inputs.initial_states_given:
+        feeds["initial_h"], feeds["initial_c"] = inputs.h0.astype(dtype), inputs.c0.astype(dtype)
+    return feeds
+
+
+def model_results(spec: LSTMSpec, values: list[np.ndarray], batch: int, last_output_only: bool) -> LSTMResult:
+    """The run's results from the model's outputs (Y, Y_h, Y_c; Y_h and Y_c alone with
+    ``last_output_only``, where each sequence's last output is the top layer's Y_h [B, D*H])."""
+    if not last_output_only:
+        return LSTMResult(*values)
+    h_n, c_n = values
+    # Y_h is the operator's last output of each direction (onnx/defs/rnn/defs.cc): the top layer's, directions side by side.
+    top = h_n[-spec.num_directions :]
+    return LSTMResult(top.transpose(1, 0, 2).reshape(batch, -1), h_n, c_n)

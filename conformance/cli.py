@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -77,9 +78,14 @@ def pytest_command(arguments: argparse.Namespace, json_path: Path) -> list[str]:
 
     The rootdir is the suite's parent, so test ids read ``conformance/test_...`` as the
     reproducer commands do; the cache plugin is off so an installed package stays untouched.
-    Paths are relative to the working directory where they can be (the JSON records them).
+    An installed suite (no checkout around it) reads no configuration file: pytest would
+    otherwise take the first one above it, a project's that holds the environment (the
+    version matrix's environments in a checkout), with that project's import path. Paths are
+    relative to the working directory where they can be (the JSON records them).
     """
     command = [sys.executable, "-m", "pytest", shown_path(SUITE_DIRECTORY), "--rootdir", shown_path(SUITE_DIRECTORY.parent)]
+    if not (SUITE_DIRECTORY.parent / "pyproject.toml").exists():
+        command += ["-c", os.devnull]
     command += ["-p", "no:cacheprovider", "-n", arguments.workers, "--parity-json", shown_path(json_path)]
     for name in arguments.backend:
         command += ["--backend", name]
@@ -239,7 +245,7 @@ def matrix(arguments: argparse.Namespace) -> int:
         check_workers(arguments.workers)
     except ValueError as error:
         return usage_error("matrix", error)
-    return main_matrix(arguments.matrix_file, arguments.out, arguments.workers, arguments.only)
+    return main_matrix(arguments.matrix_file, arguments.out, arguments.workers, arguments.only, arguments.shard, arguments.plan)
 
 
 def params(arguments: argparse.Namespace) -> int:
@@ -354,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     matrix_parser.add_argument("--out", default="reports/matrix", metavar="DIR", help="where environments and records go (default: reports/matrix)")
     matrix_parser.add_argument("--only", action="append", default=[], metavar="PACKAGE", help="run only this package's versions, or PACKAGE==VERSION only (repeatable)")
     matrix_parser.add_argument("-n", dest="workers", default="auto", metavar="N|auto", help="pytest-xdist workers per run (default: auto)")
+    matrix_parser.add_argument("--shard", metavar="K/N", help="run only the K-th of N parts of each version's suite (merge them with lstm-parity merge)")
+    matrix_parser.add_argument(
+        "--plan", type=int, nargs="?", const=1, metavar="SHARDS",
+        help="print the jobs (package, version, shard; each version in SHARDS parts, default 1) as a CI job matrix in JSON, and run nothing",
+    )
     matrix_parser.set_defaults(handler=matrix)
     return parser
 

@@ -97,6 +97,12 @@ def h0_term_dropped(request: RunRequest) -> Variant:
     return Variant(recurrent_rows=lambda cell, step: kept if step == 0 and cell in reversed_cells else None)
 
 
+def without_peepholes(request: RunRequest) -> RunRequest:
+    """``request``'s LSTM without its peephole weights."""
+    params = tuple(replace(cell, w_ic=None, w_fc=None, w_oc=None) for cell in request.params)
+    return replace(request, spec=replace(request.spec, peepholes=False), params=params)
+
+
 def last_layer_states(request: RunRequest, result: LSTMResult) -> LSTMResult:
     directions = request.spec.num_directions
     return result._replace(h_n=result.h_n[-directions:], c_n=result.c_n[-directions:])
@@ -357,4 +363,10 @@ TENSORFLOW_BLOCK_V1_GRADIENT = DeviationModel(
     "gate gradients used in the products with f and g swapped (V1's i, c, f, o read as i, f, c, o), the cell clip passing every gradient",
     variant=v1_gate_order,
 )
+OPENVINO_NO_PEEPHOLES = DeviationModel("the LSTM without its peepholes (the oracle with P left out)", request=without_peepholes)
+OPENVINO_UNCOUPLED_GATES = DeviationModel(
+    "the uncoupled LSTM: the forget gate computed from its own weights, not 1 - i (the oracle with input_forget off)",
+    request=lambda request: replace(request, spec=replace(request.spec, input_forget=False)),
+)
+OPENVINO_NO_LENGTHS = DeviationModel("every sequence run for all T steps (the oracle without lengths)", request=lambda request: replace(request, lengths=None))
 FLAX_EMPTY_FINAL_CARRY = DeviationModel("sequences of length 0 run over all T padded steps (their final carry after step T)", request=empty_sequences_run_to_the_end)

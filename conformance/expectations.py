@@ -101,6 +101,21 @@ def lengths_of(request: RunRequest) -> np.ndarray:
     return np.full(batch, steps) if request.lengths is None else np.asarray(request.lengths)
 
 
+def last_outputs(outputs: np.ndarray, request: RunRequest) -> np.ndarray:
+    """Each sequence's last output [B, D*R] from a run's outputs (in ``request``'s layout):
+    per direction of the top layer, a forward one's at the sequence's last valid step, a
+    reversed one's at step 0."""
+    spec, time_major_outputs = request.spec, time_major(outputs, request.batch_first)
+    lengths = lengths_of(request)
+    rows, size = np.arange(lengths.size), spec.output_size
+    parts = []
+    for direction in range(spec.num_directions):
+        features = slice(direction * size, (direction + 1) * size)
+        step = np.zeros_like(lengths) if spec.runs_reversed(direction) else lengths - 1
+        parts.append(time_major_outputs[step, rows, features])
+    return np.concatenate(parts, axis=1)
+
+
 def padded_mask(lengths: np.ndarray | None, steps: int, batch_first: bool) -> np.ndarray | None:
     """Boolean mask of padded positions in the outputs' layout ([T, B] or [B, T]); None without lengths."""
     if lengths is None:
@@ -140,8 +155,9 @@ def conventional_padding(request: RunRequest, result: LSTMResult, padded_outputs
     """``result`` (the oracle's, zeros at padded steps) with its padded outputs as the
     ``padded_outputs`` convention defines them (see :mod:`adapters.conventions`): per
     sequence and direction, the last valid output of a forward-running direction, else 0
-    (``carried``) or the top layer's initial hidden state (``carried-initial``)."""
-    if request.lengths is None or padded_outputs in ("zeros", "unspecified"):
+    (``carried``) or the top layer's initial hidden state (``carried-initial``). A run in the
+    last-output-only mode has no padded steps."""
+    if request.lengths is None or request.last_output_only or padded_outputs in ("zeros", "unspecified"):
         return result
     spec, width = request.spec, request.spec.output_size
     outputs = result.outputs.transpose(1, 0, 2) if request.batch_first else result.outputs

@@ -36,7 +36,7 @@ import numpy as np
 
 import adapters
 import reference as reference_package
-from adapters.base import Availability, RunConfig, RunRequest, has_costly_runs, offered_dtypes, offers_gradients, promises_batch_invariance, promises_thread_determinism
+from adapters.base import Availability, RunConfig, RunRequest, fixed_thread_count, has_costly_runs, offered_dtypes, offers_gradients, promises_batch_invariance, promises_thread_determinism
 from adapters.conventions import declared_conventions
 from adapters.errors import as_adapter_error, describe_exit
 from adapters.offsets import declared_offsets
@@ -133,6 +133,7 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
             has_costly_runs(adapter),
             offered_dtypes(adapter),
             promises_thread_determinism(adapter),
+            fixed_thread_count(adapter),
             promises_batch_invariance(adapter),
             declaration_of(adapter),
             declared_offsets(adapter),
@@ -247,6 +248,7 @@ class IsolatedAdapter:
             self.costly_runs,
             self.dtypes,
             self.deterministic_across_threads,
+            self.fixed_thread_count,
             self.batch_invariant,
             declaration,
             self.parameter_offsets,

@@ -8,6 +8,7 @@ import numpy as np
 
 from adapters.base import RunRequest
 from adapters.onnxruntime_lstm import activation_attributes
+from adapters.openvino_lstm import runs_as_one_rnn_node
 from reference import sigmoid, validate_inputs, validate_params
 from reference.activations import bind_activation
 from reference.forward import forward_with_traces
@@ -91,6 +92,20 @@ def has_padding(request: RunRequest) -> bool:
     steps = request.x.shape[1 if request.batch_first else 0]
     return bool((np.asarray(request.lengths) < steps).any())
 
+
+# OpenVINO's CPU plugin and sequence_lens (measured with the suite's models, whose T and B are dynamic).
+OPENVINO_LENGTHS_IGNORED = (
+    "an ONNX LSTM with direction forward or reverse, sigmoid, tanh and tanh and no clip ignores sequence_lens: every "
+    "sequence runs over all T steps (outputs at padded steps are not 0, h_n and c_n are the states after step T-1, a "
+    "reverse direction starts at T-1). The CPU plugin keeps such a sequence with dynamic shapes whole, for its RNN node "
+    "(src/plugins/intel_cpu/src/nodes/rnn.cpp, RNN::isSupportedOperation: 'dynamic shapes make impossible to check "
+    "seq_len'), which takes no lengths; with another activation, a clip or two directions it is decomposed, and the "
+    "lengths are honoured (measured)"
+)
+OPENVINO_LENGTHS_UPSTREAM = (
+    "not found upstream (a search of openvinotoolkit/openvino issues for LSTM sequence_lens and seq_lengths with dynamic "
+    "shapes; the check was skipped on purpose for dynamic shapes in PR #10710)"
+)
 
 KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
     KnownDeviation(
@@ -516,5 +531,91 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
             upstream="not found upstream (a search of tensorflow/tfjs issues for the gradient of unstack over one element)",
         )
         for backend in TFJS_LAYERS_BACKENDS
+    ),
+    KnownDeviation(
+        name="openvino-onnx-peepholes-dropped",
+        backend="openvino",
+        checks=("forward",),
+        summary="an ONNX LSTM's peephole input P is read and then left out: the ONNX frontend builds an opset-5 "
+        "LSTMSequence, which has no peephole input (src/frontends/onnx/frontend/src/op/lstm.cpp passes X, initial_h, "
+        "initial_c, sequence_lens, W, R and B to v5::LSTMSequence), with no error or warning",
+        quantities=FORWARD_QUANTITIES,
+        applies=lambda request: request.spec.peepholes,
+        reproducer="L1-fwd-tm-none-zero-P0-bias-peep-noclip-std-f32-base-typ-cpu",
+        # Measured from 2025.4.1 on; 2024.6.0 refuses such LSTMs (below).
+        releases=Releases("2025.4"),
+        model=models.OPENVINO_NO_PEEPHOLES,
+        upstream="not found upstream (a search of openvinotoolkit/openvino issues for ONNX LSTM peepholes; its own ONNX "
+        "backend test test_lstm_with_peepholes_cpu is marked as an expected failure)",
+    ),
+    KnownDeviation(
+        name="openvino-onnx-input-forget-dropped",
+        backend="openvino",
+        checks=("forward",),
+        summary="an ONNX LSTM's input_forget = 1 is read and then left out: v5::LSTMSequence has no coupled-gate "
+        "attribute and the ONNX frontend (src/frontends/onnx/frontend/src/op/lstm.cpp) does not pass it on, so the "
+        "forget gate is computed from its own weights, with no error or warning",
+        quantities=FORWARD_QUANTITIES,
+        # With zero initial states and one step the forget gate multiplies c_prev = 0: coupled or not, it changes nothing.
+        applies=lambda request: request.spec.input_forget and (request.initial_states is not None or models.steps_of(request) > 1),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-cifg-noclip-std-f32-base-typ-cpu",
+        releases=Releases("2025.4"),
+        model=models.OPENVINO_UNCOUPLED_GATES,
+        upstream="not found upstream (a search of openvinotoolkit/openvino issues for ONNX LSTM input_forget)",
+    ),
+    KnownDeviation(
+        name="openvino-2024-peephole-and-coupled-lstm-not-compiled",
+        backend="openvino",
+        checks=("forward",),
+        summary="an ONNX LSTM with peepholes or input_forget = 1 reads, but compile_model for the CPU raises "
+        "'Unsupported operation of type: LSTMSequence ... Cannot fallback on ngraph reference implementation' "
+        "(measured on 2024.6.0, where every such case fails and every other passes); from 2025.0, the release that "
+        "removed LSTMSequence v0 (PR #27330), the same models compile and drop both instead",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.spec.peepholes or request.spec.input_forget,
+        reproducer="L1-fwd-tm-none-zero-P0-bias-peep-noclip-std-f32-base-typ-cpu",
+        releases=Releases("2024.6", "2024.6"),
+        unmodelled="compile_model raises: there are no values to model; applies to the release it was measured on",
+        upstream="not found upstream (a search of openvinotoolkit/openvino issues for LSTMSequence with peepholes on the CPU)",
+    ),
+    KnownDeviation(
+        name="openvino-one-direction-sequence-lens-ignored",
+        backend="openvino",
+        checks=("forward", "padding", "nan_padding", "last_output_only"),
+        summary=OPENVINO_LENGTHS_IGNORED,
+        quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n", "last_output"}),
+        applies=lambda request: has_padding(request) and runs_as_one_rnn_node(request.spec),
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        model=models.OPENVINO_NO_LENGTHS,
+        upstream=OPENVINO_LENGTHS_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="openvino-forward-sequence-lens-ignored-final-state",
+        backend="openvino",
+        checks=("final_state_is_last_output",),
+        summary="as openvino-one-direction-sequence-lens-ignored, seen by the backend against itself: in the forward "
+        "direction h_n is the state after step T-1, not the output at each sequence's last valid step (a reverse "
+        "direction's last output, at step 0, is its h_n either way). " + OPENVINO_LENGTHS_IGNORED,
+        quantities=frozenset({"forward_last_output"}),
+        applies=lambda request: has_padding(request) and runs_as_one_rnn_node(request.spec) and not request.spec.reverse,
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        model=models.OPENVINO_NO_LENGTHS,
+        upstream=OPENVINO_LENGTHS_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="openvino-float64-in-float32",
+        backend="openvino",
+        checks=("forward",),
+        summary="a float64 ONNX LSTM runs and returns float64 arrays, computed in float32 (error ~3e-8 of the values), "
+        "and so does the backend's MatMul probe: the CPU plugin converts f64 to f32 inside the model and keeps its inputs "
+        "and outputs f64 (get_convert_precisions and ConvertPrecision with convert_input_output_precision = false, "
+        "src/plugins/intel_cpu/src/transformations/transformation_pipeline.cpp); its documented model precisions are "
+        "FP32, BF16 and FP16, with no word on f64, and nothing is said at run time",
+        quantities=FORWARD_QUANTITIES,
+        applies=lambda request: request.dtype == "float64",
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        model=models.FLOAT32_ARITHMETIC,
+        primitive=("matmul", "float64"),
+        upstream="not found upstream (a search of openvinotoolkit/openvino issues for float64 on the CPU plugin)",
     ),
 )

@@ -20,6 +20,13 @@ be installed, or whose installation would pull GPU packages (``nvidia-*``, ``tri
 torch wheel from the index that is not CPU-only), is skipped with the installer's reason.
 What happened to each version is written to ``<out>/matrix.json``.
 
+A version may run in parts (``--shard K/N``, the suite's deterministic shards): its records
+then go to ``<out>/<package>-<version>-shard-K-of-N/``, and ``lstm-parity merge`` joins
+them. ``--plan`` prints the jobs instead of running them, one per (package, version,
+shard), as JSON in the shape a CI system's job matrix takes (GitHub Actions:
+``strategy.matrix: ${{ fromJSON(...) }}``); ``.github/workflows/matrix.yml`` runs the plan
+as parallel jobs and merges their records into the scoreboard.
+
 Every name that becomes a path or an installer's argument is checked before anything is
 built: packages and versions against :data:`PACKAGE_NAME` and :data:`VERSION` (no
 separators, no ``..``), backends against the registry (or a ``module:attribute``
@@ -43,6 +50,7 @@ from adapters.registry import known_adapters, load_adapter
 
 from .outputs import check_output_directory, write_text_atomically
 from .report.files import RECORDS_NAME
+from .sharding import parse_shard
 
 try:
     import tomllib
@@ -90,6 +98,8 @@ class VersionResult:
     reason: str = ""
     parity_json: str = ""
     exit_status: int | None = None
+    # The part of the version's suite that ran ("K/N"), '' for all of it.
+    shard: str = ""
 
 
 def string_list(value: object, where: str) -> tuple[str, ...]:
@@ -235,17 +245,26 @@ def prepare_environment(environment: Path, project: str, requirements: list[str]
     return ""
 
 
-def run_version(framework: Framework, version: str, out: Path, workers: str, root: Path) -> VersionResult:
-    """Build one version's environment and run its backends' suite there."""
+def shard_label(shard: tuple[int, int] | None) -> str:
+    """A shard as a name's suffix: ``-shard-2-of-4``, '' for a whole run."""
+    return "" if shard is None else f"-shard-{shard[0]}-of-{shard[1]}"
+
+
+def run_version(framework: Framework, version: str, out: Path, workers: str, root: Path, shard: tuple[int, int] | None = None) -> VersionResult:
+    """Build one version's environment and run its backends' suite there (``shard``: that part of it)."""
     label = f"{framework.package}-{version}"
+    part = "" if shard is None else f"{shard[0]}/{shard[1]}"
     print(f"lstm-parity matrix: {label}: installing", flush=True)
-    environment = out / "environments" / label
+    # Absolute: the suite runs with ``out`` as its working directory.
+    environment = (out / "environments" / label).resolve()
     reason = prepare_environment(environment, str(root), [f"{root}[test]", *framework.requirements_of(version)])
     if reason:
         print(f"lstm-parity matrix: {label}: skipped: {reason}", flush=True)
-        return VersionResult(framework.package, version, "skipped", reason=reason)
-    result_dir = out / label
+        return VersionResult(framework.package, version, "skipped", reason=reason, shard=part)
+    result_dir = out / f"{label}{shard_label(shard)}"
     command = [program(environment, "lstm-parity"), "run", "--out", str(result_dir.resolve()), "-n", workers]
+    if shard is not None:
+        command += ["--shard", part]
     for backend in framework.backends:
         command += ["--backend", backend]
     print(f"lstm-parity matrix: {label}: running {', '.join(framework.backends)}", flush=True)
@@ -253,8 +272,8 @@ def run_version(framework: Framework, version: str, out: Path, workers: str, roo
     # The run keeps its records compressed (a tenth of the size); merge and scoreboard read them as they are.
     records = result_dir / RECORDS_NAME
     if not records.exists():
-        return VersionResult(framework.package, version, "skipped", reason=f"the suite exited with status {status} and wrote no {RECORDS_NAME}")
-    return VersionResult(framework.package, version, "ran", parity_json=str(records.relative_to(out)), exit_status=status)
+        return VersionResult(framework.package, version, "skipped", reason=f"the suite exited with status {status} and wrote no {RECORDS_NAME}", shard=part)
+    return VersionResult(framework.package, version, "ran", parity_json=str(records.relative_to(out)), exit_status=status, shard=part)
 
 
 def selected(framework: Framework, version: str, only: tuple[str, ...]) -> bool:
@@ -263,10 +282,27 @@ def selected(framework: Framework, version: str, only: tuple[str, ...]) -> bool:
     return not only or framework.package in only or f"{framework.package}=={version}" in only
 
 
-def run_matrix(frameworks: list[Framework], out: Path, workers: str = "auto", only: tuple[str, ...] = ()) -> list[VersionResult]:
-    """Run every version of every framework that ``only`` selects; write what happened to each
-    into ``<out>/matrix.json`` (beside what earlier runs there recorded of other versions) and
-    return it."""
+def plan(frameworks: list[Framework], only: tuple[str, ...] = (), shards: int = 1) -> dict[str, list[dict[str, str]]]:
+    """The jobs of the versions ``only`` selects, each split in ``shards`` parts: ``{"include":
+    [{"package", "version", "shard" ("K/N"), "name"}, ...]}``, a CI job matrix."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"--plan: expected a positive whole number of shards, got {shards!r}")
+    jobs = [
+        {"package": framework.package, "version": version, "shard": f"{index}/{shards}", "name": f"{framework.package}-{version}{shard_label((index, shards))}"}
+        for framework in frameworks
+        for version in framework.versions
+        if selected(framework, version, only)
+        for index in range(1, shards + 1)
+    ]
+    return {"include": jobs}
+
+
+def run_matrix(
+    frameworks: list[Framework], out: Path, workers: str = "auto", only: tuple[str, ...] = (), shard: tuple[int, int] | None = None
+) -> list[VersionResult]:
+    """Run every version of every framework that ``only`` selects (``shard``: that part of
+    each); write what happened to each into ``<out>/matrix.json`` (beside what earlier runs
+    there recorded of other versions and parts) and return it."""
     root = project_root()
     check_output_directory("--out", out)
     for framework in frameworks:
@@ -281,28 +317,34 @@ def run_matrix(frameworks: list[Framework], out: Path, workers: str = "auto", on
         raise ValueError(f"--out: expected {record} to be a matrix.json this command wrote, got one it cannot read ({type(error).__name__}: {error})") from None
     out.mkdir(parents=True, exist_ok=True)
     results = [
-        run_version(framework, version, out, workers, root)
+        run_version(framework, version, out, workers, root, shard)
         for framework in frameworks
         for version in framework.versions
         if selected(framework, version, only)
     ]
-    ran = {(result.package, result.version) for result in results}
-    kept = [entry for entry in kept_entries if (entry.package, entry.version) not in ran]
-    results = sorted(kept + results, key=lambda result: (result.package, result.version))
+    ran = {(result.package, result.version, result.shard) for result in results}
+    kept = [entry for entry in kept_entries if (entry.package, entry.version, entry.shard) not in ran]
+    results = sorted(kept + results, key=lambda result: (result.package, result.version, result.shard))
     write_text_atomically(record, json.dumps([asdict(result) for result in results], indent=1) + "\n")
     return results
 
 
-def main_matrix(matrix_file: str, out: str, workers: str, only: list[str]) -> int:
-    """The ``matrix`` subcommand: 0 when every version was run or skipped with its reason,
-    2 for a matrix file that cannot be read."""
+def main_matrix(matrix_file: str, out: str, workers: str, only: list[str], shard: str | None = None, plan_shards: int | None = None) -> int:
+    """The ``matrix`` subcommand: 0 when every version was run or skipped with its reason (or,
+    with ``plan_shards``, the plan printed), 2 for a matrix file that cannot be read or an
+    option that is not valid."""
     try:
         frameworks = read_matrix(Path(matrix_file))
         known = {name for framework in frameworks for version in framework.versions for name in (framework.package, f"{framework.package}=={version}")}
         unknown = set(only) - known
         if unknown:
             raise ValueError(f"--only: expected a package or package==version of the matrix file, got {sorted(unknown)}")
-        results = run_matrix(frameworks, Path(out), workers, tuple(only))
+        if plan_shards is not None:
+            if shard is not None:
+                raise ValueError(f"--shard: expected none with --plan (it prints every shard's job), got {shard!r}")
+            print(json.dumps(plan(frameworks, tuple(only), plan_shards)))
+            return 0
+        results = run_matrix(frameworks, Path(out), workers, tuple(only), None if shard is None else parse_shard(shard))
     except ValueError as error:
         print(f"lstm-parity matrix: {error}", file=sys.stderr)
         return 2

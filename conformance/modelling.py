@@ -34,6 +34,7 @@ from .expectations import (
     expected_gradients,
     forward_quantities,
     gradient_quantities,
+    last_outputs,
     oracle_forward,
     oracle_gradients,
     padded_mask,
@@ -136,6 +137,9 @@ class ComposedModel:
         for model in self.models:
             if model.result is not None:
                 result = model.result(request, result)
+        if request.last_output_only:
+            # The mode returns each sequence's last output: the model's, at the last step its own request runs.
+            result = result._replace(outputs=last_outputs(result.outputs, changed))
         return result
 
     def undefined(self, request: RunRequest, result: LSTMResult) -> LSTMResult | None:
@@ -182,7 +186,7 @@ def padded_tolerances(values: dict[str, np.ndarray], tolerances: dict[str, float
     tolerance of the values they sit beside."""
     return {
         name: tolerances[name.removesuffix(PADDED_SUFFIX)]
-        if name.endswith(PADDED_SUFFIX) and tolerance == 0.0 and np.any(values[name] != 0) and name.removesuffix(PADDED_SUFFIX) in tolerances
+        if name.endswith(PADDED_SUFFIX) and name in values and tolerance == 0.0 and np.any(values[name] != 0) and name.removesuffix(PADDED_SUFFIX) in tolerances
         else tolerance
         for name, tolerance in tolerances.items()
     }
@@ -214,7 +218,7 @@ def model_comparisons(runs: list[Run], models_of: Callable[[Run], tuple[KnownDev
         model = ComposedModel(tuple(dict.fromkeys(deviation.model for deviation in deviations if deviation.model is not None)))
         left_out = frozenset().union(*(deviation.quantities for deviation in deviations if deviation.model is None))
         steps = request.x.shape[1 if request.batch_first else 0]
-        padded = padded_mask(request.lengths, steps, request.batch_first)
+        padded = None if request.last_output_only else padded_mask(request.lengths, steps, request.batch_first)
         judged_as = held_to(request, model.arithmetic)
         if run.upstream is None:
             predicted, result = defined_only(request, model, model.forward(request), run.result)

@@ -15,7 +15,7 @@ from .location import Locator
 from .backends import Backend
 from .running import PreparedCase, conclude, prepare, skip_if_unsupported
 from .cases import INVARIANT_CASES, Case
-from .expectations import PADDING_GARBAGE, expected_forward, lengths_of, padded_mask, time_major, with_padding
+from .expectations import PADDING_GARBAGE, expected_forward, last_outputs, lengths_of, padded_mask, time_major, with_padding
 from .tolerances import regime_scale
 
 # The inter-layer dropout probability of the dropout check: any value in (0, 1) must change nothing in inference mode.
@@ -78,21 +78,6 @@ def last_output_mode(backend: Backend, case: Case) -> bool:
     declared) and runs it on the case, whose sequences are not empty (an empty one has no
     last output)."""
     return case.lengths != "mixed0" and backend.supports_config(replace(case.config(), last_output_only=True))
-
-
-def last_outputs(outputs: np.ndarray, request: RunRequest) -> np.ndarray:
-    """Each sequence's last output [B, D*R] from a run's outputs (in ``request``'s layout):
-    per direction of the top layer, a forward one's at the sequence's last valid step, a
-    reversed one's at step 0."""
-    spec, time_major_outputs = request.spec, time_major(outputs, request.batch_first)
-    lengths = lengths_of(request)
-    rows, size = np.arange(lengths.size), spec.output_size
-    parts = []
-    for direction in range(spec.num_directions):
-        features = slice(direction * size, (direction + 1) * size)
-        step = np.zeros_like(lengths) if spec.runs_reversed(direction) else lengths - 1
-        parts.append(time_major_outputs[step, rows, features])
-    return np.concatenate(parts, axis=1)
 
 
 def padded(backend: Backend, case: Case) -> bool:

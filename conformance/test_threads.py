@@ -10,7 +10,9 @@ to :data:`THREADS` threads through the usual environment variables and the adapt
 tolerance, and to each other: bit for bit where the adapter says its backend promises
 results independent of the thread count (``deterministic_across_threads``), else within
 the same tolerance. Whether they agreed bitwise is recorded either way. The comparisons
-with the oracle are the forward check's, so its registered deviations apply here too.
+with the oracle are the forward check's, so its registered deviations apply here too. A
+backend that no thread setting reaches (``fixed_thread_count``: JavaScript's one thread)
+skips with its reason: a second process would run the same code again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from adapters.base import promises_thread_determinism
+from adapters.base import fixed_thread_count, promises_thread_determinism
 
 from .compare import Comparison, compare_arrays, compare_quantities
 from .expectations import expected_forward, forward_quantities, padded_mask
@@ -44,6 +46,9 @@ def labelled(comparisons: list[Comparison], label: str) -> list[Comparison]:
 def test_thread_count_changes_nothing_but_rounding(backend_case, record, request):
     prepared = prepare(backend_case, "threads", request.node, record, deviations_of="forward")
     backend, case, run_request = prepared.backend, prepared.case, prepared.request
+    fixed = fixed_thread_count(backend.adapter)
+    if fixed:
+        pytest.skip(f"{backend.name} runs a fixed thread count: {fixed}")
     threaded = backend.with_threads(THREADS)
     if threaded is None:
         pytest.skip("a thread count is set in a backend's own process before its framework loads: this run is not isolated")

@@ -124,6 +124,19 @@ def test_without_a_browser_the_backend_is_unavailable_and_says_why(tmp_path, mon
     assert "no browser on PATH (looked for chromium, chromium-browser, google-chrome)" in availability.reason
 
 
+def test_a_browser_that_cannot_start_is_unavailable_with_its_last_words(tmp_path, monkeypatch):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "node").symlink_to(NODE)
+    browser = folder / "chromium"
+    browser.write_text("#!/bin/sh\necho 'starting' >&2\necho 'FATAL: no display for this browser' >&2\nexit 5\n")
+    browser.chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+    availability = load_adapter(in_browser(tmp_path)).availability()
+    assert not availability.available
+    assert "the browser exited (exit status 5); its last words: FATAL: no display for this browser" in availability.reason
+
+
 def test_an_unknown_tfjs_backend_is_refused_with_the_ones_there_are(tmp_path):
     availability = load_adapter(in_browser(tmp_path, backend="webgpu")).availability()
     assert not availability.available

@@ -171,3 +171,21 @@ def test_the_shipped_check_names_a_deviation_without_model_or_reason_and_one_tha
     assert model_problems([crash], table) == []
     problems = model_problems([replace(crash, name="bare", unmodelled=""), replace(crash, name="everywhere", applies=lambda request: True)], table)
     assert [problem.split(":")[0] for problem in problems] == ["bare", "everywhere"], problems
+
+
+def test_a_model_of_a_last_output_only_run_gives_each_sequence_s_last_output_as_the_model_runs_it():
+    """A model that drops the lengths, asked for the last-output-only mode: each sequence's
+    last output is then the top layer's state after step T-1 (the oracle without lengths),
+    not its output at its own last valid step."""
+    from dataclasses import replace
+
+    from conformance.deviation_models import OPENVINO_NO_LENGTHS
+
+    case = Case.from_id("L2-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu")
+    request = request_for(case, make_data(case))
+    assert (np.asarray(request.lengths) < request.x.shape[0]).any()
+    predicted = ComposedModel((OPENVINO_NO_LENGTHS,)).forward(replace(request, last_output_only=True))
+    unpadded = oracle_forward(replace(request, lengths=None))
+    assert predicted.outputs.shape == (request.x.shape[1], request.spec.output_size)
+    np.testing.assert_array_equal(predicted.outputs, unpadded.h_n[-1])
+    assert not np.allclose(predicted.outputs, oracle_forward(request).h_n[-1])

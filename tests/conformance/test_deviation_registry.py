@@ -83,8 +83,11 @@ def test_every_reproducer_runs_alone_and_reproduces(tmp_path):
         record = records[deviation.reproducer_test]
         outcome, reason = record["outcome"], record["reason"]
         if not deviation.exists_in(record.get("backend_version", "")):
-            # Outside the releases it exists in, its reproducer runs unarmed and passes.
-            assert outcome == "pass" and deviation.name not in record["deviations"], (deviation.name, outcome, reason)
+            # Outside the releases it exists in, its reproducer runs without it armed: it passes, or
+            # ends as another deviation of that release (OpenVINO 2024.6 refuses peepholes, later
+            # releases drop them silently).
+            assert deviation.name not in record["deviations"] and deviation.name not in reason, (deviation.name, outcome, reason)
+            assert outcome == "pass" or (outcome == "known_deviation" and record["deviations"]), (deviation.name, outcome, reason)
             continue
         assert outcome == "known_deviation", (deviation.name, outcome, reason)
         assert deviation.name in reason, (deviation.name, reason)

@@ -92,6 +92,7 @@ DECLARATION = {"name": "mine", "command": ["prog"], "parameter_layout": "canonic
         ({"layout": "caffe"}, "layout: expected one of canonical, torch, onnx, keras, got 'caffe'"),
         ({"gradients": "yes"}, "gradients: expected true or false, got 'yes'"),
         ({"timeout_s": 0}, "timeout_s: expected a positive number of seconds, got 0"),
+        ({"fixed_thread_count": True}, "fixed_thread_count: expected a sentence saying why no thread setting reaches it, got True"),
         ({"supports": {"features": ["telepathy"]}}, "supports.features: expected names among "),
         ({"supports": {"devices": ["cuda"]}}, "supports: expected fields among features, activations, dtypes, directions, got 'devices'"),
         ({"conventions": {"padded_outputs": "maybe"}}, "conventions.padded_outputs: expected one of zeros, carried, carried-initial, unspecified, got 'maybe'"),

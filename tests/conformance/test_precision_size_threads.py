@@ -181,6 +181,16 @@ def test_a_backend_that_promises_thread_determinism_is_held_to_it_bit_for_bit(tm
     assert failed == {"outputs[4 threads against 1]"}
 
 
+def test_a_backend_no_thread_setting_reaches_skips_the_threads_check_with_its_reason(tmp_path):
+    process, records = run_suite(
+        tmp_path, "fixed", "--adapter", "tests.support.adapters:FixedThreadsAdapter", tests=("conformance/test_threads.py",)
+    )
+    assert process.returncode == 0, process.stdout[-2000:]
+    (record,) = records.values()
+    assert record["outcome"] == "unsupported", record
+    assert record["reason"].endswith("fixed-threads-example runs a fixed thread count: it computes in one thread of its own")
+
+
 def test_the_report_s_large_shape_feature_holds_exactly_the_size_factor_s_shapes():
     from conformance.cases import SHAPES
     from conformance.report.features import LARGE_HIDDEN_SIZE

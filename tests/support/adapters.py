@@ -96,6 +96,13 @@ class WrongThreadedAdapter(ThreadReportingAdapter):
         return result._replace(outputs=result.outputs * 1.0001) if self.threads_set not in ("never", "1") else result
 
 
+class FixedThreadsAdapter(ThreadReportingAdapter):
+    """The example backend, saying that no thread setting reaches it."""
+
+    name = "fixed-threads-example"
+    fixed_thread_count = "it computes in one thread of its own"
+
+
 class FalselyDeterministicAdapter(ThreadReportingAdapter):
     """The example backend, claiming results independent of the thread count while its
     outputs with more than one thread move by one part in 10**12 (well within tolerance,

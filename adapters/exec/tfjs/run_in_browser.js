@@ -21,6 +21,9 @@ keepStdoutForReplies();
 // Debian's package installs the browser as chromium; other systems name it otherwise.
 const BROWSER_NAMES = ['chromium', 'chromium-browser', 'google-chrome'];
 const BACKENDS = ['webgl', 'cpu'];
+// How much of the browser's standard error is kept for the message when it exits.
+const STDERR_TAIL = 4000;
+const STDERR_WAIT_MS = 500;
 const TFJS_SCRIPT = require.resolve('@tensorflow/tfjs/dist/tf.min.js');
 
 // What the page defines once, beside TensorFlow.js and the program: base64 <-> float64 and
@@ -71,18 +74,40 @@ class Page {
       // WebGL without a GPU: SwiftShader, asked for by name rather than by deprecated fallback.
       '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
       `--user-data-dir=${this.profile}`, 'about:blank',
-    ], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
     this.nextId = 0;
+    // The end of what the browser wrote to its standard error, for the message if it exits.
+    this.stderrTail = '';
+    this.process.stdio[2].on('data', (chunk) => {
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+    });
     this.waiting = new Map();
     this.buffer = Buffer.alloc(0);
     this.exited = null;
     this.process.stdio[4].on('data', (chunk) => this.received(chunk));
     this.process.on('exit', (code, signal) => {
       this.exited = signal ? `killed by ${signal}` : `exit status ${code}`;
-      for (const { reject } of this.waiting.values()) reject(new Error(`the browser exited (${this.exited})`));
-      this.waiting.clear();
+      // Its standard error may still hold its last words: wait for its end, a moment at most.
+      let failed = false;
+      const failWaiting = () => {
+        if (failed) return;
+        failed = true;
+        for (const { reject } of this.waiting.values()) reject(new Error(this.exitMessage()));
+        this.waiting.clear();
+      };
+      if (this.process.stdio[2].readableEnded) failWaiting();
+      else {
+        this.process.stdio[2].once('end', failWaiting);
+        setTimeout(failWaiting, STDERR_WAIT_MS);
+      }
     });
     this.process.stdio[3].on('error', () => {});
+  }
+
+  // Why the browser is gone: how it exited and the last line it wrote to its standard error.
+  exitMessage() {
+    const lines = this.stderrTail.split('\n').map((line) => line.trim()).filter(Boolean);
+    return `the browser exited (${this.exited})${lines.length ? `; its last words: ${lines[lines.length - 1]}` : ''}`;
   }
 
   received(chunk) {
@@ -102,7 +127,7 @@ class Page {
 
   // One protocol command (to the page's session when session is true); its result.
   call(method, params = {}, session = false) {
-    if (this.exited) return Promise.reject(new Error(`the browser exited (${this.exited})`));
+    if (this.exited) return Promise.reject(new Error(this.exitMessage()));
     this.nextId += 1;
     const message = { id: this.nextId, method, params };
     if (session) message.sessionId = this.session;
