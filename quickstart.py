@@ -11,7 +11,7 @@ built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore
 under that environment's Python (``--interpreter``). Further arguments go to the command
 run (``lstm-parity run`` or ``pytest -n auto``); ``test`` runs at ``--depth quick`` (every
 backend and check, smaller designs: minutes) unless they name a depth, and ``test
---depth full`` is what CI runs after it (see ``conformance/depth.py``).
+--depth full`` is what CI runs after it (see ``conformance/cases/depth.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-
 # with npm from its committed lockfile, into its node_modules.
 NODE_PROGRAMS = (ROOT / "adapters" / "exec" / "tfjs",)
 COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
-# The depth each command runs at unless its arguments name one (conformance/depth.py).
+# The depth each command runs at unless its arguments name one (conformance/cases/depth.py).
 DEFAULT_DEPTHS = {"report": "full", "test": "quick"}
 
 

@@ -240,7 +240,7 @@ def promises_batch_invariance(adapter: object) -> bool:
 
 def has_costly_runs(adapter: object) -> bool:
     """Whether ``adapter`` says each of its runs takes seconds (``costly_runs``, default False):
-    the suite then gives it its depth's smaller designs (see ``conformance.depth``: at full
+    the suite then gives it its depth's smaller designs (see ``conformance.cases.depth``: at full
     depth every 2-way combination of features once instead of every 3-way combination
     twice) and sweeps a quarter of the examples."""
     return bool(getattr(adapter, "costly_runs", False))

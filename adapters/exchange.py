@@ -1,5 +1,5 @@
 """A run as language-neutral files: a JSON manifest and ``.npy`` arrays, read by programs in
-any language. Test vectors (``conformance.vectors``) and the process protocol
+any language. Test vectors (``conformance.porting.vectors``) and the process protocol
 (:mod:`adapters.exec_backend`) both write runs this way.
 
 A run's folder holds ``case.json`` and the arrays it names, float64 in C order (lengths:

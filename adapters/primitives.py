@@ -2,7 +2,7 @@
 
 An adapter whose LSTM is composed of its framework's public functions (torch's ops,
 ``keras.ops``, ``jax.nn``, MindSpore's ops) can let the suite call those functions alone
-(:mod:`conformance.primitives` compares them with :mod:`reference.activations`):
+(:mod:`conformance.probes.primitives` compares them with :mod:`reference.activations`):
 
 - ``activation_primitive(name, x, dtype) -> Primitive``: the framework's function for the
   oracle's activation ``name`` (at the parameters the LSTM layer gives it, said in

@@ -8,7 +8,7 @@ Options:
   --interpreter NAME=PYTHON run backend NAME's isolated process under that Python (a virtual
                             environment of its own, for a framework whose pins clash with others')
   --parity-json PATH        write every comparison's record to PATH when the run ends
-  --depth quick|full        how much of the case space to cover (default full; see conformance.depth)
+  --depth quick|full        how much of the case space to cover (default full; see conformance.cases.depth)
   --sweep-examples N        hypothesis examples per backend in the randomized sweep (default: the depth's, 40 at full)
   --sweep-random            draw new sweep examples each run (default: the same, derandomized)
   --case ID                 run only the case-taking tests, on this case id, on the selected
@@ -41,15 +41,15 @@ import pytest
 from adapters.base import has_costly_runs
 from adapters.registry import load_adapter
 
-from .backends import Backend, BackendPool, default_references
-from .capabilities import capability_lines, capability_tables
-from .cases import Case, make_data, request_for
-from .deviations import find_deviations
-from .depth import DEFAULT_DEPTH, DEPTHS, FULL_DEPTH_DESCRIPTION, FULL_DEPTH_MARKER, Depth
-from .isolation import parse_interpreters
-from .outputs import check_output_file
-from .recording import RECORD_KEY, ParityRecorder
-from .sharding import parse_shard, shard_of
+from conformance.run.backends import Backend, BackendPool, default_references
+from conformance.probes.capabilities import capability_lines, capability_tables
+from conformance.cases.table import Case, make_data, request_for
+from conformance.deviations import find_deviations
+from conformance.cases.depth import DEFAULT_DEPTH, DEPTHS, FULL_DEPTH_DESCRIPTION, FULL_DEPTH_MARKER, Depth
+from conformance.run.isolation import parse_interpreters
+from conformance.outputs import check_output_file
+from conformance.report.recording import RECORD_KEY, ParityRecorder
+from conformance.cases.sharding import parse_shard, shard_of
 
 MARKERS = {
     "f32": "float32 cases",
@@ -131,7 +131,7 @@ class DepthSummary:
         terminalreporter.write_sep("=", f"depth {self.depth.name}")
         terminalreporter.write_line(
             f"smaller covering designs; the tests marked {FULL_DEPTH_MARKER} left out; "
-            "--depth full runs the whole suite (see conformance.depth)"
+            "--depth full runs the whole suite (see conformance.cases.depth)"
         )
 
 
@@ -152,7 +152,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--depth",
         choices=tuple(DEPTHS),
         default=DEFAULT_DEPTH,
-        help=f"how much of the case space to cover: {' or '.join(DEPTHS)} (default {DEFAULT_DEPTH}; see conformance.depth)",
+        help=f"how much of the case space to cover: {' or '.join(DEPTHS)} (default {DEFAULT_DEPTH}; see conformance.cases.depth)",
     )
     group.addoption(
         "--sweep-examples", type=int, default=None, metavar="N", help="hypothesis examples per backend in the sweep (default: the depth's)"

@@ -12,8 +12,8 @@ import pytest
 from adapters.base import RunRequest
 from reference import LSTMSpec, init_params
 
-from .plugin import require_available
-from .expectations import oracle_forward
+from conformance.plugin import require_available
+from conformance.judge.expectations import oracle_forward
 
 SPEC = LSTMSpec(input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
 GOOD = RunRequest(SPEC, init_params(SPEC, seed=0), np.zeros((5, 2, 3)), lengths=np.array([5, 3]))

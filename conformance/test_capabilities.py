@@ -16,10 +16,10 @@ from adapters.base import UnsupportedCase, not_declared, offers_gradients
 from adapters.packages import declared_packages
 from reference import LSTMResult, lstm_forward
 
-from .backends import Backend
-from .capabilities import FEATURE_PROBES, FeatureProbe, capabilities, probe
-from .cases import make_data, request_for
-from .plugin import backend_pool, require_available
+from conformance.run.backends import Backend
+from conformance.probes.capabilities import FEATURE_PROBES, FeatureProbe, capabilities, probe
+from conformance.cases.table import make_data, request_for
+from conformance.plugin import backend_pool, require_available
 
 
 def refusal_problem(backend: Backend, feature: FeatureProbe) -> str:

@@ -1,12 +1,12 @@
 """Every known deviation of a backend, built-in or declared by a plug-in, still reproduces.
 
-A reproducer runs as a strict xfail of its first check (``conformance.running``): if the
+A reproducer runs as a strict xfail of its first check (``conformance.run.running``): if the
 backend stops deviating there, that test fails the run. This check makes sure that each
 reproducer does run so: its id is a valid case the backend supports, it is among the cases
 its first check runs on this backend, and the deviation is armed for its request (on a
 version the deviation was never seen on, a reproducer the backend cannot run there is no
 problem: that version lacks what the deviation needs). Each
-forward reproducer is also diagnosed (:mod:`conformance.diagnosis`): when a common mapping
+forward reproducer is also diagnosed (:mod:`conformance.judge.diagnosis`): when a common mapping
 mistake explains the deviation, the report says so beside it. At full depth each
 deviation's standalone reproducer (``lstm-parity repro``) is written and run where this
 project cannot be imported, and must show the deviation.
@@ -20,16 +20,16 @@ import pytest
 
 from adapters.standalone import standalone_path
 
-from .backends import Backend, BackendPool
-from .cases import INVARIANT_CASES, Case, make_data, request_for
-from .deviations import GRADIENT_CHECKS, KnownDeviation, find_deviations, registered_deviations
-from .diagnosis import diagnose_forward
-from .expectations import expected_forward
-from .plugin import backend_pool, listed_cases, require_available
-from .repro.payload import SCRIPT_CHECKS
-from .repro.running import run_standalone
-from .repro.script import Reproducer, write_reproducer
-from .tolerances import regime_scale
+from conformance.run.backends import Backend, BackendPool
+from conformance.cases.table import INVARIANT_CASES, Case, make_data, request_for
+from conformance.deviations import GRADIENT_CHECKS, KnownDeviation, find_deviations, registered_deviations
+from conformance.judge.diagnosis import diagnose_forward
+from conformance.judge.expectations import expected_forward
+from conformance.plugin import backend_pool, listed_cases, require_available
+from conformance.repro.payload import SCRIPT_CHECKS
+from conformance.repro.running import run_standalone
+from conformance.repro.script import Reproducer, write_reproducer
+from conformance.judge.tolerances import regime_scale
 
 
 def shows_here(backend: Backend, deviation: KnownDeviation) -> bool:

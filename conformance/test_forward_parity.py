@@ -5,12 +5,12 @@ from __future__ import annotations
 from adapters.offsets import declared_offsets
 from reference import parameter_count
 
-from .compare import compare_counts, compare_quantities
-from .diagnosis import diagnose_forward
-from .expectations import expected_forward, forward_quantities, padded_mask
-from .location import Locator
-from .running import conclude, prepare
-from .tolerances import regime_scale
+from conformance.judge.compare import compare_counts, compare_quantities
+from conformance.judge.diagnosis import diagnose_forward
+from conformance.judge.expectations import expected_forward, forward_quantities, padded_mask
+from conformance.judge.location import Locator
+from conformance.run.running import conclude, prepare
+from conformance.judge.tolerances import regime_scale
 
 
 def test_forward_matches_oracle(backend_case, record, request):

@@ -14,18 +14,18 @@ import pytest
 from adapters.offsets import declared_offsets
 from reference import LSTMResult
 
-from .backends import Backend
-from .cases import INVARIANT_CASES, Case
-from .compare import compare_arrays, compare_quantities
-from .deviations import find_deviations
-from .diagnosis import diagnose_gradients
-from .expectations import expected_gradients, gradient_quantities, noisy_padded_upstream, padded_mask, seeded_upstream
-from .location import Locator
-from .running import PreparedCase, conclude, prepare
-from .tolerances import regime_scale
+from conformance.run.backends import Backend
+from conformance.cases.table import INVARIANT_CASES, Case
+from conformance.judge.compare import compare_arrays, compare_quantities
+from conformance.deviations import find_deviations
+from conformance.judge.diagnosis import diagnose_gradients
+from conformance.judge.expectations import expected_gradients, gradient_quantities, noisy_padded_upstream, padded_mask, seeded_upstream
+from conformance.judge.location import Locator
+from conformance.run.running import PreparedCase, conclude, prepare
+from conformance.judge.tolerances import regime_scale
 
 def upstream_for(prepared: PreparedCase, through: str) -> LSTMResult:
-    """The case's seeded upstream gradients (see :func:`conformance.expectations.seeded_upstream`)."""
+    """The case's seeded upstream gradients (see :func:`conformance.judge.expectations.seeded_upstream`)."""
     return seeded_upstream(prepared.case, prepared.request, through)
 
 

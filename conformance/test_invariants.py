@@ -10,13 +10,13 @@ import pytest
 from adapters.base import RunRequest, promises_batch_invariance
 from reference import LSTMResult, LSTMSpec
 
-from .compare import Comparison, compare_arrays
-from .location import Locator
-from .backends import Backend
-from .running import PreparedCase, conclude, prepare, skip_if_unsupported
-from .cases import INVARIANT_CASES, Case
-from .expectations import PADDING_GARBAGE, expected_forward, last_outputs, lengths_of, padded_mask, time_major, with_padding
-from .tolerances import regime_scale
+from conformance.judge.compare import Comparison, compare_arrays
+from conformance.judge.location import Locator
+from conformance.run.backends import Backend
+from conformance.run.running import PreparedCase, conclude, prepare, skip_if_unsupported
+from conformance.cases.table import INVARIANT_CASES, Case
+from conformance.judge.expectations import PADDING_GARBAGE, expected_forward, last_outputs, lengths_of, padded_mask, time_major, with_padding
+from conformance.judge.tolerances import regime_scale
 
 # The inter-layer dropout probability of the dropout check: any value in (0, 1) must change nothing in inference mode.
 DROPOUT = 0.5

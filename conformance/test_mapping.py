@@ -7,7 +7,7 @@ arrays. Arrays a layout only moves (weights, and biases without an offset) must 
 exactly; biases a layout computes with a declared parameter offset (:mod:`adapters.offsets`:
 the stored forget bias is the canonical one minus the offset) may differ by one float64
 rounding each way. Every mismatch is given with its magnitude. Then the offset probe
-(:mod:`conformance.offset_probe`) runs the backend once to measure what it adds to the
+(:mod:`conformance.probes.offsets`) runs the backend once to measure what it adds to the
 forget gate's bias beyond the mapping: a mapping that leaves an offset fails with it.
 A mapping that drops, transposes or reorders anything fails here before any run, for
 built-in backends and plug-ins alike.
@@ -20,9 +20,9 @@ import numpy as np
 from adapters.offsets import declared_offsets
 from reference import ONE_BIAS_LAYOUTS, init_params
 
-from .offset_probe import measure_forget_offset
-from .plugin import backend_pool, require_available
-from .seeding import seed_for
+from conformance.probes.offsets import measure_forget_offset
+from conformance.plugin import backend_pool, require_available
+from conformance.cases.seeding import seed_for
 
 # A float64 rounding is at most 2^-53 of the value rounded: storing b - d and adding d back
 # rounds twice, by at most 2^-53 (|b - d| + |b|) <= 2^-53 (2 |b| + |d|).

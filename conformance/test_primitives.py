@@ -1,4 +1,4 @@
-"""The primitives each backend's LSTM is built from, probed alone (:mod:`conformance.primitives`),
+"""The primitives each backend's LSTM is built from, probed alone (:mod:`conformance.probes.primitives`),
 and every known deviation that blames a primitive blames one the probes flag (at full depth:
 the JAX-based backends' probes take seconds)."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from .deviations import registered_deviations
-from .plugin import require_available
-from .primitives import probe_primitives
+from conformance.deviations import registered_deviations
+from conformance.plugin import require_available
+from conformance.probes.primitives import probe_primitives
 
 
 @pytest.mark.full_depth

@@ -12,7 +12,7 @@ import pytest
 from adapters.torch_lstm import torch_to_canonical
 from reference import LSTMSpec, lstm_forward, parameter_count
 
-from .plugin import selected_references
+from conformance.plugin import selected_references
 
 # The seed prints tensors rounded to 4 decimals: a reproduced value is within half a unit
 # of the last printed digit.

@@ -16,9 +16,9 @@ import pytest
 # where the probe contradicts it).
 OFFSET_ROW = "forget-gate bias offset the framework adds (declared; the mapping undoes it)"
 
-from .offset_probe import measure_forget_offset
-from .plugin import require_available
-from .semantics import semantics
+from conformance.probes.offsets import measure_forget_offset
+from conformance.plugin import require_available
+from conformance.probes.semantics import semantics
 
 
 def test_backend_follows_its_declared_conventions(backend, record):

@@ -23,14 +23,14 @@ from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
 from reference.activations import ACTIVATIONS, activation_text
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 
-from .backends import Backend
-from .cases import SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, is_bounded, round_to
-from .compare import compare_quantities
-from .location import Locator
-from .deviations import find_deviations
-from .plugin import chosen_depth, require_available
-from .expectations import expected_forward, forward_quantities, padded_mask
-from .tolerances import regime_scale
+from conformance.run.backends import Backend
+from conformance.cases.table import SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, is_bounded, round_to
+from conformance.judge.compare import compare_quantities
+from conformance.judge.location import Locator
+from conformance.deviations import find_deviations
+from conformance.plugin import chosen_depth, require_available
+from conformance.judge.expectations import expected_forward, forward_quantities, padded_mask
+from conformance.judge.tolerances import regime_scale
 
 # Beyond this the exact values overflow float32: such a draw tests overflow, not the LSTM.
 LARGEST_MEANINGFUL = 1e30
@@ -42,7 +42,7 @@ def capabilities(backend: Backend) -> tuple[dict[str, bool], dict[str, tuple[str
     """Which features the backend supports, each asked on an otherwise plain config in a
     dtype it takes; which activations it takes in each role; and its float32 and float64
     dtypes (the sweep's random sizes and values are held to their a-priori tolerances,
-    which reduced precision has none of: see conformance.tolerances). A backend that
+    which reduced precision has none of: see conformance.judge.tolerances). A backend that
     takes neither on the plain config supports nothing here."""
     dtypes = tuple(dtype for dtype in PLAIN_DTYPES if not backend.unsupported(RunConfig(LSTMSpec(3, 4), dtype=dtype)))
     base = RunConfig(LSTMSpec(3, 4), dtype=dtypes[0] if dtypes else PLAIN_DTYPES[0])

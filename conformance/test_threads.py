@@ -1,7 +1,7 @@
 """The threads factor: a backend at several intra-op thread counts, each against the oracle,
 and the counts against each other.
 
-Every backend process runs single-threaded by default (see :mod:`conformance.isolation`).
+Every backend process runs single-threaded by default (see :mod:`conformance.run.isolation`).
 Here the first large-shape case of the backend's table (the size factor: GEMMs big enough
 for a kernel to split between threads; at quick depth the one with the least per-step
 work) also runs in a second process of the backend set
@@ -24,11 +24,11 @@ import pytest
 
 from adapters.base import fixed_thread_count, promises_thread_determinism
 
-from .compare import Comparison, compare_arrays, compare_quantities
-from .expectations import expected_forward, forward_quantities, padded_mask
-from .location import Locator
-from .running import conclude, prepare
-from .tolerances import regime_scale
+from conformance.judge.compare import Comparison, compare_arrays, compare_quantities
+from conformance.judge.expectations import expected_forward, forward_quantities, padded_mask
+from conformance.judge.location import Locator
+from conformance.run.running import conclude, prepare
+from conformance.judge.tolerances import regime_scale
 
 # At least four threads, as a work split over batch rows or hidden units needs; more than
 # the cores of a small machine, which only makes the threads take turns.

@@ -31,7 +31,7 @@ what it stores in a narrower format: the forward pass it differentiates stores i
 so (see :mod:`reference.forward`), each step's gate gradients and the state gradients
 carried to the step before are rounded to the format as soon as they are made, and so
 are the gradients returned; the sums over steps and batch rows are exact (their rounding
-is a separate term: ``conformance.tolerances``).
+is a separate term: ``conformance.judge.tolerances``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Dropout between layers is the identity here: the oracle has inference semantics.
 operations in a narrower format: each step's gate pre-activations (what the GEMMs write),
 cell state and hidden state are rounded to that format as soon as they are made, and
 everything else is computed exactly. The difference from the exact oracle is how much
-that storage rounding moves this case's results (see ``conformance.tolerances``).
+that storage rounding moves this case's results (see ``conformance.judge.tolerances``).
 """
 
 from __future__ import annotations

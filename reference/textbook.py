@@ -18,7 +18,7 @@ works out the activations' derivatives a chunk of steps at a time and each param
 gradient as one product over all steps. None of that changes a value beyond rounding.
 
 A :class:`Variant` makes the LSTM a backend computes where it departs from the textbook,
-for the models of known deviations (``conformance.deviation_models``).
+for the models of known deviations (``conformance.deviations.models``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The project's floors, read from its import statements (any import, at the top of a module
 or inside a function): reference/ imports neither adapters/ nor conformance/, adapters/ does
 not import conformance/, and the report (conformance/report/) sits above the probes and
-checks it draws on: none of the modules it imports imports it back."""
+checks it draws on: none of the modules it imports imports it back. Inside conformance/, the
+rooms stand in one order (:data:`ROOMS`) and no import runs back up it."""
 
 from __future__ import annotations
 
@@ -56,3 +57,54 @@ def test_the_probes_the_report_draws_on_do_not_import_the_report():
     assert drawn_on, "the report should draw on the probes"
     back = {module: sorted(name for name in MODULES[module] if within(name, report)) for module in drawn_on}
     assert {module: names for module, names in back.items() if names} == {}
+
+
+# conformance/'s rooms, lowest first: a room imports from its own modules and the rooms below
+# it. Below them all, the two modules every room shares (SHARED); above them all, the pytest
+# plug-in and the public test modules, which users' node ids name (TOP).
+ROOMS = ("cases", "judge", "deviations", "run", "probes", "porting", "report", "repro", "commands")
+SHARED = ("conformance", "conformance.outputs", "conformance.record_columns")
+TOP = ("conformance.plugin",)
+
+
+def room_rank(module: str) -> int:
+    """The module's place in conformance/: -1 for SHARED, a room's index, len(ROOMS) for TOP
+    and the test modules; ValueError for a module in none of them."""
+    if module in SHARED:
+        return -1
+    if module in TOP or module.startswith("conformance.test_"):
+        return len(ROOMS)
+    room = module.split(".")[1]
+    if room not in ROOMS:
+        raise ValueError(f"{module} lies in no room of conformance/ (expected one of {ROOMS}, the shared {SHARED} or the top {TOP})")
+    return ROOMS.index(room)
+
+
+def test_every_module_of_conformance_lies_in_a_room():
+    homeless = []
+    for module in MODULES:
+        if within(module, "conformance"):
+            try:
+                room_rank(module)
+            except ValueError as error:
+                homeless.append(str(error))
+    assert homeless == []
+
+
+def test_no_import_runs_back_up_a_room_of_conformance():
+    conformance = {module for module in MODULES if within(module, "conformance")}
+    upward = {}
+    for module in conformance:
+        rank = room_rank(module)
+        imported = {name if name in MODULES else name.rpartition(".")[0] for name in MODULES[module] if within(name, "conformance")}
+        above = sorted(name for name in imported if name in conformance and room_rank(name) > rank)
+        if above:
+            upward[module] = above
+    assert upward == {}
+
+
+def test_the_room_check_sees_an_upward_import():
+    assert room_rank("conformance.cases.table") < room_rank("conformance.judge.expectations") < room_rank("conformance.commands.cli") < room_rank("conformance.test_sweep")
+    assert room_rank("conformance.outputs") < room_rank("conformance.cases.table")
+    with pytest.raises(ValueError, match="no room"):
+        room_rank("conformance.somewhere.new")

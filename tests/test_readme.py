@@ -65,7 +65,7 @@ def test_each_case_example_is_a_case_its_backend_runs():
     """A ``--case`` example names a case its ``--backend`` supports (forward and gradients),
     so that it runs rather than skips."""
     from adapters.registry import load_adapter
-    from conformance.cases import Case
+    from conformance.cases.table import Case
 
     examples = [shlex.split(command) for command in OPTION_EXAMPLES if " --case " in command]
     assert examples
@@ -94,7 +94,7 @@ def test_each_option_example_works_from_an_installed_wheel(command, installed_wh
 def test_the_count_example_works_from_an_installed_wheel(command, installed_wheel):
     program, *arguments = shlex.split(command)
     process = subprocess.run(
-        [sys.executable, "-m", "conformance.cli", *arguments], capture_output=True, text=True, timeout=120, **installed_wheel
+        [sys.executable, "-m", "conformance.commands.cli", *arguments], capture_output=True, text=True, timeout=120, **installed_wheel
     )
     assert process.returncode == 0 and "1088" in process.stdout, process.stdout + process.stderr
 

@@ -1,7 +1,7 @@
 """The features of a case-table record: which of the LSTM's options its case exercises.
 
 A record of the case table carries ``case`` (one value per factor of
-:data:`conformance.cases.FACTORS`), ``spec`` (the LSTMSpec's fields) and ``dtype``;
+:data:`conformance.cases.table.FACTORS`), ``spec`` (the LSTMSpec's fields) and ``dtype``;
 records without a case (the sweep) have no features.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 DEFAULT_ACTIVATIONS = {"gate_activation": "sigmoid", "cell_activation": "tanh", "candidate_activation": "tanh"}
-# The size factor's hidden sizes start here (conformance.cases.LARGE_SHAPES); the table's
+# The size factor's hidden sizes start here (conformance.cases.table.LARGE_SHAPES); the table's
 # other shapes stay below 40.
 LARGE_HIDDEN_SIZE = 128
 

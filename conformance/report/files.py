@@ -8,11 +8,11 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from ..outputs import write_text_atomically
-from .html_page import page_html, render_html
-from .markdown_page import page_markdown, render_markdown
-from .scoreboard import deviation_rows, scoreboard_page
-from .schema import SCHEMA_VERSION, parity_schema
+from conformance.outputs import write_text_atomically
+from conformance.report.html_page import page_html, render_html
+from conformance.report.markdown_page import page_markdown, render_markdown
+from conformance.report.scoreboard import deviation_rows, scoreboard_page
+from conformance.report.schema import SCHEMA_VERSION, parity_schema
 
 MARKDOWN_NAME = "parity.md"
 HTML_NAME = "parity.html"

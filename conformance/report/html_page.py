@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 
-from .content import Cell, Inline, Line, Page, Section, Span, Table
-from .sections import build_page
-from .summary import error_points
-from .svg import TONE_FILLS, error_scatter
+from conformance.report.content import Cell, Inline, Line, Page, Section, Span, Table
+from conformance.report.sections import build_page
+from conformance.report.summary import error_points
+from conformance.report.svg import TONE_FILLS, error_scatter
 
 BASE_STYLE = """
 body { margin: 0; background: #fff; color: #1d1d1f;

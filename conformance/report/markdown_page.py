@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from .content import Cell, Inline, Line, Page, Section, Table
-from .sections import build_page
+from conformance.report.content import Cell, Inline, Line, Page, Section, Table
+from conformance.report.sections import build_page
 
 # Punctuation Markdown gives meaning to; an underscore only where it could open or close
 # emphasis (not inside a word like proj_size).

@@ -15,7 +15,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from .schema import SCHEMA_VERSION
+from conformance.report.schema import SCHEMA_VERSION
 
 
 # File names that say nothing of their run: such a run is named after its folder.

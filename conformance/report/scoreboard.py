@@ -20,9 +20,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from ..deviations import Releases, registered_deviations
-from .content import Page, Section, Span, Table, counted, counts_span
-from .summary import count_outcomes
+from conformance.deviations import Releases, registered_deviations
+from conformance.report.content import Page, Section, Span, Table, counted, counts_span
+from conformance.report.summary import count_outcomes
 
 REPRODUCES = "reproduces"
 FIXED = "does not reproduce"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shlex
 
-from ..capabilities import capability_tables
+from conformance.probes.capabilities import capability_tables
 from adapters.conventions import CONVENTIONS, PADDED_OUTPUTS
 
-from ..power import BELOW_RESOLUTION, BLIND_SPOT_EPSILON, LEVELS, below_resolution, blind_spots, format_threshold, power_table
-from ..semantics import SEMANTICS_PROBES, semantics_tables
-from ..record_columns import column
-from .content import (
+from conformance.judge.power import BELOW_RESOLUTION, BLIND_SPOT_EPSILON, LEVELS, below_resolution, blind_spots, format_threshold, power_table
+from conformance.probes.semantics import SEMANTICS_PROBES, semantics_tables
+from conformance.record_columns import column
+from conformance.report.content import (
     OUTCOME_ABBREVIATIONS,
     OUTCOME_TONES,
     Inline,
@@ -24,9 +24,9 @@ from .content import (
     counted,
     format_error,
 )
-from .environment import PACKAGES
-from .verdicts import verdict_section
-from .summary import (
+from conformance.report.environment import PACKAGES
+from conformance.report.verdicts import verdict_section
+from conformance.report.summary import (
     ALL_CASES,
     Extreme,
     backend_names,
@@ -66,7 +66,7 @@ LONG_TABLE_ROWS = 24
 
 
 def depth_words(run: dict) -> str:
-    """', at depth NAME' for a run that says its depth (conformance.depth), else ''."""
+    """', at depth NAME' for a run that says its depth (conformance.cases.depth), else ''."""
     return f", at depth {run['depth']}" if "depth" in run else ""
 
 
@@ -465,7 +465,7 @@ def primitives_section(document: dict) -> Section:
         "Primitives",
         notes=(
             ("The functions each backend's LSTM is built from, probed alone in every dtype it offers "
-             "(conformance.primitives): each activation it takes and its autodiff derivative on points exactly "
+             "(conformance.probes.primitives): each activation it takes and its autodiff derivative on points exactly "
              "representable in the dtype, against reference/activations.py, and the matrix product of seeded "
              "matrices. Errors are in units of the dtype's rounding (u * max(|exact|, 1); for the product, "
              "u * (|a| |b|)); a probe is flagged beyond what a correct implementation in that dtype reaches, or "
@@ -605,7 +605,7 @@ def semantics_section(document: dict) -> Section:
 
 def power_section(document: dict) -> Section:
     """Per factor level and backend, the smallest drift of the backend's values the run's
-    checks notice there (:mod:`conformance.power`), its weakest target's; blind spots marked."""
+    checks notice there (:mod:`conformance.judge.power`), its weakest target's; blind spots marked."""
     table = power_table(document["records"])
     if not table:
         return Section("Detection thresholds", notes=(("No check of this run recorded detection thresholds.",),))
@@ -638,7 +638,7 @@ def power_section(document: dict) -> Section:
             ("The suite's power in physical units: per factor level and backend, the smallest relative drift of the "
              "backend's values (times 1 + eps or 1 - eps, confined to that level's runs) that some check against the "
              "oracle, or against a deviation's model, fails; the largest over outputs, final states and gradients, each "
-             "computed exactly from the run's comparisons (see conformance.power; lstm-parity power prints each target). "
+             "computed exactly from the run's comparisons (see conformance.judge.power; lstm-parity power prints each target). "
              "Empty: the backend ran no case of the level. The tolerances these come from are in the sections above.",),
             (f"Blind spots (a level run where no drift up to {BLIND_SPOT_EPSILON:g} is noticed): {listed}.",),
             *reasons,

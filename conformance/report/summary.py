@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..record_columns import column
-from .features import FEATURES, features_of, is_case_record
+from conformance.record_columns import column
+from conformance.report.features import FEATURES, features_of, is_case_record
 
 OUTCOMES = ("pass", "fail", "unsupported", "known_deviation")
 ALL_CASES = "all cases"
@@ -296,7 +296,7 @@ def findings(document: dict) -> list[Finding]:
 
 def primitive_probes(document: dict) -> dict[str, tuple[dict, ...]]:
     """Per backend, the primitive probes its ``primitives`` record holds (see
-    :mod:`conformance.primitives`); a backend without probes has none listed."""
+    :mod:`conformance.probes.primitives`); a backend without probes has none listed."""
     return {
         record["backend"]: tuple(record["primitives"])
         for record in document["records"]

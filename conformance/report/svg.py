@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from html import escape
 
-from .content import format_error
-from .summary import ErrorPoint
+from conformance.report.content import format_error
+from conformance.report.summary import ErrorPoint
 
 # Light tints of the Okabe-Ito colours (blue, vermillion, yellow) and a grey: told apart with
 # any common colour-vision deficiency, and every compact cell carries a symbol as well.

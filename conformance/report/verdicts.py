@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..capabilities import capability_tables
-from ..power import BELOW_RESOLUTION, blind_spots, format_threshold, power_table
-from ..record_columns import column
-from .content import NOTHING_RAN, OUTCOME_SYMBOLS, Cell, Inline, Section, Span, Table, counted
-from .summary import backend_names, outcomes_by_backend, tolerance_ratios
+from conformance.probes.capabilities import capability_tables
+from conformance.judge.power import BELOW_RESOLUTION, blind_spots, format_threshold, power_table
+from conformance.record_columns import column
+from conformance.report.content import NOTHING_RAN, OUTCOME_SYMBOLS, Cell, Inline, Section, Span, Table, counted
+from conformance.report.summary import backend_names, outcomes_by_backend, tolerance_ratios
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class BackendVerdict:
     name; ``ran``: records that ran at all (not unsupported). ``worst_ratio``: the largest
     max abs error / tolerance of its comparisons with the oracle, in ``worst_dtype`` (None:
     none compared). ``weakest_threshold``: over the factor levels it ran whose dtype or
-    regime does not explain it (:data:`conformance.power.BELOW_RESOLUTION`), the largest of
+    regime does not explain it (:data:`conformance.judge.power.BELOW_RESOLUTION`), the largest of
     the smallest drifts its checks notice, at ``weakest_level`` (None with an empty level:
     no thresholds recorded; None at a level: a level where nothing was judged);
     ``blind_spots``: levels where no drift up to the blind-spot bound is noticed.

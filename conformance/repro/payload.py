@@ -1,7 +1,7 @@
 """A check of a case as a standalone script's data: the runs it makes and what it compares.
 
-Everything is computed here, in the suite: the case's data (:func:`conformance.cases.make_data`),
-the expected values and tolerances (:mod:`conformance.expectations`) and the parameters
+Everything is computed here, in the suite: the case's data (:func:`conformance.cases.table.make_data`),
+the expected values and tolerances (:mod:`conformance.judge.expectations`) and the parameters
 in the backend's own layout (its adapter's ``canonical_to_backend``). The script only runs
 the backend and compares. Parameter gradients are compared in the backend's layout: where
 the layout maps the canonical parameters linearly, ``backend = M canonical + offset`` (each
@@ -20,9 +20,9 @@ from adapters.base import RunRequest
 from adapters.conventions import declared_conventions
 from reference import PARAM_NAMES, CellParams, LSTMParams, LSTMResult
 
-from ..cases import Case
-from ..deviations import find_deviations
-from ..expectations import (
+from conformance.cases.table import Case
+from conformance.deviations import find_deviations
+from conformance.judge.expectations import (
     PADDED_SUFFIX,
     PADDING_GARBAGE,
     Expectation,
@@ -35,7 +35,7 @@ from ..expectations import (
     seeded_upstream,
     with_padding,
 )
-from ..tolerances import regime_scale
+from conformance.judge.tolerances import regime_scale
 
 # The checks a standalone script reproduces: the first check of every registered deviation.
 SCRIPT_CHECKS = ("forward", "gradients", "gradients_c_n", "padding", "nan_padding", "padded_upstream", "sample_alone")

@@ -21,11 +21,11 @@ from adapters.base import RunRequest
 from adapters.standalone import standalone_arrays, standalone_path
 from reference.spec import ACTIVATION_ROLES
 
-from ..cases import Case
-from ..deviations import CHECK_TESTS, KnownDeviation
-from ..outputs import write_atomically, write_text_atomically
-from . import driver
-from .payload import Payload, build_payload
+from conformance.cases.table import Case
+from conformance.deviations import CHECK_TESTS, KnownDeviation
+from conformance.outputs import write_atomically, write_text_atomically
+from conformance.repro import driver
+from conformance.repro.payload import Payload, build_payload
 
 SCRIPT_TAIL = '''
 if __name__ == "__main__" and sys.argv[1:2] != ["--child"]:
@@ -133,7 +133,7 @@ def header(reproducer: Reproducer, adapter: object, source: str, request: RunReq
         "gradients are given in the backend's layout. Checks of the backend against itself (two runs that must agree)",
         "compare its own runs instead.",
         f"Tolerances: the suite's for {request.dtype} at this shape: a bound on the rounding error of the computation, and",
-        "the measured sensitivity of the expected values to rounding their inputs (conformance/tolerances.py); 0 where",
+        "the measured sensitivity of the expected values to rounding their inputs (conformance/judge/tolerances.py); 0 where",
         "two runs must agree to the last bit.",
         "",
         f"Run: python {reproducer.name}.py. It runs the backend in a child process (a crash fails the run, not the script),",

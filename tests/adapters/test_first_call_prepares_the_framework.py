@@ -9,9 +9,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from conformance.cases import Case, make_data, request_for
-from conformance.expectations import oracle_forward
-from conformance.isolation import IsolatedAdapter
+from conformance.cases.table import Case, make_data, request_for
+from conformance.judge.expectations import oracle_forward
+from conformance.run.isolation import IsolatedAdapter
 
 # Without tanh, which Keras on JAX computes in float32 (the registered deviation
 # keras-jax-float64-tanh-in-float32).

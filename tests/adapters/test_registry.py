@@ -9,7 +9,7 @@ import pytest
 
 from adapters import ENTRY_POINT_GROUP, Adapter, known_adapters, load_adapter
 from adapters.example import ExampleAdapter
-from conformance.isolation import IsolatedAdapter
+from conformance.run.isolation import IsolatedAdapter
 
 
 @pytest.fixture

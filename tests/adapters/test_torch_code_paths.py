@@ -36,7 +36,7 @@ CASES = {
 SCRIPT = """
 import sys
 from adapters.torch_lstm import TorchLSTMAdapter
-from conformance.cases import Case, make_data, request_for
+from conformance.cases.table import Case, make_data, request_for
 adapter = TorchLSTMAdapter()
 adapter.set_threads(int(sys.argv[1]))
 for name, case_id in zip(sys.argv[2::2], sys.argv[3::2]):

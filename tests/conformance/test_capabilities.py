@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conformance.backends import Backend
-from conformance.capabilities import FEATURE_PROBES, capabilities, capability_lines, capability_rows
+from conformance.run.backends import Backend
+from conformance.probes.capabilities import FEATURE_PROBES, capabilities, capability_lines, capability_rows
 from conformance.report.sections import capability_section
 from conformance.test_capabilities import refusal_problem
 from tests.support.numpy_stack import NumpyStackAdapter

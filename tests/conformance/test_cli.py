@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
+from conformance.commands.cli import main
 from conformance.report.html_page import render_html
 from conformance.report.markdown_page import render_markdown
 from conformance.report.schema import SCHEMA_VERSION
@@ -51,7 +51,7 @@ def small_document(version: int = SCHEMA_VERSION) -> dict:
 
 def lstm_parity(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "conformance.cli", *arguments], cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "conformance.commands.cli", *arguments], cwd=cwd, capture_output=True, text=True, timeout=600
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.cli import main
+from conformance.commands.cli import main
 from conformance.outputs import MESSAGE_CHARACTERS, one_line
 from tests.conformance.test_cli import small_document
 

@@ -7,7 +7,7 @@ from itertools import combinations, product
 
 import pytest
 
-from conformance.covering import covering_rows
+from conformance.cases.covering import covering_rows
 
 FACTORS = {"a": (0, 1, 2), "b": ("x", "y"), "c": (True, False), "d": (1, 2, 3, 4), "e": ("p", "q", "r")}
 
@@ -57,8 +57,8 @@ def test_nothing_allowed_gives_no_rows():
 
 
 def test_a_backend_with_costly_runs_gets_every_pair_once_and_a_smaller_table():
-    from conformance.backends import COVERED_FACTORS, Backend
-    from conformance.depth import DEPTHS
+    from conformance.run.backends import COVERED_FACTORS, Backend
+    from conformance.cases.depth import DEPTHS
     from tests.support.adapters import CostlyExampleAdapter, example_instance
 
     costly, plain = Backend("costly", CostlyExampleAdapter()), Backend("plain", example_instance)

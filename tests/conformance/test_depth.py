@@ -11,10 +11,10 @@ from itertools import combinations
 
 import pytest
 
-from conformance.backends import COVERED_FACTORS, BackendPool
-from conformance.cases import LARGE_SHAPES
-from conformance.cli import build_parser, pytest_command
-from conformance.depth import DEPTHS
+from conformance.run.backends import COVERED_FACTORS, BackendPool
+from conformance.cases.table import LARGE_SHAPES
+from conformance.commands.cli import build_parser, pytest_command
+from conformance.cases.depth import DEPTHS
 from conformance.report.merging import common_depth
 from conformance.report.sections import run_lines
 

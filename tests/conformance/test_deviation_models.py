@@ -15,10 +15,10 @@ import pytest
 
 from adapters.conventions import declared_conventions
 from adapters.registry import load_adapter
-from conformance.backends import BackendPool
-from conformance.cases import Case, make_data, request_for
+from conformance.run.backends import BackendPool
+from conformance.cases.table import Case, make_data, request_for
 from conformance.deviations import FORWARD_QUANTITIES, GRADIENT_CHECKS, INVARIANT_CHECKS, registered_deviations
-from conformance.expectations import (
+from conformance.judge.expectations import (
     conventional_padding,
     expected_forward,
     expected_gradients,
@@ -27,8 +27,8 @@ from conformance.expectations import (
     oracle_forward,
     padded_mask,
 )
-from conformance.modelling import ComposedModel, Judging, Run, model_comparisons
-from conformance.tolerances import regime_scale
+from conformance.deviations.modelling import ComposedModel, Judging, Run, model_comparisons
+from conformance.judge.tolerances import regime_scale
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVIATIONS = registered_deviations()
@@ -179,7 +179,7 @@ def test_a_model_of_a_last_output_only_run_gives_each_sequence_s_last_output_as_
     not its output at its own last valid step."""
     from dataclasses import replace
 
-    from conformance.deviation_models import OPENVINO_NO_LENGTHS
+    from conformance.deviations.models import OPENVINO_NO_LENGTHS
 
     case = Case.from_id("L2-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu")
     request = request_for(case, make_data(case))

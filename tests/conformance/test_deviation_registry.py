@@ -13,9 +13,9 @@ import pytest
 import quickstart
 from adapters.registry import BUILTIN_ADAPTERS, EXEC_PREFIX
 from conformance import deviations
-from conformance.cases import Case
+from conformance.cases.table import Case
 from conformance.deviations import CHECK_TESTS, KnownDeviation, Releases, registered_deviations
-from conformance.known_deviations import KNOWN_DEVIATIONS
+from conformance.deviations.known import KNOWN_DEVIATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def test_the_built_in_table_comes_through_the_entry_point_plug_ins_use():
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
     modules = json.loads(loaded.replace("'", '"'))
-    assert "conformance.known_deviations" not in modules
+    assert "conformance.deviations.known" not in modules
     adapter_modules = {reference.partition(":")[0] for reference in BUILTIN_ADAPTERS.values() if not reference.startswith(EXEC_PREFIX)}
     assert adapter_modules and adapter_modules.isdisjoint(modules), sorted(adapter_modules & set(modules))
     assert [deviation.name for deviation in registered_deviations()[: len(KNOWN_DEVIATIONS)]] == [deviation.name for deviation in KNOWN_DEVIATIONS]
@@ -94,7 +94,7 @@ def test_every_reproducer_runs_alone_and_reproduces(tmp_path):
 
 
 def test_the_shipped_reproducer_check_names_each_kind_of_broken_reproducer():
-    from conformance.backends import BackendPool
+    from conformance.run.backends import BackendPool
     from conformance.test_deviation_reproducers import reproducer_problems
 
     pool = BackendPool(["adapters.example:ExampleAdapter"], isolate=False)
@@ -129,7 +129,7 @@ def test_a_reproducer_the_backend_cannot_run_is_excused_only_where_the_deviation
     """A version that lacks what a deviation needs cannot show it (Paddle 2.6 has no projection);
     on a version the deviation was seen on, or one in its releases with nothing excusing it,
     the reproducer must run."""
-    from conformance.backends import BackendPool
+    from conformance.run.backends import BackendPool
     from conformance.test_deviation_reproducers import shows_here
 
     pool = BackendPool(["adapters.example:ExampleAdapter"], isolate=False)

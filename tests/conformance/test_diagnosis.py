@@ -12,12 +12,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conformance.cases import Case, make_data, request_for
-from conformance.compare import compare_quantities
-from conformance.diagnosis import diagnose_forward, diagnose_gradients, permute_blocks
-from conformance.expectations import expected_forward, expected_gradients, forward_quantities, gradient_quantities, oracle_gradients, padded_mask
-from conformance.location import Locator
-from conformance.tolerances import regime_scale
+from conformance.cases.table import Case, make_data, request_for
+from conformance.judge.compare import compare_quantities
+from conformance.judge.diagnosis import diagnose_forward, diagnose_gradients, permute_blocks
+from conformance.judge.expectations import expected_forward, expected_gradients, forward_quantities, gradient_quantities, oracle_gradients, padded_mask
+from conformance.judge.location import Locator
+from conformance.judge.tolerances import regime_scale
 from reference import LSTMResult
 from tests.support.mistakes import (
     FinalStateAtLastStep,

@@ -13,7 +13,7 @@ import pytest
 
 from adapters import RunRequest, load_adapter
 from adapters.base import RunConfig
-from conformance.isolation import BackendCrashed, IsolatedAdapter, PortableUnpickler
+from conformance.run.isolation import BackendCrashed, IsolatedAdapter, PortableUnpickler
 from reference import LSTMSpec, init_params, lstm_forward
 
 SPEC = LSTMSpec(input_size=2, hidden_size=3)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
-from conformance.matrix import Framework, gpu_packages, prepare_environment, read_matrix, selected
+from conformance.commands.cli import main
+from conformance.commands.matrix import Framework, gpu_packages, prepare_environment, read_matrix, selected
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
-from conformance.matrix import Framework, plan
+from conformance.commands.cli import main
+from conformance.commands.matrix import Framework, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"

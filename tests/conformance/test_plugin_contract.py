@@ -19,13 +19,13 @@ from adapters.base import RunConfig, UnsupportedCase
 from adapters.errors import AdapterError, as_adapter_error
 from adapters.example import ExampleAdapter
 from adapters.support import Declaration, Support, declaration_of, undeclared
-from conformance.backends import BackendPool
-from conformance.cases import Case, make_data, request_for
-from conformance.compare import compare_quantities
-from conformance.diagnosis import diagnose_forward, diagnose_gradients
-from conformance.expectations import expected_forward, expected_gradients, forward_quantities, gradient_quantities, oracle_forward
+from conformance.run.backends import BackendPool
+from conformance.cases.table import Case, make_data, request_for
+from conformance.judge.compare import compare_quantities
+from conformance.judge.diagnosis import diagnose_forward, diagnose_gradients
+from conformance.judge.expectations import expected_forward, expected_gradients, forward_quantities, gradient_quantities, oracle_forward
 from conformance.report.summary import outcomes_by_backend
-from conformance.tolerances import regime_scale
+from conformance.judge.tolerances import regime_scale
 from reference import LSTMResult, LSTMSpec
 from tests.support import haiku_style
 from tests.support.plugin_contract import InterfaceOneAdapter
@@ -212,7 +212,7 @@ def test_the_round_trip_gives_the_magnitude_of_what_changes(tmp_path):
 def test_new_adapter_writes_a_plugin_that_installs_and_passes(tmp_path):
     """The template ``lstm-parity new-adapter`` writes runs green as written, from its own folder."""
     folder = tmp_path / "lstm-my-backend"
-    made = subprocess.run([sys.executable, "-m", "conformance.cli", "new-adapter", "my-backend", "-o", str(folder)], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    made = subprocess.run([sys.executable, "-m", "conformance.commands.cli", "new-adapter", "my-backend", "-o", str(folder)], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert made.returncode == 0, made.stderr
     assert (folder / "pyproject.toml").is_file() and (folder / "lstm_my_backend" / "adapter.py").is_file()
     environment = {"PYTHONPATH": f"{folder}:{ROOT}"}
@@ -221,7 +221,7 @@ def test_new_adapter_writes_a_plugin_that_installs_and_passes(tmp_path):
         cwd=tmp_path, env={**os.environ, **environment}, capture_output=True, text=True, timeout=600, check=False,
     )
     assert process.returncode == 0, process.stdout[-3000:]
-    again = subprocess.run([sys.executable, "-m", "conformance.cli", "new-adapter", "my-backend", "-o", str(folder)], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run([sys.executable, "-m", "conformance.commands.cli", "new-adapter", "my-backend", "-o", str(folder)], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 2 and "exists" in again.stderr
 
 

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from conformance.cli import main
-from conformance.compare import compare_arrays
-from conformance.power import BLIND_SPOT_EPSILON, below_resolution, blind_spots, drift_threshold, power_lines, power_table
+from conformance.commands.cli import main
+from conformance.judge.compare import compare_arrays
+from conformance.judge.power import BLIND_SPOT_EPSILON, below_resolution, blind_spots, drift_threshold, power_lines, power_table
 
 from ..support.drifting import OUTPUT_DRIFT_VARIABLE
 from .test_cli import small_document

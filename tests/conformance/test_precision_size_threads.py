@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from adapters.base import RunConfig
-from conformance.backends import BackendPool
-from conformance.depth import DEPTHS
-from conformance.cases import LARGE_SHAPES, Case, make_data, request_for
-from conformance.deviation_models import TENSORFLOW_BLOCK_V1_GRADIENT
-from conformance.expectations import (
+from conformance.run.backends import BackendPool
+from conformance.cases.depth import DEPTHS
+from conformance.cases.table import LARGE_SHAPES, Case, make_data, request_for
+from conformance.deviations.models import TENSORFLOW_BLOCK_V1_GRADIENT
+from conformance.judge.expectations import (
     expected_forward, expected_gradients, gradient_quantities, oracle_forward, oracle_gradients, padded_mask, seeded_upstream,
 )
-from conformance.modelling import ComposedModel
-from conformance.isolation import IsolatedAdapter, thread_environment
-from conformance.tolerances import forward_bound, regime_scale
+from conformance.deviations.modelling import ComposedModel
+from conformance.run.isolation import IsolatedAdapter, thread_environment
+from conformance.judge.tolerances import forward_bound, regime_scale
 from reference import LSTMSpec
 
 from .test_suite_runs import run_suite
@@ -192,7 +192,7 @@ def test_a_backend_no_thread_setting_reaches_skips_the_threads_check_with_its_re
 
 
 def test_the_report_s_large_shape_feature_holds_exactly_the_size_factor_s_shapes():
-    from conformance.cases import SHAPES
+    from conformance.cases.table import SHAPES
     from conformance.report.features import LARGE_HIDDEN_SIZE
 
     assert all((SHAPES[name].hidden_size >= LARGE_HIDDEN_SIZE) == (name in LARGE_SHAPES) for name in SHAPES)

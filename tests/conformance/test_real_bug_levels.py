@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.backends import BackendPool
-from conformance.cases import DEEP_LAYERS, LONG_SHAPE, Case, draw_lengths
-from conformance.depth import DEPTHS
+from conformance.run.backends import BackendPool
+from conformance.cases.table import DEEP_LAYERS, LONG_SHAPE, Case, draw_lengths
+from conformance.cases.depth import DEPTHS
 
 from .test_suite_runs import run_suite
 

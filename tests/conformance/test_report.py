@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance.cases import DTYPE_NAMES, Case
+from conformance.cases.table import DTYPE_NAMES, Case
 from conformance.report.content import compact_text
 from conformance.report.files import RECORDS_NAME, load_document, write_pages
 from conformance.report.html_page import render_html

@@ -17,8 +17,8 @@ from adapters.example import ExampleAdapter
 from adapters.offsets import declared_offsets
 from adapters.registry import BUILTIN_ADAPTERS, EXEC_PREFIX, load_adapter
 from adapters.standalone import STANDALONE, standalone_path
-from conformance.cases import Case, make_data, request_for
-from conformance.cli import main
+from conformance.cases.table import Case, make_data, request_for
+from conformance.commands.cli import main
 from conformance.deviations import CHECK_TESTS, KnownDeviation, registered_deviations
 from conformance.repro import driver
 from conformance.repro.payload import BackendLayout

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance.cases import Case
+from conformance.cases.table import Case
 from conformance.plugin import distribute_by_work_stealing, keep_case_checks_together
 
 CASE_IDS = (

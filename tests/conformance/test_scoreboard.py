@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
+from conformance.commands.cli import main
 from conformance.report.files import load_document
 from conformance.report.scoreboard import FIXED, NOT_RUNNABLE, REPRODUCES, outside_releases, version_key
 

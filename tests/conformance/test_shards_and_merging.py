@@ -12,10 +12,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conformance.cli import main
+from conformance.commands.cli import main
 from conformance.report.files import load_document
 from conformance.report.schema import parity_schema
-from conformance.sharding import parse_shard, shard_of
+from conformance.cases.sharding import parse_shard, shard_of
 
 from .test_suite_runs import ROOT, run_suite
 
@@ -137,7 +137,7 @@ def test_every_group_lands_in_one_shard_of_each_count():
 
 
 def test_lstm_parity_run_passes_the_shard_to_pytest(tmp_path):
-    from conformance.cli import build_parser, pytest_command
+    from conformance.commands.cli import build_parser, pytest_command
 
     arguments = build_parser().parse_args(["run", "--backend", "torch", "--shard", "2/4", "--out", str(tmp_path)])
     command = pytest_command(arguments, tmp_path / "parity.json")

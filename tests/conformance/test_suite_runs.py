@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from conformance.report.schema import parity_schema
-from conformance.semantics import EMPTY_STATES_SITUATION as EMPTY_STATES_ROW
+from conformance.probes.semantics import EMPTY_STATES_SITUATION as EMPTY_STATES_ROW
 from conformance.test_semantics import OFFSET_ROW
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Language-neutral test vectors (conformance.vectors): a program that reads only the vectors'
+"""Language-neutral test vectors (conformance.porting.vectors): a program that reads only the vectors'
 files and computes correctly passes check-vectors; each way of being wrong fails exactly
 the arrays it touches, and a directory that is not the format is one clear error."""
 
@@ -13,9 +13,9 @@ import pytest
 
 from adapters.exchange import NAMED_LAYOUTS
 from adapters.registry import load_adapter
-from conformance.backends import COVERED_FACTORS
-from conformance.cli import main
-from conformance.vectors import check_vectors, vector_cases, write_vectors
+from conformance.run.backends import COVERED_FACTORS
+from conformance.commands.cli import main
+from conformance.porting.vectors import check_vectors, vector_cases, write_vectors
 from reference import LSTMSpec
 
 from ..support.vector_program import run_all

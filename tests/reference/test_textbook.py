@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.backends import BackendPool
-from conformance.cases import make_data
+from conformance.run.backends import BackendPool
+from conformance.cases.table import make_data
 from reference import lstm_backward, lstm_forward
 from reference.textbook import Variant, textbook_backward, textbook_forward
 

@@ -1,0 +1,1 @@
+"""The ``lstm-parity`` command and its subcommands."""

@@ -1,0 +1,147 @@
+"""What each backend was measured to define where frameworks differ on purpose: the semantics table.
+
+A row per situation a convention governs (:data:`SEMANTICS_PROBES`), a column per
+backend. Each cell is measured, never copied from a declaration: the backend runs the
+row's case, and the values the convention governs are matched against what each of its
+values (:mod:`adapters.conventions`) predicts: the outputs at padded steps from the
+backend's own valid outputs and the case's initial states, the final states of empty
+sequences from the case's initial states. A backend must be measured to follow the
+convention it declares (or the oracle's, declaring none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from adapters.base import RunRequest
+from adapters.conventions import CONVENTIONS, EMPTY_SEQUENCE_STATES, PADDED_OUTPUTS
+from reference import LSTMResult
+
+from conformance.run.backends import Backend
+from conformance.cases.table import PLAIN_DTYPES, Case, make_data, request_for
+from conformance.deviations import find_deviations
+from conformance.judge.expectations import conventional, expected_forward, padded_mask
+from conformance.record_columns import column
+from conformance.judge.tolerances import regime_scale
+
+# Each convention's values that predict values (``unspecified`` predicts none), in the
+# order a cell names the first that matches.
+PREDICTING = {name: tuple(value for value in values if value != "unspecified") for name, (_, values) in CONVENTIONS.items()}
+# The quantities a known deviation must name to make a convention's values wrong whatever it is.
+GOVERNED = {PADDED_OUTPUTS: {"run", "outputs_padded"}, EMPTY_SEQUENCE_STATES: {"run", "h_n", "c_n"}}
+NOT_RUN = "not run"
+# The row of the empty-sequence states convention.
+EMPTY_STATES_SITUATION = "final states h_n, c_n of an empty sequence (length 0)"
+
+
+@dataclass(frozen=True)
+class SemanticsProbe:
+    """One row: the situation, and the plainest case that has it (with initial states, so
+    that a convention reading them is told apart from one writing zeros)."""
+
+    situation: str
+    case: Case
+    convention: str = PADDED_OUTPUTS
+
+
+SEMANTICS_PROBES: tuple[SemanticsProbe, ...] = (
+    SemanticsProbe("outputs at padded steps: forward direction", Case(lengths="mixed", init="h0")),
+    SemanticsProbe("outputs at padded steps: reverse direction only", Case(direction="rev", lengths="mixed", init="h0")),
+    SemanticsProbe("outputs at padded steps: bidirectional", Case(direction="bidir", lengths="mixed", init="h0")),
+    SemanticsProbe("outputs of an empty sequence (length 0)", Case(lengths="mixed0", init="h0")),
+    SemanticsProbe(EMPTY_STATES_SITUATION, Case(lengths="mixed0", init="h0"), EMPTY_SEQUENCE_STATES),
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a backend was measured to do in one row: the conventions its values match
+    (first: the one the table shows), the one it declares, why it did not run, and the
+    known deviation that makes its padded outputs wrong whatever the convention."""
+
+    matches: tuple[str, ...]
+    declared: str
+    reason: str = ""
+    deviation: str = ""
+    convention: str = PADDED_OUTPUTS
+
+    @property
+    def cell(self) -> str:
+        if self.reason:
+            return NOT_RUN
+        if self.deviation and not self.matches:
+            return f"other (known deviation {self.deviation})"
+        return self.matches[0] if self.matches else "other"
+
+    @property
+    def problem(self) -> str:
+        """'' when the measurement agrees with the declaration, else what disagrees."""
+        if self.reason or self.deviation or self.declared == "unspecified" or self.declared in self.matches:
+            return ""
+        measured = " or ".join(self.matches) if self.matches else "none of " + ", ".join(PREDICTING[self.convention])
+        return f"declares {self.declared}, measured {measured}"
+
+
+def runnable_case(backend: Backend, case: Case) -> tuple[Case | None, str]:
+    """``case`` in the first dtype the backend runs it in, or None and its reasons."""
+    reasons = ""
+    for dtype in dict.fromkeys((case.dtype, *PLAIN_DTYPES)):
+        candidate = replace(case, dtype=dtype)
+        unsupported = backend.unsupported(candidate.config())
+        if not unsupported:
+            return candidate, ""
+        reasons = reasons or "; ".join(unsupported)
+    return None, reasons
+
+
+def governed_values(convention: str, request: RunRequest, result: LSTMResult) -> np.ndarray:
+    """The values ``convention`` governs in ``result``: the outputs at padded steps, or h_n and
+    c_n of the sequences of length 0 (flattened together)."""
+    steps = request.x.shape[1 if request.batch_first else 0]
+    if convention == PADDED_OUTPUTS:
+        return result.outputs[padded_mask(request.lengths, steps, request.batch_first)]
+    empty = np.asarray(request.lengths) == 0
+    return np.concatenate([result.h_n[:, empty].ravel(), result.c_n[:, empty].ravel()])
+
+
+def measure(backend: Backend, probe: SemanticsProbe) -> Measurement:
+    """Run the probe's case on ``backend`` and match the values its convention governs against
+    what each of the convention's values predicts, within the tolerance of the outputs."""
+    convention = probe.convention
+    case, reason = runnable_case(backend, probe.case)
+    declared = backend.conventions((case or probe.case).config())[convention]
+    if case is None:
+        return Measurement((), declared, reason, convention=convention)
+    request = request_for(case, make_data(case))
+    known = find_deviations(backend.name, "forward", request, version=backend.availability.version)
+    excusing = ", ".join(deviation.name for deviation in known if deviation.quantities & GOVERNED[convention])
+    if any("run" in deviation.quantities for deviation in known):
+        return Measurement((), declared, deviation=excusing, convention=convention)
+    actual = backend.adapter.run(request)
+    padded = padded_mask(request.lengths, case.steps, request.batch_first)
+    allowed = expected_forward(request, regime_scale(case.regime)).tolerances["outputs"]
+    # Padded outputs are predicted from the backend's own valid outputs (what is measured is
+    # what the governed values hold, whatever the accuracy of the others), empty sequences'
+    # final states from the case's initial states.
+    own = actual._replace(outputs=np.where(padded[..., None], 0.0, actual.outputs))
+    if convention == EMPTY_SEQUENCE_STATES:
+        own = own._replace(h_n=request.initial_states[0], c_n=request.initial_states[1])
+    observed = governed_values(convention, request, actual)
+    matches = tuple(
+        value
+        for value in PREDICTING[convention]
+        if np.max(np.abs(observed - governed_values(convention, request, conventional(request, own, {convention: value}))), initial=0.0) <= allowed
+    )
+    return Measurement(matches, declared, deviation=excusing, convention=convention)
+
+
+def semantics(backend: Backend) -> dict[str, Measurement]:
+    """Per row of :data:`SEMANTICS_PROBES`, what ``backend`` was measured to do."""
+    return {probe.situation: measure(backend, probe) for probe in SEMANTICS_PROBES}
+
+
+def semantics_tables(records: list[dict]) -> dict[str, dict[str, str]]:
+    """Per backend, its recorded semantics row -> cell (from the ``semantics`` records)."""
+    return {column(record): record["semantics"] for record in records if record.get("kind") == "semantics" and "semantics" in record}

@@ -1,0 +1,1 @@
+"""Running backends: which backends a run has, their process isolation, and running one case."""
