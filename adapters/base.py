@@ -37,6 +37,10 @@ LSTM implementation:
   model), so the suite draws a smaller covering design and sweep for it (see
   :func:`has_costly_runs`).
 
+A subclass of :class:`BaseAdapter` may declare its weight layout as data instead of writing
+the mapping: ``layout``, a :class:`adapters.layouts.Layout`, gives both mapping directions
+and ``parameter_layout`` (its ``counted_as``).
+
 Subclass :class:`BaseAdapter` and implement the ``_``-prefixed hooks: it validates every
 request (shapes, lengths, dtype, device, support) before any framework code runs.
 """
@@ -61,6 +65,7 @@ from reference import (
     validate_upstream,
 )
 
+from .layouts import Layout, to_backend, to_canonical
 from .support import DEVICES, DTYPES, PLAIN_DTYPES, declaration_of, undeclared
 
 # What each of reference.spec.VARIANT_FEATURES is called in an unsupported reason.
@@ -281,16 +286,23 @@ class UnsupportedCase(ValueError):
 class BaseAdapter(ABC):
     """Checks requests, then calls the backend through the ``_`` hooks.
 
-    Subclasses set ``name`` and ``parameter_layout`` and implement ``_import_version``
-    (import the framework, return its version), ``_unsupported``, ``parameter_count``,
-    ``canonical_to_backend``, ``backend_to_canonical`` and ``_run``.
+    Subclasses set ``name``, and either ``layout`` (the mapping and ``parameter_layout``
+    follow from it) or ``parameter_layout`` with ``canonical_to_backend`` and
+    ``backend_to_canonical``; and implement ``_import_version`` (import the framework,
+    return its version), ``_unsupported``, ``parameter_count`` and ``_run``.
     """
 
     name: str
     parameter_layout: str
+    layout: Layout | None = None
     costly_runs: bool = False
     dtypes: tuple[str, ...] = PLAIN_DTYPES
     _framework_prepared = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.layout is not None and "parameter_layout" not in cls.__dict__:
+            cls.parameter_layout = cls.layout.counted_as
 
     def availability(self) -> Availability:
         try:
@@ -369,13 +381,22 @@ class BaseAdapter(ABC):
     def parameter_count(self, spec: LSTMSpec) -> int:
         """Trainable parameters as the backend counts them (unique tensors)."""
 
-    @abstractmethod
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        """Canonical parameters as the backend's named float64 arrays."""
+        """Canonical parameters as the backend's named float64 arrays: the declared layout's."""
+        return to_backend(self.declared_layout(), spec, params)
 
-    @abstractmethod
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        """The inverse of :meth:`canonical_to_backend`."""
+        """The inverse of :meth:`canonical_to_backend`: through the declared layout."""
+        return to_canonical(self.declared_layout(), spec, backend_params)
+
+    def declared_layout(self) -> Layout:
+        """The adapter's ``layout``; TypeError for one that declares none and maps nothing itself."""
+        if self.layout is None:
+            raise TypeError(
+                f"{type(self).__name__}: layout: expected an adapters.layouts.Layout, or canonical_to_backend and backend_to_canonical "
+                "written out, got neither"
+            )
+        return self.layout
 
     @abstractmethod
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:

@@ -25,7 +25,6 @@ int64). The manifest:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -36,15 +35,19 @@ import numpy as np
 from reference import CellParams, LSTMResult, LSTMSpec
 from reference.params import cell_param_shapes
 
-from .base import RunConfig, RunRequest
-from .registry import load_adapter
+from .base import RunRequest
+from .keras_lstm import KERAS_LAYOUT
+from .layouts import layout_refusals as refusals_of
+from .layouts import to_backend
+from .onnxruntime_lstm import ONNX_LAYOUT
+from .shared_layouts import TORCH_LAYOUT
 
 MANIFEST_NAME = "case.json"
 FORWARD_RETURNS = ("outputs", "h_n", "c_n")
 GRADIENT_INPUTS = ("grad_x", "grad_h0", "grad_c0")
 # The frameworks' layouts a run's weights can be written in beside the canonical one, each
-# with the built-in adapter that maps it.
-NAMED_LAYOUTS = {"torch": "torch", "onnx": "onnxruntime", "keras": "keras-torch"}
+# declared as data by its backend's file (:mod:`adapters.layouts`).
+NAMED_LAYOUTS = {layout.name: layout for layout in (TORCH_LAYOUT, ONNX_LAYOUT, KERAS_LAYOUT)}
 LAYOUTS = ("canonical", *NAMED_LAYOUTS)
 # What a manifest may name as a file: a plain name in the run's folder, never a path.
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\.npy")
@@ -61,26 +64,19 @@ def file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) + ".npy"
 
 
-@functools.cache
-def layout_adapter(layout: str):
-    """The adapter whose weight layout ``layout`` (a key of :data:`NAMED_LAYOUTS`) is, loaded
-    once: a case table asks thousands of times what a layout can express."""
-    return load_adapter(NAMED_LAYOUTS[layout])
-
-
 def layout_refusals(layout: str, spec: LSTMSpec) -> tuple[str, ...]:
-    """Why ``layout`` (one of :data:`NAMED_LAYOUTS`) cannot express ``spec`` (its adapter
-    refuses it whatever the data); empty when it can, and always for the canonical layout."""
+    """Why ``layout`` (one of :data:`NAMED_LAYOUTS`) cannot hold ``spec``'s parameters; empty
+    when it can, and always for the canonical layout."""
     if layout == "canonical":
         return ()
-    return tuple(layout_adapter(layout).unsupported(RunConfig(spec=spec, dtype="float32")))
+    return refusals_of(NAMED_LAYOUTS[layout], spec)
 
 
 def layout_arrays(layout: str, spec: LSTMSpec, params: tuple[CellParams, ...]) -> dict[str, np.ndarray]:
     """``params`` under ``layout``'s names (see :func:`layout_refusals` first)."""
     if layout == "canonical":
         return cell_arrays("", params)
-    return dict(layout_adapter(layout).canonical_to_backend(spec, params))
+    return to_backend(NAMED_LAYOUTS[layout], spec, params)
 
 
 def returned_names(spec: LSTMSpec, gradients: bool) -> list[str]:

@@ -30,7 +30,7 @@ The declaration (a JSON object; the file's own fields plus ``command``):
 - ``layout``: the layout it reads weights in, one of :data:`adapters.exchange.LAYOUTS`
   (default ``canonical``); gradients are returned in the canonical layout whatever it is;
 - ``supports``: what it runs, as :class:`adapters.support.Support`'s fields, each a list of
-  names (``features``, ``activations``, ``dtypes``, ``directions``; default: the classic
+  names (``features``, ``activations``, ``dtypes``, ``directions``, ``shared_activations``; default: the classic
   LSTM in float32 and float64); it is sent nothing else, and only on the CPU;
 - ``gradients``: whether it computes gradients (default false);
 - ``conventions``: :mod:`adapters.conventions` it follows, name -> value, or name ->
@@ -91,13 +91,14 @@ from .offsets import FORGET_GATE_BIAS, checked_offsets
 from .exchange import (
     LAYOUTS,
     MANIFEST_NAME,
-    layout_adapter,
+    NAMED_LAYOUTS,
     layout_arrays,
     layout_refusals,
     load_array,
     run_manifest,
     save_arrays,
 )
+from .layouts import to_canonical
 from .registry import EXEC_PREFIX
 from .support import DIRECTIONS, INTERFACE_VERSION, PLAIN_DTYPES, Support
 
@@ -108,7 +109,7 @@ DEFAULT_TIMEOUT_S = 120.0
 STDERR_TAIL = 2000
 NAME = re.compile(r"[a-z0-9][a-z0-9.\-]*")
 DECLARED_FIELDS = ("name", "parameter_layout", "layout", "supports", "gradients", "conventions", "parameter_offsets", "timeout_s", "costly_runs", "fixed_thread_count")
-SUPPORT_FIELDS = ("features", "activations", "dtypes", "directions")
+SUPPORT_FIELDS = ("features", "activations", "dtypes", "directions", "shared_activations")
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,7 @@ class ExecAdapter(BaseAdapter):
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
         if self.declaration.layout != "canonical":
-            return layout_adapter(self.declaration.layout).backend_to_canonical(spec, backend_params)
+            return to_canonical(NAMED_LAYOUTS[self.declaration.layout], spec, backend_params)
         return canonical_cells(spec, {name: np.asarray(array) + self.forget_offset(spec, name) for name, array in backend_params.items()})
 
     def forget_offset(self, spec: LSTMSpec, name: str) -> np.ndarray | float:

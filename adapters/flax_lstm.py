@@ -31,13 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 from reference.activations import BoundActivation, bind_activation
 
-from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
+from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
 from .jax_calls import jitted_forward_and_gradients
-from .keras_lstm import canonical_to_keras, keras_to_canonical
-from .shared_layouts import cell_prefix
+from .layouts import Layout, Part, Stored, cell_paths, layer_direction_cell, single
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
@@ -60,8 +59,36 @@ FLAX_ACTIVATIONS = {
     "elu": ("elu", {"alpha": "alpha"}, {}),
     "leaky_relu": ("leaky_relu", {"alpha": "negative_slope"}, {}),
 }
+# OptimizedLSTMCell's arrays per cell (see the module docstring).
+FLAX_LAYOUT = Layout(
+    "flax",
+    counted_as="flax",
+    cells="layer_direction",
+    always=("b_ih", "b_hh"),
+    arrays=(
+        single("{cell}.dense_i.kernel", "w_ih", transposed=True),
+        single("{cell}.dense_h.kernel", "w_hh", transposed=True),
+        Stored("{cell}.dense_h.bias", (Part(("b_ih", "b_hh")),)),
+    ),
+)
 # LSTMCell's modules of each canonical gate block (i, f, g, o): input side, recurrent side.
 PER_GATE_MODULES = (("ii", "hi"), ("if_", "hf"), ("ig", "hg"), ("io", "ho"))
+# LSTMCell's arrays per cell: each gate's rows of w_ih and w_hh, and of the one bias.
+FLAX_PER_GATE_LAYOUT = Layout(
+    "flax-per-gate",
+    counted_as="flax_per_gate",
+    cells="layer_direction",
+    always=("b_ih", "b_hh"),
+    arrays=tuple(
+        stored
+        for gate, (input_side, recurrent_side) in enumerate(PER_GATE_MODULES)
+        for stored in (
+            Stored(f"{{cell}}.{input_side}.kernel", (Part(("w_ih",), gate),), transposed=True),
+            Stored(f"{{cell}}.{recurrent_side}.kernel", (Part(("w_hh",), gate),), transposed=True),
+            Stored(f"{{cell}}.{recurrent_side}.bias", (Part(("b_ih", "b_hh"), gate),)),
+        )
+    ),
+)
 
 
 def flax_activation(spec: LSTMSpec, role: str):
@@ -75,56 +102,6 @@ def jax_function(bound: BoundActivation):
 
     name, keywords, fixed = FLAX_ACTIVATIONS[bound.name]
     return functools.partial(getattr(jax.nn, name), **fixed, **{keywords[key]: value for key, value in bound.params.items()})
-
-
-def canonical_to_per_gate(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as ``LSTMCell``'s per-gate arrays (see the module docstring)."""
-    hidden, arrays = spec.hidden_size, {}
-    for layer, direction in spec.cells():
-        cell, prefix = params[spec.cell_index(layer, direction)], cell_prefix(spec, layer, direction)
-        bias = cell.b_ih + cell.b_hh
-        for block, (input_side, recurrent_side) in enumerate(PER_GATE_MODULES):
-            rows = slice(block * hidden, (block + 1) * hidden)
-            arrays[f"{prefix}.{input_side}.kernel"] = cell.w_ih[rows].T
-            arrays[f"{prefix}.{recurrent_side}.kernel"] = cell.w_hh[rows].T
-            arrays[f"{prefix}.{recurrent_side}.bias"] = bias[rows]
-    return arrays
-
-
-def per_gate_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
-    """``LSTMCell``'s per-gate arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
-
-    def gate_rows(prefix: str, side: int, name: str) -> np.ndarray:
-        """The four gates' arrays of one side, as canonical rows [4H, ...] (kernels transposed)."""
-        return np.concatenate([np.asarray(arrays[f"{prefix}.{modules[side]}.{name}"]).T for modules in PER_GATE_MODULES])
-
-    cells = []
-    for layer, direction in spec.cells():
-        prefix = cell_prefix(spec, layer, direction)
-        bias = gate_rows(prefix, 1, "bias")
-        cells.append(CellParams(w_ih=gate_rows(prefix, 0, "kernel"), w_hh=gate_rows(prefix, 1, "kernel"), b_ih=bias, b_hh=np.zeros_like(bias)))
-    return tuple(cells)
-
-
-def canonical_to_optimized(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as ``OptimizedLSTMCell``'s arrays: Keras's under Flax's names."""
-    renames = {"kernel": "dense_i.kernel", "recurrent_kernel": "dense_h.kernel", "bias": "dense_h.bias"}
-    return {f"{prefix}.{renames[name]}": array for prefix, name, array in split_names(canonical_to_keras(spec, params))}
-
-
-def optimized_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
-    """``OptimizedLSTMCell``'s arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
-    renames = {"dense_i.kernel": "kernel", "dense_h.kernel": "recurrent_kernel", "dense_h.bias": "bias"}
-    return keras_to_canonical(spec, {f"{prefix}.{renames[name]}": array for prefix, name, array in split_names(arrays)})
-
-
-def split_names(arrays: Mapping[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
-    """(``layer{k}.{direction}`` prefix, the rest of the name, array) of each named array."""
-    split = []
-    for name, array in arrays.items():
-        layer, direction, rest = name.split(".", 2)
-        split.append((f"{layer}.{direction}", rest, array))
-    return split
 
 
 @dataclass(frozen=True)
@@ -161,18 +138,21 @@ class FlaxLSTMAdapter(BaseAdapter):
     """``nnx.OptimizedLSTMCell`` under ``nnx.RNN`` / ``nnx.Bidirectional`` (see the module docstring)."""
 
     name = "flax"
-    parameter_layout = "flax"
+    layout = FLAX_LAYOUT
     cell_class = "OptimizedLSTMCell"
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL, activations=set(FLAX_ACTIVATIONS), dtypes=DTYPES, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+        features=STRUCTURAL - {"dropout"},
+        activations=set(FLAX_ACTIVATIONS),
+        dtypes=DTYPES,
+        directions={"forward", "bidirectional", "reverse"},
+        shared_activations={"candidate_activation", "cell_activation"},
     )
     standalone_source = STANDALONE / "flax_lstm.py"
     # Every new shape compiles the stack (about 0.3 s per layer and direction, more for
     # gradients): the smaller design keeps the default run within budget.
     costly_runs = True
     # The weight variables of one cell, as paths of attributes from the cell.
-    cell_weights: tuple[str, ...] = ("dense_i.kernel", "dense_h.kernel", "dense_h.bias")
 
     def _import_version(self) -> str:
         import jax
@@ -192,15 +172,9 @@ class FlaxLSTMAdapter(BaseAdapter):
             reasons.append(f"nnx.{self.cell_class} has no projection")
         if not spec.bias:
             reasons.append(f"nnx.{self.cell_class} always has a bias (its recurrent Linear's)")
-        if spec.candidate_activation != spec.cell_activation:
-            reasons.append(f"nnx.{self.cell_class} has one activation_fn for the candidate and the cell output")
         for role in ("gate_activation", "candidate_activation"):
             if spec.activation(role).name not in FLAX_ACTIVATIONS:
                 reasons.append(f"jax.nn has no {spec.activation(role).name} for nnx.{self.cell_class}'s {role}")
-        if config.dropout:
-            reasons.append("nnx.RNN stacks have no dropout between layers")
-        if config.device != "cpu":
-            reasons.append("the Flax adapters run on the CPU")
         return reasons
 
     def activation_primitive(self, name: str, x: np.ndarray, dtype: str) -> Primitive:
@@ -227,12 +201,6 @@ class FlaxLSTMAdapter(BaseAdapter):
         from flax import nnx
 
         return sum(int(np.prod(value.shape)) for layer in self.build(spec, "float32") for value in jax.tree.leaves(nnx.state(layer, nnx.Param)))
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_optimized(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return optimized_to_canonical(spec, backend_params)
 
     def build(self, spec: LSTMSpec, dtype: str) -> list:
         """One Flax module per layer: ``nnx.RNN`` of one cell, or ``nnx.Bidirectional`` of two."""
@@ -264,8 +232,8 @@ class FlaxLSTMAdapter(BaseAdapter):
         for layer, module in enumerate(layers):
             cells = [module.forward_rnn.cell, module.backward_rnn.cell] if spec.bidirectional else [module.cell]
             for direction, cell in enumerate(cells):
-                for path in self.cell_weights:
-                    named[f"{cell_prefix(spec, layer, direction)}.{path}"] = functools.reduce(getattr, path.split("."), cell)
+                for path in cell_paths(self.layout):
+                    named[f"{layer_direction_cell(spec, layer, direction)}.{path}"] = functools.reduce(getattr, path.split("."), cell)
         return named
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
@@ -307,17 +275,8 @@ class FlaxLSTMCellAdapter(FlaxLSTMAdapter):
     """``nnx.LSTMCell`` (one Linear per gate and side) under the same wrappers."""
 
     name = "flax-lstmcell"
-    parameter_layout = "flax_per_gate"
+    layout = FLAX_PER_GATE_LAYOUT
     cell_class = "LSTMCell"
-    cell_weights = tuple(f"{module}.kernel" for modules in PER_GATE_MODULES for module in modules) + tuple(
-        f"{recurrent}.bias" for _, recurrent in PER_GATE_MODULES
-    )
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_per_gate(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return per_gate_to_canonical(spec, backend_params)
 
 
 @functools.cache

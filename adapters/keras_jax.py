@@ -18,7 +18,8 @@ from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpe
 
 from .base import RunRequest
 from .jax_calls import jitted_forward_and_gradients
-from .keras_lstm import KerasLSTMAdapter, canonical_to_keras
+from .keras_lstm import KERAS_LAYOUT, KerasLSTMAdapter
+from .layouts import to_backend
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class JittedStack:
 
     def trainable(self, spec: LSTMSpec, params: LSTMParams, dtype: str) -> list[list]:
         """Canonical parameters as the per-layer lists of trainable values ``stateless_call`` takes."""
-        arrays = canonical_to_keras(spec, params)
+        arrays = to_backend(KERAS_LAYOUT, spec, params)
         values = [list(layer.trainable_variables) for layer in self.layers]
         for name, index, position in self.slots:
             values[index][position] = arrays[name].astype(dtype)

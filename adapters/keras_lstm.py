@@ -36,19 +36,29 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 from reference.activations import activation_text
 
-from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
-from .shared_layouts import cell_prefix
+from .base import DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
+from .layouts import Layout, Part, Stored, layer_direction_cell, single, to_backend, to_canonical
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
+# keras.layers.LSTM's arrays per cell (see the module docstring).
+KERAS_LAYOUT = Layout(
+    "keras",
+    counted_as="keras",
+    cells="layer_direction",
+    arrays=(
+        single("{cell}.kernel", "w_ih", transposed=True),
+        single("{cell}.recurrent_kernel", "w_hh", transposed=True),
+        Stored("{cell}.bias", (Part(("b_ih", "b_hh")),)),
+    ),
+)
 # Oracle activation name -> (the name Keras knows it by, the oracle parameters that name
 # implies). Keras serializes activations by name (``Bidirectional`` clones its layer from
 # its config), so parameters other than those cannot be passed.
@@ -70,32 +80,6 @@ KERAS_ACTIVATIONS = {
     "elu": ("elu", {"alpha": 1.0}),
     "leaky_relu": ("leaky_relu", {"alpha": 0.2}),
 }
-
-
-def canonical_to_keras(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as Keras's per-cell arrays (see the module docstring)."""
-    arrays = {}
-    for layer, direction in spec.cells():
-        cell = params[spec.cell_index(layer, direction)]
-        prefix = cell_prefix(spec, layer, direction)
-        arrays[f"{prefix}.kernel"] = cell.w_ih.T
-        arrays[f"{prefix}.recurrent_kernel"] = cell.w_hh.T
-        if spec.bias:
-            arrays[f"{prefix}.bias"] = cell.b_ih + cell.b_hh
-    return arrays
-
-
-def keras_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
-    """Keras's per-cell arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
-    cells = []
-    for layer, direction in spec.cells():
-        prefix = cell_prefix(spec, layer, direction)
-        cell = {"w_ih": np.asarray(arrays[f"{prefix}.kernel"]).T, "w_hh": np.asarray(arrays[f"{prefix}.recurrent_kernel"]).T}
-        if spec.bias:
-            bias = np.asarray(arrays[f"{prefix}.bias"])
-            cell.update(b_ih=bias, b_hh=np.zeros_like(bias))
-        cells.append(CellParams(**cell))
-    return tuple(cells)
 
 
 def keras_activation_reason(spec: LSTMSpec, role: str) -> str:
@@ -145,14 +129,14 @@ class KerasLSTMAdapter(BaseAdapter):
     """``keras.layers.LSTM`` stacks on the Keras backend ``keras_backend`` (set by each subclass)."""
 
     keras_backend: str
-    parameter_layout = "keras"
+    layout = KERAS_LAYOUT
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL | {"last_output_only"},
+        features=(STRUCTURAL - {"dropout"}) | {"last_output_only"},
         activations=set(KERAS_ACTIVATIONS),
         dtypes=DTYPES,
         directions={"forward", "bidirectional", "reverse"},
-        devices=DEVICES,
+        shared_activations={"candidate_activation", "cell_activation"},
     )
     standalone_source = STANDALONE / "keras_lstm.py"
 
@@ -185,13 +169,7 @@ class KerasLSTMAdapter(BaseAdapter):
         reasons = []
         if spec.proj_size:
             reasons.append("keras.layers.LSTM has no projection")
-        if spec.candidate_activation != spec.cell_activation:
-            reasons.append("keras.layers.LSTM has one `activation` for the candidate and the cell output")
         reasons += filter(None, (keras_activation_reason(spec, role) for role in ("gate_activation", "candidate_activation")))
-        if config.dropout:
-            reasons.append("keras.layers.LSTM has no dropout between stacked layers")
-        if config.device != "cpu":
-            reasons.append("the Keras adapters run on the CPU")
         return reasons
 
     def parameter_count(self, spec: LSTMSpec) -> int:
@@ -218,12 +196,6 @@ class KerasLSTMAdapter(BaseAdapter):
 
         product = keras.ops.matmul(*(keras.ops.convert_to_tensor(matrix, dtype=dtype) for matrix in (a, b)))
         return Primitive(float64_numpy(product), None, keras.backend.standardize_dtype(product.dtype))
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_keras(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return keras_to_canonical(spec, backend_params)
 
     def build(self, spec: LSTMSpec, dtype: str, params: LSTMParams | None = None, last_output_only: bool = False) -> list:
         """One built Keras layer per LSTM layer (``Bidirectional`` for two directions), with
@@ -258,7 +230,7 @@ class KerasLSTMAdapter(BaseAdapter):
 
     def load(self, spec: LSTMSpec, layers: list, params: LSTMParams) -> None:
         """Assign canonical parameters to the built layers."""
-        arrays = canonical_to_keras(spec, params)
+        arrays = to_backend(KERAS_LAYOUT, spec, params)
         for name, weight in self.named_weights(spec, layers):
             weight.assign(arrays[name].astype(weight.dtype))
 
@@ -269,7 +241,7 @@ class KerasLSTMAdapter(BaseAdapter):
         for layer, built in enumerate(layers):
             cells = [built.forward_layer.cell, built.backward_layer.cell] if spec.bidirectional else [built.cell]
             for direction, cell in enumerate(cells):
-                prefix = cell_prefix(spec, layer, direction)
+                prefix = layer_direction_cell(spec, layer, direction)
                 named += [(f"{prefix}.{weight.path.rsplit('/', 1)[-1]}", weight) for weight in cell.weights]
         return named
 
@@ -298,7 +270,7 @@ class KerasLSTMAdapter(BaseAdapter):
     def collect_gradients(request: RunRequest, grad_x, grad_h0: list, grad_c0: list, named: dict[str, np.ndarray]) -> LSTMGradients:
         """The backend's gradients in the canonical layout: ``grad_x`` [B, T, I] as Keras has
         it, per-cell initial-state gradients, and each weight's gradient by layout name."""
-        params = keras_to_canonical(request.spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in named.items()})
+        params = to_canonical(KERAS_LAYOUT, request.spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in named.items()})
         return backend_gradients(request, grad_x, grad_h0, grad_c0, one_bias_gradients(params), x_batch_major=True)
 
     def stack(self, spec: LSTMSpec, layers: list, x, mask, h0: list, c0: list, call=None):

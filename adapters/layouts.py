@@ -31,6 +31,17 @@ from reference import CellParams, LSTMParams, LSTMSpec, cell_param_shapes
 CANONICAL_GATES = ("i", "f", "g", "o")
 # The canonical parameters whose rows are the four gate blocks.
 GATED = frozenset({"w_ih", "w_hh", "b_ih", "b_hh"})
+# The LSTM feature each canonical parameter belongs to.
+FEATURES = {
+    "w_ih": "input weight",
+    "w_hh": "recurrent weight",
+    "b_ih": "bias",
+    "b_hh": "bias",
+    "w_hr": "projection",
+    "w_ic": "peepholes",
+    "w_fc": "peepholes",
+    "w_oc": "peepholes",
+}
 
 
 def torch_cell(spec: LSTMSpec, layer: int, direction: int) -> str:
@@ -97,6 +108,11 @@ class Stored:
     row: bool = False
 
 
+def single(name: str, parameter: str, **options: object) -> Stored:
+    """An array holding one canonical parameter whole (``options``: :class:`Stored`'s)."""
+    return Stored(name, (Part((parameter,)),), **options)
+
+
 @dataclass(frozen=True)
 class Layout:
     """A backend's weight layout (see the module docstring): ``counted_as`` names the
@@ -132,9 +148,23 @@ class Layout:
         return stored.name.format(cell=CELL_NAMES[self.cells](spec, layer, direction), layer=layer)
 
 
+def cell_paths(layout: Layout) -> tuple[str, ...]:
+    """The names of a cell's arrays below the cell's own (a ``{cell}.`` template's rest)."""
+    return tuple(stored.name.removeprefix("{cell}.") for stored in layout.arrays)
+
+
 def present_parts(stored: Stored, shapes: Mapping[str, tuple[int, ...]]) -> list[Part]:
     """The parts of ``stored`` a cell with these parameter shapes has (all of a part's names)."""
     return [part for part in stored.parts if all(name in shapes for name in part.names)]
+
+
+def array_names(layout: Layout, spec: LSTMSpec) -> list[str]:
+    """The names of ``layout``'s arrays for ``spec``, cell by cell in canonical cell order."""
+    names: dict[str, None] = {}
+    for layer, direction in spec.cells():
+        shapes = cell_param_shapes(spec, layer)
+        names.update({layout.array_name(stored, spec, layer, direction): None for stored in layout.arrays if present_parts(stored, shapes)})
+    return list(names)
 
 
 def reorder_gates(array: np.ndarray, blocks: list[int]) -> np.ndarray:
@@ -144,13 +174,21 @@ def reorder_gates(array: np.ndarray, blocks: list[int]) -> np.ndarray:
 
 def layout_refusals(layout: Layout, spec: LSTMSpec) -> tuple[str, ...]:
     """What ``spec`` has that ``layout`` keeps nowhere, and what it always keeps that ``spec``
-    lacks; empty when it holds ``spec``'s parameters exactly."""
+    lacks, one reason per feature; empty when it holds ``spec``'s parameters exactly."""
     shapes = cell_param_shapes(spec, 0)
     missing = [name for name in shapes if name not in layout.stored_names]
     absent = [name for name in layout.always if name not in shapes]
-    reasons = [f"the {layout.name} layout keeps no {name}" for name in missing]
-    reasons += [f"the {layout.name} layout always keeps {name}, which this LSTM has not" for name in absent]
+    reasons = [f"the {layout.name} layout has no {feature} ({', '.join(names)})" for feature, names in by_feature(missing).items()]
+    reasons += [f"the {layout.name} layout always has a {feature} ({', '.join(names)})" for feature, names in by_feature(absent).items()]
     return tuple(reasons)
+
+
+def by_feature(names: list[str]) -> dict[str, list[str]]:
+    """Canonical parameter names grouped by the feature of :data:`FEATURES` they belong to."""
+    grouped: dict[str, list[str]] = {}
+    for name in names:
+        grouped.setdefault(FEATURES[name], []).append(name)
+    return grouped
 
 
 def to_backend(layout: Layout, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
@@ -212,23 +250,9 @@ def to_canonical(layout: Layout, spec: LSTMSpec, arrays: Mapping[str, np.ndarray
 
 
 def stored_count(layout: Layout, spec: LSTMSpec) -> int:
-    """How many numbers ``layout`` stores for ``spec``: the entries of every array."""
-    shapes = {}
+    """How many numbers ``layout`` stores for ``spec``: the entries of every array of every cell."""
+    count = 0
     for layer in range(spec.num_layers):
-        cell = cell_param_shapes(spec, layer)
-        for stored in layout.arrays:
-            shapes.update({f"{layer}.{stored.name}": sum(int(np.prod(part.shape(cell))) for part in present_parts(stored, cell))})
-    return sum(shapes.values()) * spec.num_directions
-
-
-class DeclaredLayout:
-    """Mapping through the class's :attr:`layout` (see :class:`Layout`): an adapter that
-    declares its layout as data gets both mapping directions from it."""
-
-    layout: Layout
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return to_backend(self.layout, spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return to_canonical(self.layout, spec, backend_params)
+        shapes = cell_param_shapes(spec, layer)
+        count += sum(int(np.prod(part.shape(shapes))) for stored in layout.arrays for part in present_parts(stored, shapes))
+    return count * spec.num_directions

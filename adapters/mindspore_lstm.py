@@ -22,11 +22,11 @@ import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
+from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
-from .shared_layouts import TorchLayout
+from .shared_layouts import TORCH_LAYOUT
 
 
 def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = False, dtype: str = "float32"):
@@ -47,12 +47,13 @@ def mindspore_module(spec: LSTMSpec, dropout: float = 0.0, batch_first: bool = F
     return module
 
 
-class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
+class MindSporeLSTMAdapter(BaseAdapter):
     """mindspore.nn.LSTM: layers, directions, no bias, lengths, initial states, float32, float16."""
 
     name = "mindspore"
+    layout = TORCH_LAYOUT
     interface_version = INTERFACE_VERSION
-    supports = Support(features=STRUCTURAL, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional"}, devices=DEVICES)
+    supports = Support(features=STRUCTURAL, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional"})
     standalone_source = STANDALONE / "mindspore_lstm.py"
     # In PyNative mode every op of the per-step loop it runs with seq_length dispatches on
     # its own: 1.1 to 1.6 s for a run of 3 layers over 40 steps with lengths, on one thread.
@@ -88,8 +89,6 @@ class MindSporeLSTMAdapter(TorchLayout, BaseAdapter):
             reasons.append("mindspore.nn.LSTM has no projection")
         if config.dtype not in ("float32", "float16"):
             reasons.append(f"MindSpore's CPU LSTM kernel takes float32 and float16, not {config.dtype}")
-        if config.device != "cpu":
-            reasons.append("the mindspore adapter runs on the CPU")
         return reasons
 
     def parameter_count(self, spec: LSTMSpec) -> int:

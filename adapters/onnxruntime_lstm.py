@@ -21,23 +21,35 @@ supported"). ONNX itself has no projection, cell clip or projection clip.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
+from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 from reference.activations import BoundActivation
 
 from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest
+from .layouts import Layout, Part, Stored, array_names, single, to_backend
 from .onnx_session import RUNTIME_REJECTS_FLOAT64, import_onnxruntime, run_session, session
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
 OPSET = 22
 IR_VERSION = 10
-# ONNX's gate blocks i, o, f, c, as indices of the canonical blocks i, f, g, o.
-ONNX_GATE_ORDER = (0, 3, 1, 2)
-CANONICAL_FROM_ONNX = tuple(int(index) for index in np.argsort(ONNX_GATE_ORDER))
+# The ONNX LSTM node's inputs per layer (see the module docstring): gate blocks i, o, f, c
+# (the candidate is ONNX's c) and peepholes i, o, f.
+ONNX_LAYOUT = Layout(
+    "onnx",
+    counted_as="onnx",
+    cells="layer",
+    gate_order=("i", "o", "f", "g"),
+    stacks_directions=True,
+    arrays=(
+        single("{cell}.W", "w_ih"),
+        single("{cell}.R", "w_hh"),
+        Stored("{cell}.B", (Part(("b_ih",)), Part(("b_hh",)))),
+        Stored("{cell}.P", (Part(("w_ic",)), Part(("w_oc",)), Part(("w_fc",)))),
+    ),
+)
 # The oracle's activations that ONNX's LSTM names, with the name it takes.
 ONNX_ACTIVATIONS = {
     "sigmoid": "Sigmoid",
@@ -57,49 +69,6 @@ ONNX_ACTIVATIONS = {
 ONNX_PARAMETERS = {"Affine": ("alpha", "beta"), "LeakyRelu": ("alpha",), "ThresholdedRelu": ("alpha",), "ScaledTanh": ("alpha", "beta"),
                    "HardSigmoid": ("alpha", "beta"), "Elu": ("alpha",)}
 RUNTIME_REJECTS_LAYOUT_1 = "onnxruntime: Batchwise recurrent operations (layout == 1) are not supported"
-
-
-def to_onnx_gates(array: np.ndarray, hidden: int) -> np.ndarray:
-    """Canonical gate blocks (i, f, g, o) on the first axis reordered to ONNX's i, o, f, c."""
-    blocks = array.reshape(4, hidden, *array.shape[1:])
-    return blocks[list(ONNX_GATE_ORDER)].reshape(array.shape)
-
-
-def from_onnx_gates(array: np.ndarray, hidden: int) -> np.ndarray:
-    """The inverse of :func:`to_onnx_gates`."""
-    blocks = array.reshape(4, hidden, *array.shape[1:])
-    return blocks[list(CANONICAL_FROM_ONNX)].reshape(array.shape)
-
-
-def canonical_to_onnx(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as the ONNX inputs of each layer's node (see the module docstring)."""
-    hidden, arrays = spec.hidden_size, {}
-    for layer in range(spec.num_layers):
-        cells = [params[spec.cell_index(layer, direction)] for direction in range(spec.num_directions)]
-        arrays[f"layer{layer}.W"] = np.stack([to_onnx_gates(cell.w_ih, hidden) for cell in cells])
-        arrays[f"layer{layer}.R"] = np.stack([to_onnx_gates(cell.w_hh, hidden) for cell in cells])
-        if spec.bias:
-            arrays[f"layer{layer}.B"] = np.stack([np.concatenate([to_onnx_gates(cell.b_ih, hidden), to_onnx_gates(cell.b_hh, hidden)]) for cell in cells])
-        if spec.peepholes:
-            arrays[f"layer{layer}.P"] = np.stack([np.concatenate([cell.w_ic, cell.w_oc, cell.w_fc]) for cell in cells])
-    return arrays
-
-
-def onnx_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
-    """The inverse of :func:`canonical_to_onnx`."""
-    hidden, cells = spec.hidden_size, []
-    for layer, direction in spec.cells():
-        fields = {
-            "w_ih": from_onnx_gates(np.asarray(arrays[f"layer{layer}.W"])[direction], hidden),
-            "w_hh": from_onnx_gates(np.asarray(arrays[f"layer{layer}.R"])[direction], hidden),
-        }
-        if f"layer{layer}.B" in arrays:
-            bias = np.asarray(arrays[f"layer{layer}.B"])[direction]
-            fields["b_ih"], fields["b_hh"] = (from_onnx_gates(half, hidden) for half in np.split(bias, 2))
-        if f"layer{layer}.P" in arrays:
-            fields["w_ic"], fields["w_oc"], fields["w_fc"] = np.split(np.asarray(arrays[f"layer{layer}.P"])[direction], 3)
-        cells.append(CellParams(**fields))
-    return tuple(cells)
 
 
 def onnx_activation(activation: BoundActivation) -> tuple[str, dict[str, float], bool]:
@@ -129,14 +98,13 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
     """The ONNX LSTM operator in ONNX Runtime (CPU): float32 and float16, time-major, no gradients."""
 
     name = "onnxruntime"
-    parameter_layout = "onnx"
+    layout = ONNX_LAYOUT
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL | {"peepholes", "activation_clip", "input_forget", "last_output_only"},
+        features=(STRUCTURAL - {"dropout"}) | {"peepholes", "activation_clip", "input_forget", "last_output_only"},
         activations=set(ONNX_ACTIVATIONS),
         dtypes={*PLAIN_DTYPES, "float16"},
         directions={"forward", "bidirectional", "reverse"},
-        devices={"cpu", "cuda"},
     )
     standalone_source = STANDALONE / "onnxruntime_lstm.py"
 
@@ -163,10 +131,6 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
             reasons.append(RUNTIME_REJECTS_FLOAT64)
         if config.batch_first:
             reasons.append(RUNTIME_REJECTS_LAYOUT_1)
-        if config.dropout:
-            reasons.append("the ONNX LSTM operator has no dropout between layers")
-        if config.device != "cpu":
-            reasons.append("this adapter runs ONNX Runtime's CPU execution provider only")
         return reasons
 
     def parameter_count(self, spec: LSTMSpec) -> int:
@@ -174,14 +138,8 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         from onnx import numpy_helper
 
         model = self.model(spec, "float32", lengths=False, initial_states=False)
-        weights = canonical_to_onnx(spec, init_params(spec, seed=0))
+        weights = array_names(ONNX_LAYOUT, spec)
         return sum(numpy_helper.to_array(tensor).size for tensor in model.graph.initializer if tensor.name in weights)
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_onnx(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return onnx_to_canonical(spec, backend_params)
 
     def model(
         self, spec: LSTMSpec, dtype: str, lengths: bool, initial_states: bool, params: LSTMParams | None = None, last_output_only: bool = False
@@ -198,7 +156,7 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         directions, hidden = spec.num_directions, spec.hidden_size
         if params is None:
             params = init_params(spec, seed=0)
-        weights = canonical_to_onnx(spec, params)
+        weights = to_backend(ONNX_LAYOUT, spec, params)
         initializers = [numpy_helper.from_array(np.asarray(array, dtype=dtype), name) for name, array in weights.items()]
         inputs = [helper.make_tensor_value_info("X", element, ["T", "B", spec.input_size])]
         nodes = []

@@ -114,8 +114,6 @@ class OpenVinoLSTMAdapter(OnnxRuntimeLSTMAdapter):
                 reasons.append(f"openvino: its CPU plugin cannot compile an ONNX LSTM with {name} as {role} ({words})")
         if config.batch_first:
             reasons.append("the models are the onnxruntime backend's, time-major (ONNX layout 0)")
-        if config.dropout:
-            reasons.append("the ONNX LSTM operator has no dropout between layers")
         if config.dtype in ("bfloat16", "float16"):
             try:
                 compiled = compiled_precision(config.dtype)

@@ -25,69 +25,31 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import DEVICES, BaseAdapter, RunConfig, RunRequest, UnsupportedCase, one_bias_gradients
+from .layouts import Layout, Part, Stored, layer_direction_cell, single, to_backend
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
 from .primitives import Primitive
-from .shared_layouts import cell_prefix
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
-# Canonical gate block (i, f, g, o) for each legacy block (g, i, f, o).
-LEGACY_GATE_ORDER = (2, 0, 1, 3)
+# The op's arrays per cell (see the module docstring): gate blocks g, i, f, o; one bias
+# row, the peepholes after it.
+LEGACY_LAYOUT = Layout(
+    "paddle-legacy",
+    counted_as="single_bias",
+    cells="layer_direction",
+    gate_order=("g", "i", "f", "o"),
+    always=("b_ih", "b_hh"),
+    arrays=(
+        single("{cell}.input_projection", "w_ih", transposed=True),
+        single("{cell}.weight", "w_hh", transposed=True),
+        Stored("{cell}.bias", (Part(("b_ih", "b_hh")), Part(("w_ic",)), Part(("w_fc",)), Part(("w_oc",))), row=True),
+    ),
+)
 # The op's activation arguments; any other string aborts the process inside Paddle.
 LEGACY_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-
-
-def _to_legacy_gates(array: np.ndarray, hidden: int) -> np.ndarray:
-    """Canonical rows [4H, ...] in the legacy block order g, i, f, o."""
-    return array.reshape(4, hidden, *array.shape[1:])[list(LEGACY_GATE_ORDER)].reshape(array.shape)
-
-
-def _from_legacy_gates(array: np.ndarray, hidden: int) -> np.ndarray:
-    """Legacy rows [4H, ...] (g, i, f, o) back in canonical block order i, f, g, o."""
-    inverse = np.argsort(LEGACY_GATE_ORDER)
-    return array.reshape(4, hidden, *array.shape[1:])[inverse].reshape(array.shape)
-
-
-def canonical_to_legacy(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as the legacy op's per-cell arrays (see the module docstring)."""
-    hidden = spec.hidden_size
-    arrays = {}
-    for layer, direction in spec.cells():
-        cell = params[spec.cell_index(layer, direction)]
-        bias = _to_legacy_gates(cell.b_ih + cell.b_hh, hidden)
-        if spec.peepholes:
-            bias = np.concatenate([bias, cell.w_ic, cell.w_fc, cell.w_oc])
-        prefix = cell_prefix(spec, layer, direction)
-        arrays[f"{prefix}.input_projection"] = _to_legacy_gates(cell.w_ih, hidden).T
-        arrays[f"{prefix}.weight"] = _to_legacy_gates(cell.w_hh, hidden).T
-        arrays[f"{prefix}.bias"] = bias[None, :]
-    return arrays
-
-
-def legacy_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
-    """The legacy op's per-cell arrays as canonical parameters (whole bias in b_ih, b_hh = 0)."""
-    hidden = spec.hidden_size
-    cells = []
-    for layer, direction in spec.cells():
-        prefix = cell_prefix(spec, layer, direction)
-        bias = np.asarray(arrays[f"{prefix}.bias"])[0]
-        peepholes = {}
-        if spec.peepholes:
-            w_ic, w_fc, w_oc = np.split(bias[4 * hidden :], 3)
-            peepholes = {"w_ic": w_ic, "w_fc": w_fc, "w_oc": w_oc}
-        cells.append(
-            CellParams(
-                w_ih=_from_legacy_gates(np.asarray(arrays[f"{prefix}.input_projection"]).T, hidden),
-                w_hh=_from_legacy_gates(np.asarray(arrays[f"{prefix}.weight"]).T, hidden),
-                b_ih=_from_legacy_gates(bias[: 4 * hidden], hidden),
-                b_hh=np.zeros(4 * hidden),
-                **peepholes,
-            )
-        )
-    return tuple(cells)
 
 
 def pack(padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -110,10 +72,10 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
     layers and directions composed from single calls."""
 
     name = "paddle-legacy"
-    parameter_layout = "single_bias"
+    layout = LEGACY_LAYOUT
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL | {"peepholes"}, activations=LEGACY_ACTIVATIONS, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+        features=(STRUCTURAL - {"dropout"}) | {"peepholes"}, activations=LEGACY_ACTIVATIONS, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
     )
     standalone_source = STANDALONE / "paddle_legacy.py"
 
@@ -135,8 +97,6 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             reasons.append("the legacy lstm op has no projection")
         if not spec.bias:
             reasons.append("the legacy lstm op always takes a bias row (its Bias input is required)")
-        if config.dropout:
-            reasons.append("the legacy lstm op has no dropout between layers")
         for role in ("gate_activation", "cell_activation", "candidate_activation"):
             if getattr(spec, role) not in LEGACY_ACTIVATIONS:
                 reasons.append(f"the legacy lstm op has no {getattr(spec, role)!r} {role}")
@@ -163,15 +123,9 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
     def parameter_count(self, spec: LSTMSpec) -> int:
         from reference import init_params
 
-        parameters = self._parameters(spec, canonical_to_legacy(spec, init_params(spec, seed=0)), "float64")
+        parameters = self._parameters(spec, to_backend(LEGACY_LAYOUT, spec, init_params(spec, seed=0)), "float64")
         unique = {id(parameter): parameter for parameter in parameters.values()}
         return sum(int(np.prod(parameter.shape)) for parameter in unique.values())
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_legacy(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return legacy_to_canonical(spec, backend_params)
 
     def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
         """Run the stacked op calls on packed sequences. Returns (parameters, x, states, top,
@@ -186,7 +140,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             raise UnsupportedCase(self.name, ("every sequence is empty: the op divides by zero (SIGFPE) on 0 rows",))
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         empty = paddle.to_tensor((lengths == 0)[:, None])
-        parameters = self._parameters(spec, canonical_to_legacy(spec, params), dtype)
+        parameters = self._parameters(spec, to_backend(LEGACY_LAYOUT, spec, params), dtype)
 
         def tensor(array: np.ndarray):
             return paddle.to_tensor(np.ascontiguousarray(array, dtype=dtype), stop_gradient=not track_gradients)
@@ -201,7 +155,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
             for layer in range(spec.num_layers):
                 direction_outputs = []
                 for direction in range(spec.num_directions):
-                    index, prefix = spec.cell_index(layer, direction), cell_prefix(spec, layer, direction)
+                    index, prefix = spec.cell_index(layer, direction), layer_direction_cell(spec, layer, direction)
                     projected = paddle.matmul(layer_input, parameters[f"{prefix}.input_projection"])
                     projected.get_tensor().set_lod([offsets.tolist()])
                     h0, c0 = states[index] or (None, None)
@@ -246,7 +200,7 @@ class PaddleLegacyLSTMAdapter(BaseAdapter):
         loss = sum((result * paddle.to_tensor(np.ascontiguousarray(grad, dtype=request.dtype))).sum() for result, grad in pairs)
         loss.backward()
         grads = {name: parameter.grad.numpy().astype(np.float64) for name, parameter in parameters.items()}
-        gradients = legacy_to_canonical(request.spec, grads)
+        gradients = self.backend_to_canonical(request.spec, grads)
         return LSTMGradients(
             x=self._padded(request, inputs, x.grad.numpy()),
             h0=np.stack([h0.grad.numpy() for h0, _ in states]).astype(np.float64),

@@ -13,35 +13,29 @@ they are shifted onto the wrong tensors.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
 
 import numpy as np
 
-from reference import CellParams, LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, cell_param_shapes
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
 from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
+from .layouts import Layout, array_names, single, to_backend, to_canonical
 from .paddle_runtime import default_dtype, device_reasons, import_paddle, use_device
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
-PADDLE_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh", "w_hr": "weight_ho"}
-
-
-def cell_path(spec: LSTMSpec, layer: int, direction: int) -> str:
-    """Structural name of a cell inside paddle.nn.LSTM: ``{k}.cell``, ``{k}.cell_fw`` or ``{k}.cell_bw``."""
-    if not spec.bidirectional:
-        return f"{layer}.cell"
-    return f"{layer}.cell_fw" if direction == 0 else f"{layer}.cell_bw"
-
-
-def canonical_to_paddle(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters under paddle.nn.LSTM's structural names (projection transposed)."""
-    state = {}
-    for layer, direction in spec.cells():
-        cell = params[spec.cell_index(layer, direction)]
-        for name, array in cell.arrays().items():
-            state[f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"] = array.T if name == "w_hr" else array
-    return state
+PADDLE_LAYOUT = Layout(
+    "paddle",
+    counted_as="two_biases",
+    cells="paddle",
+    arrays=(
+        single("{cell}.weight_ih", "w_ih"),
+        single("{cell}.weight_hh", "w_hh"),
+        single("{cell}.bias_ih", "b_ih"),
+        single("{cell}.bias_hh", "b_hh"),
+        single("{cell}.weight_ho", "w_hr", transposed=True),
+    ),
+)
 
 
 def flat_aliases(spec: LSTMSpec) -> dict[str, str]:
@@ -60,28 +54,7 @@ def flat_aliases(spec: LSTMSpec) -> dict[str, str]:
         for layer, direction in spec.cells()
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     ]
-    structural = [
-        f"{cell_path(spec, layer, direction)}.{PADDLE_NAMES[name]}"
-        for layer, direction in spec.cells()
-        for name in cell_param_shapes(spec, layer)
-    ]
-    return dict(zip(flat, structural))
-
-
-def paddle_to_canonical(spec: LSTMSpec, state: Mapping[str, np.ndarray]) -> LSTMParams:
-    """paddle.nn.LSTM parameters by structural name as canonical parameters."""
-    cells = []
-    for layer, direction in spec.cells():
-        prefix = cell_path(spec, layer, direction)
-        arrays = {
-            name: np.asarray(state[f"{prefix}.{paddle}"])
-            for name, paddle in PADDLE_NAMES.items()
-            if f"{prefix}.{paddle}" in state
-        }
-        if "w_hr" in arrays:
-            arrays["w_hr"] = arrays["w_hr"].T
-        cells.append(CellParams(**arrays))
-    return tuple(cells)
+    return dict(zip(flat, array_names(PADDLE_LAYOUT, spec)))
 
 
 def paddle_layer(spec: LSTMSpec, dtype: str = "float64", dropout: float = 0.0, time_major: bool = True):
@@ -112,32 +85,25 @@ def has_projection() -> bool:
 def load_params(layer, spec: LSTMSpec, params: LSTMParams, dtype: str) -> None:
     """Set the canonical parameters into a paddle.nn.LSTM, cast to ``dtype``."""
     state = layer.state_dict()
-    for name, array in canonical_to_paddle(spec, params).items():
+    for name, array in to_backend(PADDLE_LAYOUT, spec, params).items():
         state[name].set_value(array.astype(dtype))
 
 
-class PaddleLayout:
-    """Parameters laid out as paddle.nn.LSTM holds them (see the module docstring), for every
-    adapter whose backend is built from that layer."""
-
-    parameter_layout = "two_biases"
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_paddle(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return paddle_to_canonical(spec, backend_params)
+class PaddleStateDict:
+    """The second names paddle.nn.LSTM's state dict holds, for every adapter whose backend is
+    built from that layer (see :func:`flat_aliases`)."""
 
     def state_dict_aliases(self, spec: LSTMSpec) -> dict[str, str]:
         """Second names of the layer's arrays in its state dict (see :func:`flat_aliases`)."""
         return flat_aliases(spec)
 
 
-class PaddleLSTMAdapter(PaddleLayout, BaseAdapter):
+class PaddleLSTMAdapter(PaddleStateDict, BaseAdapter):
     """paddle.nn.LSTM: layers, forward/bidirect, time_major both ways, sequence_length,
     projection, initial states, float32 and float64, CPU (GPU when present)."""
 
     name = "paddle"
+    layout = PADDLE_LAYOUT
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
     standalone_source = STANDALONE / "paddle_lstm.py"
@@ -192,6 +158,6 @@ class PaddleLSTMAdapter(PaddleLayout, BaseAdapter):
         )
         loss.backward()
         state = layer.state_dict()
-        grads = {name: state[name].grad.numpy().astype(np.float64) for name in canonical_to_paddle(request.spec, params)}
+        grads = {name: state[name].grad.numpy().astype(np.float64) for name in array_names(PADDLE_LAYOUT, request.spec)}
         x_grad, h0_grad, c0_grad = (tensor.grad.numpy().astype(np.float64) for tensor in (x, *states))
-        return LSTMGradients(x_grad, h0_grad, c0_grad, paddle_to_canonical(request.spec, grads))
+        return LSTMGradients(x_grad, h0_grad, c0_grad, to_canonical(PADDLE_LAYOUT, request.spec, grads))

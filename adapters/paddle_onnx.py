@@ -28,7 +28,7 @@ import tempfile
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
-from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest
 from .onnx_session import (
     RUNTIME_REJECTS_FLOAT64,
     ModelCache,
@@ -38,7 +38,7 @@ from .onnx_session import (
     model_key,
     run_session,
 )
-from .paddle_lstm import PaddleLayout, load_params, paddle_layer
+from .paddle_lstm import PADDLE_LAYOUT, PaddleStateDict, load_params, paddle_layer
 from .paddle_runtime import import_paddle
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
@@ -77,12 +77,13 @@ def input_specs(spec: LSTMSpec, config: RunConfig) -> list:
     return specs
 
 
-class PaddleOnnxAdapter(PaddleLayout, BaseAdapter):
+class PaddleOnnxAdapter(PaddleStateDict, BaseAdapter):
     """paddle.nn.LSTM through ``paddle.onnx.export`` (paddle2onnx) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "paddle-onnx"
+    layout = PADDLE_LAYOUT
     interface_version = INTERFACE_VERSION
-    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
+    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"})
     standalone_source = STANDALONE / "paddle_onnx.py"
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
 
@@ -102,8 +103,6 @@ class PaddleOnnxAdapter(PaddleLayout, BaseAdapter):
             reasons.append(PADDLE2ONNX_ABORTS_ON_PROJECTION)
         if config.dtype == "float64":
             reasons.append(RUNTIME_REJECTS_FLOAT64)
-        if config.device != "cpu":
-            reasons.append("this adapter runs ONNX Runtime's CPU execution provider only")
         return reasons
 
     def parameter_count(self, spec: LSTMSpec) -> int:

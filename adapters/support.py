@@ -102,7 +102,10 @@ class Support:
     - ``activations``: activation names of :mod:`reference.activations` it runs in any
       role (its ``unsupported`` may still refuse a parameter value or a pairing); without
       them, only the classic sigmoid gates, tanh candidate and tanh cell activation;
-    - ``dtypes``, ``directions``, ``devices``: among :data:`DTYPES`, :data:`DIRECTIONS`, :data:`DEVICES`.
+    - ``dtypes``, ``directions``, ``devices``: among :data:`DTYPES`, :data:`DIRECTIONS`, :data:`DEVICES`;
+    - ``shared_activations``: activation roles (:data:`reference.spec.ACTIVATION_ROLES`) that
+      take one activation between them, as Keras's ``activation`` is both the candidate's
+      and the cell output's: a spec whose activations in those roles differ is not sent.
     """
 
     features: frozenset[str] = frozenset()
@@ -110,12 +113,16 @@ class Support:
     dtypes: frozenset[str] = frozenset(PLAIN_DTYPES)
     directions: frozenset[str] = frozenset({"forward"})
     devices: frozenset[str] = frozenset({"cpu"})
+    shared_activations: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for name, allowed in (
-            ("features", FEATURES), ("activations", tuple(ACTIVATIONS)), ("dtypes", DTYPES), ("directions", DIRECTIONS), ("devices", DEVICES)
+            ("features", FEATURES), ("activations", tuple(ACTIVATIONS)), ("dtypes", DTYPES), ("directions", DIRECTIONS), ("devices", DEVICES),
+            ("shared_activations", ACTIVATION_ROLES),
         ):
             object.__setattr__(self, name, _names(name, getattr(self, name), allowed))
+        if len(self.shared_activations) == 1:
+            raise ValueError(f"supports.shared_activations: expected no roles or at least two, got {sorted(self.shared_activations)}")
 
     @classmethod
     def of_interface(cls, version: int, dtypes: tuple[str, ...] = PLAIN_DTYPES) -> Support:
@@ -185,6 +192,9 @@ def undeclared(name: str, declaration: Declaration, config) -> list[str]:
         activation = config.spec.activation(role).name
         if getattr(config.spec, role) != classic and activation not in support.activations:
             reasons.append(refused(f"activation {activation} (as {role})", ACTIVATION_SINCE[activation]))
+    shared = [role for role in ACTIVATION_ROLES if role in support.shared_activations]
+    if len({getattr(config.spec, role) for role in shared}) > 1:
+        reasons.append(f"{name} has one activation for its {' and '.join(shared)}")
     if config.dtype not in support.dtypes:
         reasons.append(refused(f"dtype {config.dtype}", DTYPE_SINCE[config.dtype]))
     if config.device not in support.devices:

@@ -26,51 +26,31 @@ and adds a ``forget_bias``). Mapping back puts the one bias in b_ih and zeros in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
-from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, parameter_count
+from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import DEVICES, PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
-from .keras_lstm import canonical_to_keras, keras_to_canonical
-from .shared_layouts import cell_prefix
+from .base import PLAIN_DTYPES, BaseAdapter, RunConfig, RunRequest, backend_gradients, one_bias_gradients
+from .layouts import Layout, Part, Stored, layer_direction_cell, single, stored_count, to_backend
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
-# Canonical peephole name -> the op's input of it.
-PEEPHOLE_INPUTS = {"w_ic": "wci", "w_fc": "wcf", "w_oc": "wco"}
-
-
-def cell_prefixes(spec: LSTMSpec) -> list[tuple[int, str]]:
-    """(layer, name prefix) of every cell, in canonical cell order."""
-    return [(layer, cell_prefix(spec, layer, direction)) for layer, direction in spec.cells()]
-
-
-def canonical_to_block(spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-    """Canonical parameters as the op's per-cell arrays (see the module docstring): Keras's
-    arrays with the recurrent kernel stacked under the kernel, and the peepholes."""
-    arrays = canonical_to_keras(spec, params)
-    for (_, prefix), cell in zip(cell_prefixes(spec), params):
-        arrays[f"{prefix}.kernel"] = np.concatenate([arrays[f"{prefix}.kernel"], arrays.pop(f"{prefix}.recurrent_kernel")])
-        if spec.peepholes:
-            arrays.update({f"{prefix}.{key}": getattr(cell, name) for name, key in PEEPHOLE_INPUTS.items()})
-    return arrays
-
-
-def block_to_canonical(spec: LSTMSpec, arrays: Mapping[str, np.ndarray]) -> LSTMParams:
-    """The op's per-cell arrays as canonical parameters (the bias in b_ih, b_hh = 0)."""
-    keras = {name: np.asarray(array) for name, array in arrays.items() if name.endswith(".bias")}
-    for layer, prefix in cell_prefixes(spec):
-        kernel = np.asarray(arrays[f"{prefix}.kernel"])
-        keras[f"{prefix}.kernel"], keras[f"{prefix}.recurrent_kernel"] = np.split(kernel, [spec.layer_input_size(layer)])
-    cells = keras_to_canonical(spec, keras)
-    if not spec.peepholes:
-        return cells
-    return tuple(
-        replace(cell, **{name: np.asarray(arrays[f"{prefix}.{key}"]) for name, key in PEEPHOLE_INPUTS.items()})
-        for (_, prefix), cell in zip(cell_prefixes(spec), cells)
-    )
+# The op's arrays per cell (see the module docstring).
+TF_BLOCK_LAYOUT = Layout(
+    "tf-block",
+    counted_as="tf_block",
+    cells="layer_direction",
+    arrays=(
+        Stored("{cell}.kernel", (Part(("w_ih",)), Part(("w_hh",))), axis=1, transposed=True),
+        Stored("{cell}.bias", (Part(("b_ih", "b_hh")),)),
+        single("{cell}.wci", "w_ic"),
+        single("{cell}.wcf", "w_fc"),
+        single("{cell}.wco", "w_oc"),
+    ),
+)
+# The op's peephole inputs.
+PEEPHOLE_INPUTS = ("wci", "wcf", "wco")
 
 
 class TensorFlowBlockLSTMAdapter(BaseAdapter):
@@ -79,10 +59,10 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
     (the op's registered ``BlockLSTMGradV2``)."""
 
     name = "tensorflow-block"
-    parameter_layout = "tf_block"
+    layout = TF_BLOCK_LAYOUT
     interface_version = INTERFACE_VERSION
     supports = Support(
-        features=STRUCTURAL | {"peepholes", "cell_clip"}, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional", "reverse"}, devices=DEVICES
+        features=(STRUCTURAL - {"dropout"}) | {"peepholes", "cell_clip"}, dtypes={*PLAIN_DTYPES, "float16"}, directions={"forward", "bidirectional", "reverse"}
     )
     standalone_source = STANDALONE / "tensorflow_block.py"
 
@@ -100,20 +80,11 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
             reasons.append("BlockLSTMV2 has one seq_len_max for the whole batch, no per-sequence lengths")
         if config.dtype not in ("float32", "float16"):
             reasons.append(f"BlockLSTMV2 takes float16 and float32 only, not {config.dtype}")
-        if config.dropout:
-            reasons.append("BlockLSTMV2 has no dropout between layers")
-        if config.device != "cpu":
-            reasons.append("the tensorflow-block adapter runs on the CPU")
         return reasons
 
     def parameter_count(self, spec: LSTMSpec) -> int:
-        return parameter_count(spec, self.parameter_layout).total
-
-    def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_block(spec, params)
-
-    def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return block_to_canonical(spec, backend_params)
+        """The entries of the op's inputs: the op has no count of its own, so its layout's."""
+        return stored_count(self.layout, spec)
 
     def _forward(self, spec: LSTMSpec, x, h0: list, c0: list, weights: Mapping[str, object]):
         """Run the stacked op calls on ``x`` [T, B, I] (tensors) from per-cell initial
@@ -126,7 +97,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
         for layer in range(spec.num_layers):
             outputs = []
             for direction in range(spec.num_directions):
-                index, prefix = spec.cell_index(layer, direction), cell_prefix(spec, layer, direction)
+                index, prefix = spec.cell_index(layer, direction), layer_direction_cell(spec, layer, direction)
                 reversed_ = spec.runs_reversed(direction)
                 steps = tf.reverse(x, axis=[0]) if reversed_ else x
                 result = tf.raw_ops.BlockLSTMV2(
@@ -136,7 +107,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
                     h_prev=h0[index],
                     w=weights[f"{prefix}.kernel"],
                     b=weights.get(f"{prefix}.bias", tf.zeros([4 * hidden], dtype=x.dtype)),
-                    **{key: weights.get(f"{prefix}.{key}", zeros) for key in PEEPHOLE_INPUTS.values()},
+                    **{key: weights.get(f"{prefix}.{key}", zeros) for key in PEEPHOLE_INPUTS},
                     cell_clip=spec.cell_clip or 0.0,
                     use_peephole=spec.peepholes,
                 )
@@ -154,7 +125,7 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
         def tensor(array: np.ndarray):
             return tf.constant(np.asarray(array, dtype=request.dtype))
 
-        weights = {name: tensor(array) for name, array in canonical_to_block(request.spec, params).items()}
+        weights = {name: tensor(array) for name, array in to_backend(TF_BLOCK_LAYOUT, request.spec, params).items()}
         return tensor(inputs.x), [tensor(h) for h in inputs.h0], [tensor(c) for c in inputs.c0], weights
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
@@ -177,5 +148,5 @@ class TensorFlowBlockLSTMAdapter(BaseAdapter):
             pairs = [(outputs, upstream.outputs), *zip(h_n, upstream.h_n), *zip(c_n, upstream.c_n)]
             loss = tf.add_n([tf.reduce_sum(result * grad.astype(request.dtype)) for result, grad in pairs])
         grad_x, grad_h0, grad_c0, grad_weights = tape.gradient(loss, [x, h0, c0, weights])
-        gradients = block_to_canonical(spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in grad_weights.items()})
+        gradients = self.backend_to_canonical(spec, {name: np.asarray(grad, dtype=np.float64) for name, grad in grad_weights.items()})
         return backend_gradients(request, grad_x, grad_h0, grad_c0, one_bias_gradients(gradients), x_batch_major=False)

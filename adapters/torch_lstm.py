@@ -16,7 +16,8 @@ from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpe
 
 from .base import DEVICES, DTYPES, BaseAdapter, RunConfig, RunRequest
 from .primitives import Primitive
-from .shared_layouts import TorchLayout, canonical_to_torch, torch_to_canonical
+from .layouts import to_backend, to_canonical
+from .shared_layouts import TORCH_LAYOUT
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
 
@@ -47,13 +48,14 @@ def load_torch_params(module, spec: LSTMSpec, params: LSTMParams) -> None:
     """Load canonical parameters into a torch.nn.LSTM (cast to its dtype and device)."""
     import torch
 
-    module.load_state_dict({name: torch.from_numpy(array) for name, array in canonical_to_torch(spec, params).items()})
+    module.load_state_dict({name: torch.from_numpy(array) for name, array in to_backend(TORCH_LAYOUT, spec, params).items()})
 
 
-class TorchLSTMAdapter(TorchLayout, BaseAdapter):
+class TorchLSTMAdapter(BaseAdapter):
     """torch.nn.LSTM: every structural feature torch has, float32/float64/bfloat16/float16, CPU and CUDA."""
 
     name = "torch"
+    layout = TORCH_LAYOUT
     interface_version = INTERFACE_VERSION
     supports = Support(features=STRUCTURAL, dtypes=DTYPES, directions={"forward", "bidirectional"}, devices=DEVICES)
     standalone_source = STANDALONE / "torch_lstm.py"
@@ -142,4 +144,4 @@ class TorchLSTMAdapter(TorchLayout, BaseAdapter):
         )
         loss.backward()
         grads = {name: to_numpy(parameter.grad) for name, parameter in module.named_parameters()}
-        return LSTMGradients(to_numpy(x.grad), to_numpy(states[0].grad), to_numpy(states[1].grad), torch_to_canonical(request.spec, grads))
+        return LSTMGradients(to_numpy(x.grad), to_numpy(states[0].grad), to_numpy(states[1].grad), to_canonical(TORCH_LAYOUT, request.spec, grads))

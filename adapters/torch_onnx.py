@@ -28,7 +28,7 @@ import warnings
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
-from .base import DEVICES, BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest
 from .onnx_session import (
     RUNTIME_REJECTS_FLOAT64,
     ModelCache,
@@ -40,7 +40,7 @@ from .onnx_session import (
 )
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
-from .shared_layouts import TorchLayout
+from .shared_layouts import TORCH_LAYOUT
 from .torch_lstm import load_torch_params, torch_module
 
 TORCHSCRIPT_REJECTS_PROJECTION = "torch.onnx (TorchScript): Unsupported: ONNX export of operator LSTM, LSTMs with projections"
@@ -87,12 +87,13 @@ def input_names(config: RunConfig) -> list[str]:
     return ["x"] + (["lengths"] if config.lengths else []) + (["h0", "c0"] if config.initial_states else [])
 
 
-class TorchOnnxAdapter(TorchLayout, BaseAdapter):
+class TorchOnnxAdapter(BaseAdapter):
     """torch.nn.LSTM through ``torch.onnx.export`` (dynamo) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "torch-onnx"
+    layout = TORCH_LAYOUT
     interface_version = INTERFACE_VERSION
-    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"}, devices=DEVICES)
+    supports = Support(features=STRUCTURAL, directions={"forward", "bidirectional"})
     standalone_source = STANDALONE / "torch_onnx.py"
     costly_runs = True  # an export per distinct model: about 1 to 8 s (torch), 0.1 to 4 s (paddle)
     dynamo = True
@@ -114,8 +115,6 @@ class TorchOnnxAdapter(TorchLayout, BaseAdapter):
             reasons.append("pack_padded_sequence rejects sequences of length 0")
         if config.dtype == "float64":
             reasons.append(RUNTIME_REJECTS_FLOAT64)
-        if config.device != "cpu":
-            reasons.append("this adapter runs ONNX Runtime's CPU execution provider only")
         reasons.extend(self._exporter_reasons(config))
         return reasons
 

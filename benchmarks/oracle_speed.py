@@ -42,10 +42,11 @@ def torch_module(spec: LSTMSpec, params):
     """A float64 torch.nn.LSTM holding the oracle's parameters."""
     import torch
 
-    from adapters.torch_lstm import canonical_to_torch
+    from adapters.layouts import to_backend
+    from adapters.shared_layouts import TORCH_LAYOUT
 
     module = torch.nn.LSTM(spec.input_size, spec.hidden_size, dtype=torch.float64)
-    module.load_state_dict({name: torch.from_numpy(value) for name, value in canonical_to_torch(spec, params).items()})
+    module.load_state_dict({name: torch.from_numpy(value) for name, value in to_backend(TORCH_LAYOUT, spec, params).items()})
     return module
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.torch_lstm import torch_to_canonical
+from adapters.layouts import to_canonical
+from adapters.shared_layouts import TORCH_LAYOUT
 from reference import LSTMSpec, lstm_forward, parameter_count
 
 from conformance.plugin import selected_references
@@ -119,7 +120,7 @@ def test_seed_004_torch_reproduces_the_printed_values(torch):
 def test_seed_004_oracle_with_that_modules_weights_reproduces_them(torch):
     values, lstm = seed_004_run(torch)
     spec = LSTMSpec(input_size=3, hidden_size=4)
-    params = torch_to_canonical(spec, {name: tensor.detach().double().numpy() for name, tensor in lstm.state_dict().items()})
+    params = to_canonical(TORCH_LAYOUT, spec, {name: tensor.detach().double().numpy() for name, tensor in lstm.state_dict().items()})
     result = lstm_forward(spec, params, values["input"], initial_states=(values["h_0"], values["c_0"]))
     for name, value in zip(("output", "h_n", "c_n"), result):
         np.testing.assert_allclose(value, SEED_004[name], rtol=0, atol=PRINTED_DIGITS, err_msg=name)

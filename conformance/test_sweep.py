@@ -11,19 +11,18 @@ Known deviations are left out of the judgment, not out of the sweep.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, note, reject, settings
 from hypothesis import strategies as st
 
-from adapters.base import PLAIN_DTYPES, RunConfig, RunRequest, UnsupportedCase, has_costly_runs
-from reference import ACTIVATION_NAMES, LSTMSpec, init_params, map_params
+from adapters.base import RunRequest, UnsupportedCase, has_costly_runs
+from reference import LSTMSpec, init_params, map_params
 from reference.activations import ACTIVATIONS, activation_text
-from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
+from reference.spec import DEFAULT_ACTIVATIONS
 
-from conformance.run.backends import Backend
+from conformance.probes.capabilities import sweep_capabilities
 from conformance.cases.table import SATURATION_INPUT_STD, SATURATION_SCALE, UNBOUNDED_GATE_SCALE, is_bounded, round_to
 from conformance.judge.compare import compare_quantities
 from conformance.judge.location import Locator
@@ -36,42 +35,6 @@ from conformance.judge.tolerances import regime_scale
 LARGEST_MEANINGFUL = 1e30
 # A backend with costly runs (adapters.base.has_costly_runs) sweeps this fraction of the examples.
 COSTLY_SWEEP_FRACTION = 4
-
-
-def capabilities(backend: Backend) -> tuple[dict[str, bool], dict[str, tuple[str, ...]], tuple[str, ...]]:
-    """Which features the backend supports, each asked on an otherwise plain config in a
-    dtype it takes; which activations it takes in each role; and its float32 and float64
-    dtypes (the sweep's random sizes and values are held to their a-priori tolerances,
-    which reduced precision has none of: see conformance.judge.tolerances). A backend that
-    takes neither on the plain config supports nothing here."""
-    dtypes = tuple(dtype for dtype in PLAIN_DTYPES if not backend.unsupported(RunConfig(LSTMSpec(3, 4), dtype=dtype)))
-    base = RunConfig(LSTMSpec(3, 4), dtype=dtypes[0] if dtypes else PLAIN_DTYPES[0])
-
-    def supports(config: RunConfig) -> bool:
-        return bool(dtypes) and not backend.unsupported(config)
-
-    def with_spec(**fields) -> RunConfig:
-        return replace(base, spec=LSTMSpec(3, 4, **fields))
-
-    variants = {
-        "layers": with_spec(num_layers=2),
-        "bidirectional": with_spec(bidirectional=True),
-        "reverse": with_spec(reverse=True),
-        "projection": with_spec(proj_size=2),
-        "no_bias": with_spec(bias=False),
-        "peepholes": with_spec(peepholes=True),
-        "input_forget": with_spec(input_forget=True),
-        "activation_clip": with_spec(activation_clip=1.0),
-        "cell_clip": with_spec(cell_clip=1.0),
-        "proj_clip": with_spec(proj_size=2, proj_clip=1.0),
-        "lengths": replace(base, lengths=True),
-        "zero_length": replace(base, lengths=True, zero_length=True),
-        "initial_states": replace(base, initial_states=True),
-        "batch_first": replace(base, batch_first=True),
-    }
-    able = {feature: supports(config) for feature, config in variants.items()}
-    activations = {role: tuple(name for name in ACTIVATION_NAMES if supports(with_spec(**{role: name}))) for role in ACTIVATION_ROLES}
-    return able, activations, dtypes
 
 
 @st.composite
@@ -134,7 +97,7 @@ def sweep_requests(draw, able: dict[str, bool], activations: dict[str, tuple[str
 
 def test_random_specs_match_the_oracle(backend, request, record):
     require_available(backend)
-    able, activations, dtypes = capabilities(backend)
+    able, activations, dtypes = sweep_capabilities(backend)
     if not dtypes:
         pytest.skip(f"{backend.name} takes neither float32 nor float64 on a plain one-layer LSTM")
     examples = request.config.getoption("--sweep-examples")

@@ -32,7 +32,8 @@ import numpy as np
 
 from reference import LSTMSpec
 
-from adapters.flax_lstm import FlaxLSTMAdapter, FlaxLSTMCellAdapter
+from adapters.flax_lstm import FLAX_LAYOUT, FLAX_PER_GATE_LAYOUT
+from adapters.layouts import cell_paths
 from conformance.porting.stored_layers import STACK_END, StoredLayer, group_directions, split_stacks, stack_layers
 
 SUFFIXES = (".msgpack",)
@@ -41,8 +42,8 @@ VARIABLE_VALUE = ".value"
 # Each Flax cell's weight names, and which of them are its input and recurrent kernels
 # ([I, 4H] and [H, 4H] for OptimizedLSTMCell, [I, H] and [H, H] per gate for LSTMCell).
 CELLS = {
-    FlaxLSTMAdapter.cell_weights: ("dense_i.kernel", "dense_h.kernel"),
-    FlaxLSTMCellAdapter.cell_weights: ("ii.kernel", "hi.kernel"),
+    cell_paths(FLAX_LAYOUT): ("dense_i.kernel", "dense_h.kernel"),
+    cell_paths(FLAX_PER_GATE_LAYOUT): ("ii.kernel", "hi.kernel"),
 }
 DIRECTIONS = {"forward_rnn": "forward", "backward_rnn": "backward"}
 # What one dotted part of a name written into an Orbax checkpoint may be.

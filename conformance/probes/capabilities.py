@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from adapters.base import RunConfig
+from reference import ACTIVATION_NAMES
+from reference.spec import ACTIVATION_ROLES
 
 from conformance.run.backends import Backend
-from conformance.cases.table import ACTIVATION_SETS, DEEP_LAYERS, LONG_SHAPE, PLAIN_DTYPES, Case
+from conformance.cases.table import ACTIVATION_SETS, DEEP_LAYERS, DTYPE_NAMES, LONG_SHAPE, PLAIN_DTYPES, Case
 from conformance.record_columns import column
 
 
@@ -77,6 +79,44 @@ FEATURE_PROBES: tuple[FeatureProbe, ...] = (
     FeatureProbe("gradients", Case(), gradients=True, exercised_by=lambda case: True),
     _factor("CUDA device", device="cuda"),
 )
+
+
+PROBES_BY_FEATURE = {probe.feature: probe for probe in FEATURE_PROBES}
+# The request features the randomized sweep draws, each with the row that asks it.
+SWEEP_FEATURES = {
+    "layers": "several layers",
+    "bidirectional": "bidirectional",
+    "reverse": "reverse direction only",
+    "projection": "projection",
+    "no_bias": "no bias",
+    "peepholes": "peepholes",
+    "input_forget": "coupled input-forget gate",
+    "activation_clip": "activation clip",
+    "cell_clip": "cell clip",
+    "proj_clip": "projection clip",
+    "lengths": "sequence lengths",
+    "zero_length": "an empty sequence (length 0)",
+    "initial_states": "initial states",
+    "batch_first": "batch-first layout",
+}
+
+
+def sweep_capabilities(backend: Backend) -> tuple[dict[str, bool], dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """What the sweep may draw for ``backend``: each of :data:`SWEEP_FEATURES`, asked as the
+    capability table asks it; the activations it takes in each role on an otherwise plain
+    LSTM; and its float32 and float64 dtypes (the sweep's random sizes and values are held
+    to their a-priori tolerances, which reduced precision has none of: see
+    conformance.judge.tolerances). A backend taking neither plain dtype supports nothing here."""
+    plain = [dtype for dtype in PLAIN_DTYPES if not probe(backend, PROBES_BY_FEATURE[DTYPE_NAMES[dtype]])[1]]
+    if not plain:
+        return {feature: False for feature in SWEEP_FEATURES}, {role: () for role in ACTIVATION_ROLES}, ()
+    able = {feature: not probe(backend, PROBES_BY_FEATURE[row])[1] for feature, row in SWEEP_FEATURES.items()}
+    base = Case(dtype=plain[0]).config()
+    activations = {
+        role: tuple(name for name in ACTIVATION_NAMES if not backend.unsupported(replace(base, spec=replace(base.spec, **{role: name}))))
+        for role in ACTIVATION_ROLES
+    }
+    return able, activations, tuple(DTYPE_NAMES[dtype] for dtype in plain)
 
 
 def probe(backend: Backend, feature: FeatureProbe) -> tuple[Case, tuple[str, ...]]:

@@ -88,12 +88,13 @@ def test_onnx_layout_against_the_onnx_specification_equations():
     """The ONNX mapping read back through ONNX's own equations, written out here from the
     operator's documentation (gate blocks i, o, f, c; B = [Wb | Rb]; P = [Pi | Po | Pf];
     the output gate's peephole on the new cell), one step from a given state."""
-    from adapters.onnxruntime_lstm import canonical_to_onnx
+    from adapters.layouts import to_backend
+    from adapters.onnxruntime_lstm import ONNX_LAYOUT
     from reference import lstm_forward, sigmoid
 
     spec = LSTMSpec(3, 4, peepholes=True)
     params = init_params(spec, seed=3)
-    arrays = canonical_to_onnx(spec, params)
+    arrays = to_backend(ONNX_LAYOUT, spec, params)
     rng = np.random.default_rng(4)
     x, h0, c0 = rng.standard_normal((1, 2, 3)), rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 2, 4))
     w, r, b, p = arrays["layer0.W"][0], arrays["layer0.R"][0], arrays["layer0.B"][0], arrays["layer0.P"][0]

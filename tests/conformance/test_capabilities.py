@@ -64,3 +64,17 @@ def test_each_reason_is_numbered_once_in_the_terminal_and_shown_beside_its_cell_
         ("a", "peepholes", "a has no peepholes"),
         ("b", "gradients", "b computes no gradients"),
     ]
+
+
+def test_the_sweep_draws_what_the_capability_table_says_a_backend_runs():
+    from adapters.example import ExampleAdapter
+    from conformance.probes.capabilities import SWEEP_FEATURES, sweep_capabilities
+
+    able, activations, dtypes = sweep_capabilities(Backend("example", ExampleAdapter()))
+    assert {feature for feature, runs in able.items() if runs} == {"initial_states", "batch_first"}
+    assert activations == {"gate_activation": ("sigmoid",), "candidate_activation": ("tanh",), "cell_activation": ("tanh",)}
+    assert dtypes == ("float32", "float64")
+    table = capabilities(Backend("numpy-stack", NumpyStackAdapter()))
+    able, _, _ = sweep_capabilities(Backend("numpy-stack", NumpyStackAdapter()))
+    assert able == {feature: not table[row] for feature, row in SWEEP_FEATURES.items()}
+    assert able["layers"] and not able["cell_clip"]

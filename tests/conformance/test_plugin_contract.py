@@ -126,6 +126,31 @@ def test_a_declaration_the_suite_cannot_read_is_one_clear_error():
         declaration_of(FromTheFuture())
 
 
+def test_roles_declared_to_share_one_activation_are_never_sent_two():
+    """Keras's ``activation`` is both the candidate's and the cell output's: an adapter
+    declaring those roles shared is refused a spec where they differ, before it is asked,
+    and sent one where they agree (whatever else it is)."""
+    shared = Declaration(support.INTERFACE_VERSION, Support(activations={"tanh", "relu"}, shared_activations={"candidate_activation", "cell_activation"}))
+    differ = RunConfig(LSTMSpec(2, 3, candidate_activation="relu"))
+    agree = RunConfig(LSTMSpec(2, 3, candidate_activation="relu", cell_activation="relu"))
+    assert undeclared("shared", shared, differ) == ["shared has one activation for its candidate_activation and cell_activation"]
+    assert undeclared("shared", shared, agree) == []
+    assert undeclared("free", Declaration(support.INTERFACE_VERSION, Support(activations={"tanh", "relu"})), differ) == []
+    with pytest.raises(ValueError, match=r"supports.shared_activations: expected no roles or at least two, got \['cell_activation'\]"):
+        Support(shared_activations={"cell_activation"})
+    with pytest.raises(ValueError, match=r"supports.shared_activations: expected names among .*, got 'output_activation'"):
+        Support(shared_activations={"cell_activation", "output_activation"})
+
+
+def test_the_keras_style_backends_declare_their_shared_activation_and_are_never_sent_two():
+    from adapters import load_adapter
+    from adapters.exec_backend import ExecAdapter
+
+    differ = RunConfig(LSTMSpec(2, 3, candidate_activation="relu"), dtype="float32")
+    for adapter in (load_adapter("keras-torch"), load_adapter("flax"), ExecAdapter("exec:adapters/exec/tfjs/tfjs.json")):
+        assert adapter.unsupported(differ) == (f"{adapter.name} has one activation for its candidate_activation and cell_activation",)
+
+
 def raise_in_numpy() -> None:
     np.split(np.zeros(5), 4)
 

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from adapters.base import BaseAdapter, RunConfig, RunRequest
-from adapters.onnxruntime_lstm import canonical_to_onnx, onnx_to_canonical
+from adapters.layouts import to_backend, to_canonical
+from adapters.onnxruntime_lstm import ONNX_LAYOUT
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, lstm_forward, parameter_count
 
 # The activations this adapter's release knew, by the names it used then.
@@ -51,10 +52,10 @@ class InterfaceOneAdapter(BaseAdapter):
         return parameter_count(spec, self.parameter_layout).total
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
-        return canonical_to_onnx(spec, params)
+        return to_backend(ONNX_LAYOUT, spec, params)
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        return onnx_to_canonical(spec, backend_params)
+        return to_canonical(ONNX_LAYOUT, spec, backend_params)
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec = request.spec
@@ -67,7 +68,7 @@ class InterfaceOneAdapter(BaseAdapter):
             cell_activation=KNOWN_ACTIVATIONS[spec.cell_activation],
         )
         dtype = np.dtype(request.dtype)
-        weights = onnx_to_canonical(known, {name: array.astype(dtype).astype(np.float64) for name, array in canonical_to_onnx(known, params).items()})
+        weights = to_canonical(ONNX_LAYOUT, known, {name: array.astype(dtype).astype(np.float64) for name, array in to_backend(ONNX_LAYOUT, known, params).items()})
         return lstm_forward(known, weights, inputs.x, lengths=request.lengths, initial_states=(inputs.h0, inputs.c0))
 
 
