@@ -28,7 +28,9 @@ The declaration (a JSON object; the file's own fields plus ``command``):
   file's folder;
 - ``parameter_layout``: which :data:`reference.LAYOUTS` formula its parameter count follows;
 - ``layout``: the layout it reads weights in, one of :data:`adapters.exchange.LAYOUTS`
-  (default ``canonical``); gradients are returned in the canonical layout whatever it is;
+  (default ``canonical``), or its own declared as data: an object read by
+  :func:`adapters.layouts.read_layout`, whose ``name`` then keys the manifest's weights;
+  gradients are returned in the canonical layout whatever it is;
 - ``supports``: what it runs, as :class:`adapters.support.Support`'s fields, each a list of
   names (``features``, ``activations``, ``dtypes``, ``directions``, ``shared_activations``; default: the classic
   LSTM in float32 and float64); it is sent nothing else, and only on the CPU;
@@ -98,7 +100,8 @@ from .exchange import (
     run_manifest,
     save_arrays,
 )
-from .layouts import to_canonical
+from .layouts import Layout, read_layout, to_backend, to_canonical
+from .layouts import layout_refusals as refusals_of
 from .registry import EXEC_PREFIX
 from .support import DIRECTIONS, INTERFACE_VERSION, PLAIN_DTYPES, Support
 
@@ -118,7 +121,7 @@ class ExecDeclaration:
 
     name: str
     parameter_layout: str
-    layout: str = "canonical"
+    layout: str | Layout = "canonical"
     supports: Support = field(default_factory=Support)
     gradients: bool = False
     conventions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -144,8 +147,12 @@ class ExecDeclaration:
         if parameter_layout not in PARAMETER_LAYOUTS:
             raise ValueError(f"{where}: parameter_layout: expected one of {', '.join(PARAMETER_LAYOUTS)}, got {parameter_layout!r}")
         layout = fields.get("layout", "canonical")
-        if layout not in LAYOUTS:
-            raise ValueError(f"{where}: layout: expected one of {', '.join(LAYOUTS)}, got {layout!r}")
+        if isinstance(layout, Mapping):
+            layout = read_layout(layout, f"{where}: layout")
+            if layout.name in LAYOUTS:
+                raise ValueError(f"{where}: layout.name: expected a name other than the named layouts' ({', '.join(LAYOUTS)}), got {layout.name!r}")
+        elif layout not in LAYOUTS:
+            raise ValueError(f"{where}: layout: expected one of {', '.join(LAYOUTS)} or an object declaring a layout, got {layout!r}")
         flags = {flag: fields.get(flag, False) for flag in ("gradients", "costly_runs")}
         for flag, value in flags.items():
             if not isinstance(value, bool):
@@ -155,7 +162,7 @@ class ExecDeclaration:
         except (TypeError, ValueError) as error:
             raise type(error)(f"{where}: {error}") from None
         if offsets and layout != "canonical":
-            raise ValueError(f"{where}: parameter_offsets: expected only with the canonical layout, got layout {layout!r}")
+            raise ValueError(f"{where}: parameter_offsets: expected only with the canonical layout, got layout {layout_name(layout)!r}")
         fixed_threads = fields.get("fixed_thread_count", "")
         if not isinstance(fixed_threads, str):
             raise TypeError(f"{where}: fixed_thread_count: expected a sentence saying why no thread setting reaches it, got {fixed_threads!r}")
@@ -411,7 +418,9 @@ class ExecAdapter(BaseAdapter):
         return {name: by_direction[config.spec.direction] for name, by_direction in self.declaration.conventions.items() if config.spec.direction in by_direction}
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        reasons = [f"the {self.declaration.layout} layout {self.name} reads cannot express this LSTM: {reason}" for reason in layout_refusals(self.declaration.layout, config.spec)]
+        layout = self.declaration.layout
+        refusals = refusals_of(layout, config.spec) if isinstance(layout, Layout) else layout_refusals(layout, config.spec)
+        reasons = [f"the {layout_name(layout)} layout {self.name} reads cannot express this LSTM: {reason}" for reason in refusals]
         if self.parameter_offsets and not config.spec.bias:
             reasons.append(f"{self.name} adds a forget-gate bias offset, which an LSTM without bias has no parameter to undo")
         return reasons
@@ -426,12 +435,14 @@ class ExecAdapter(BaseAdapter):
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
         """The declared layout's arrays; with a forget-gate offset, each ``b_ih`` less it."""
-        arrays = layout_arrays(self.declaration.layout, spec, params)
+        layout = self.declaration.layout
+        arrays = to_backend(layout, spec, params) if isinstance(layout, Layout) else layout_arrays(layout, spec, params)
         return {name: array - self.forget_offset(spec, name) for name, array in arrays.items()}
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        if self.declaration.layout != "canonical":
-            return to_canonical(NAMED_LAYOUTS[self.declaration.layout], spec, backend_params)
+        layout = self.declaration.layout
+        if layout != "canonical":
+            return to_canonical(layout if isinstance(layout, Layout) else NAMED_LAYOUTS[layout], spec, backend_params)
         return canonical_cells(spec, {name: np.asarray(array) + self.forget_offset(spec, name) for name, array in backend_params.items()})
 
     def forget_offset(self, spec: LSTMSpec, name: str) -> np.ndarray | float:
@@ -459,7 +470,7 @@ class ExecAdapter(BaseAdapter):
         each checked for its shape and converted to float64."""
         self.runs += 1
         folder = self.program.scratch / f"run-{self.runs}"
-        weights = {self.declaration.layout: self.canonical_to_backend(request.spec, params)}
+        weights = {layout_name(self.declaration.layout): self.canonical_to_backend(request.spec, params)}
         manifest, arrays = run_manifest(request, weights, upstream)
         try:
             save_arrays(folder, arrays)
@@ -499,13 +510,18 @@ class ExecAdapter(BaseAdapter):
             program.close()
 
 
+def layout_name(layout: str | Layout) -> str:
+    """The name a declared layout goes by (a named layout's own)."""
+    return layout.name if isinstance(layout, Layout) else layout
+
+
 def asdict_fields(declaration: ExecDeclaration) -> dict[str, object]:
     """A declaration back as the fields it was read from."""
     support = declaration.supports
     return {
         "name": declaration.name,
         "parameter_layout": declaration.parameter_layout,
-        "layout": declaration.layout,
+        "layout": asdict(declaration.layout) if isinstance(declaration.layout, Layout) else declaration.layout,
         "supports": {name: sorted(getattr(support, name)) for name in SUPPORT_FIELDS},
         "gradients": declaration.gradients,
         "conventions": {name: dict(by_direction) for name, by_direction in declaration.conventions.items()},

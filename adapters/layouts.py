@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reference import LAYOUTS as COUNT_FORMULAS
 from reference import CellParams, LSTMParams, LSTMSpec, cell_param_shapes
 
 # The canonical gate blocks inside 4H rows (:mod:`reference.params`).
@@ -108,6 +109,102 @@ class Stored:
     row: bool = False
 
 
+def check_stored(stored: Stored, where: str) -> None:
+    """ValueError naming ``where`` for an array no cell can be stored in: no parts, a part
+    naming no canonical parameter or a gate outside 0 to 3, an axis other than 0 or 1, or a
+    name template with fields other than ``{cell}`` and ``{layer}``."""
+    if not stored.parts:
+        raise ValueError(f"{where}: parts: expected at least one part, got none")
+    for index, part in enumerate(stored.parts):
+        unknown = [name for name in part.names if name not in FEATURES]
+        if not part.names or unknown:
+            raise ValueError(f"{where}: parts[{index}]: expected canonical parameter names among {', '.join(FEATURES)}, got {list(part.names)}")
+        if part.gate is not None and part.gate not in range(4):
+            raise ValueError(f"{where}: parts[{index}]: gate: expected 0 to 3 (a canonical gate block i, f, g, o), got {part.gate!r}")
+    if stored.axis not in (0, 1):
+        raise ValueError(f"{where}: axis: expected 0 or 1, got {stored.axis!r}")
+    try:
+        stored.name.format(cell="c", layer=0)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"{where}: name: expected a template with {{cell}} and {{layer}} only, got {stored.name!r} ({type(error).__name__}: {error})") from None
+
+
+def read_layout(value: object, where: str) -> Layout:
+    """A layout declared as JSON data, in the form :func:`dataclasses.asdict` gives a
+    :class:`Layout` (parts as ``{"names": [...], "gate": k}``, or a bare list of names);
+    TypeError/ValueError naming ``where``, the field, what it must be and what it is."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where}: expected an object declaring a layout, got {value!r}")
+    known, required = ("name", "counted_as", "cells", "gate_order", "stacks_directions", "always", "arrays"), ("name", "counted_as", "cells", "arrays")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: expected fields among {', '.join(known)}, got {', '.join(map(repr, unknown))}")
+    missing = [field_name for field_name in required if field_name not in value]
+    if missing:
+        raise ValueError(f"{where}: expected the fields {', '.join(required)}, got none for {', '.join(missing)}")
+    if not isinstance(value["arrays"], list):
+        raise TypeError(f"{where}: arrays: expected a list of arrays, got {value['arrays']!r}")
+    try:
+        return Layout(
+            name=_text(value["name"], "name"),
+            counted_as=_text(value["counted_as"], "counted_as"),
+            cells=_text(value["cells"], "cells"),
+            gate_order=tuple(_texts(value.get("gate_order", list(CANONICAL_GATES)), "gate_order")),
+            stacks_directions=_flag(value.get("stacks_directions", False), "stacks_directions"),
+            always=tuple(_texts(value.get("always", []), "always")),
+            arrays=tuple(_stored(item, f"arrays[{index}]") for index, item in enumerate(value["arrays"])),
+        )
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{where}: {error}") from None
+
+
+def _stored(value: object, where: str) -> Stored:
+    if not isinstance(value, Mapping) or not isinstance(value.get("parts"), list):
+        raise TypeError(f"{where}: expected an object with a name and a list of parts, got {value!r}")
+    unknown = sorted(set(value) - {"name", "parts", "axis", "transposed", "row"})
+    if unknown:
+        raise ValueError(f"{where}: expected fields among name, parts, axis, transposed, row, got {', '.join(map(repr, unknown))}")
+    axis = value.get("axis", 0)
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"{where}.axis: expected 0 or 1, got {axis!r}")
+    return Stored(
+        name=_text(value.get("name"), f"{where}.name"),
+        parts=tuple(_part(part, f"{where}.parts[{index}]") for index, part in enumerate(value["parts"])),
+        axis=axis,
+        transposed=_flag(value.get("transposed", False), f"{where}.transposed"),
+        row=_flag(value.get("row", False), f"{where}.row"),
+    )
+
+
+def _part(value: object, where: str) -> Part:
+    if isinstance(value, list):
+        return Part(tuple(_texts(value, where)))
+    if not isinstance(value, Mapping) or set(value) - {"names", "gate"}:
+        raise TypeError(f"{where}: expected a list of canonical parameter names or an object of names and gate, got {value!r}")
+    gate = value.get("gate")
+    if gate is not None and (isinstance(gate, bool) or not isinstance(gate, int)):
+        raise TypeError(f"{where}.gate: expected 0 to 3 or null, got {gate!r}")
+    return Part(tuple(_texts(value.get("names"), f"{where}.names")), gate)
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _texts(value: object, where: str) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"{where}: expected a list of strings, got {value!r}")
+    return list(value)
+
+
+def _flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
 def single(name: str, parameter: str, **options: object) -> Stored:
     """An array holding one canonical parameter whole (``options``: :class:`Stored`'s)."""
     return Stored(name, (Part((parameter,)),), **options)
@@ -134,6 +231,15 @@ class Layout:
             raise ValueError(f"{self.name}: gate_order: expected a permutation of {CANONICAL_GATES}, got {self.gate_order}")
         if self.cells not in CELL_NAMES:
             raise ValueError(f"{self.name}: cells: expected one of {sorted(CELL_NAMES)}, got {self.cells!r}")
+        if self.counted_as not in COUNT_FORMULAS:
+            raise ValueError(f"{self.name}: counted_as: expected one of {', '.join(COUNT_FORMULAS)}, got {self.counted_as!r}")
+        unknown = sorted({name for name in self.always if name not in FEATURES})
+        if unknown:
+            raise ValueError(f"{self.name}: always: expected canonical parameter names among {', '.join(FEATURES)}, got {unknown}")
+        if not self.arrays:
+            raise ValueError(f"{self.name}: arrays: expected at least one stored array, got none")
+        for index, stored in enumerate(self.arrays):
+            check_stored(stored, f"{self.name}: arrays[{index}]")
 
     @property
     def stored_names(self) -> frozenset[str]:

@@ -13,7 +13,7 @@ from adapters import load_adapter
 from adapters.base import BaseAdapter, RunConfig
 from adapters.flax_lstm import FLAX_LAYOUT, FLAX_PER_GATE_LAYOUT
 from adapters.keras_lstm import KERAS_LAYOUT
-from adapters.layouts import Layout, Part, Stored, array_names, layout_refusals, single, stored_count, to_backend, to_canonical
+from adapters.layouts import Layout, Part, Stored, array_names, layout_refusals, read_layout, single, stored_count, to_backend, to_canonical
 from adapters.onnxruntime_lstm import ONNX_LAYOUT
 from adapters.paddle_legacy import LEGACY_LAYOUT
 from adapters.paddle_lstm import PADDLE_LAYOUT
@@ -206,3 +206,33 @@ def test_a_declared_layout_gives_the_adapter_its_mapping_and_its_count_formula()
     (back,) = adapter.backend_to_canonical(spec, arrays)
     np.testing.assert_array_equal(back.b_hh, cell.b_ih + cell.b_hh)
     np.testing.assert_array_equal(back.b_ih, np.zeros(8))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+def test_every_built_in_layout_reads_back_from_its_json_declaration(layout):
+    import dataclasses
+    import json
+
+    assert read_layout(json.loads(json.dumps(dataclasses.asdict(layout))), "declared") == layout
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"counted_as": "caffe"}, ValueError, "declared: mine: counted_as: expected one of canonical, two_biases, "),
+        ({"always": ["bias"]}, ValueError, "declared: mine: always: expected canonical parameter names among w_ih, w_hh, b_ih, b_hh, w_hr, w_ic, w_fc, w_oc, got ['bias']"),
+        ({"arrays": []}, ValueError, "declared: mine: arrays: expected at least one stored array, got none"),
+        ({"arrays": [{"name": "{cel}.k", "parts": [["w_ih"]]}]}, ValueError, "declared: mine: arrays[0]: name: expected a template with {cell} and {layer} only, got '{cel}.k' (KeyError: 'cel')"),
+        ({"arrays": [{"name": "{cell}.k", "parts": [{"names": ["w_ih"], "gate": 4}]}]}, ValueError, "declared: mine: arrays[0]: parts[0]: gate: expected 0 to 3"),
+        ({"arrays": [{"name": "{cell}.k", "parts": [["w_ih"]], "axis": 2}]}, ValueError, "declared: mine: arrays[0]: axis: expected 0 or 1, got 2"),
+        ({"arrays": [{"name": "{cell}.k", "parts": [["w_ih"]], "transposed": "yes"}]}, TypeError, "declared: arrays[0].transposed: expected true or false, got 'yes'"),
+        ({"arrays": [{"name": "{cell}.k", "parts": "w_ih"}]}, TypeError, "declared: arrays[0]: expected an object with a name and a list of parts, got "),
+        ({"colour": "blue"}, ValueError, "declared: expected fields among name, counted_as, cells, gate_order, stacks_directions, always, arrays, got 'colour'"),
+    ],
+)
+def test_a_json_declared_layout_the_suite_cannot_read_names_the_field(change, error, message):
+    import re
+
+    declared = {"name": "mine", "counted_as": "keras", "cells": "layer_direction", "arrays": [{"name": "{cell}.kernel", "parts": [["w_ih"]]}], **change}
+    with pytest.raises(error, match=re.escape(message)):
+        read_layout(declared, "declared")

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from adapters.base import RunRequest
+from adapters.base import RunConfig, RunRequest
 from adapters.errors import AdapterError, BackendFailure
 from adapters.exec_backend import ExecDeclaration, parse_reference
 from adapters.registry import load_adapter
@@ -90,7 +90,7 @@ DECLARATION = {"name": "mine", "command": ["prog"], "parameter_layout": "canonic
     [
         ({"name": "My LSTM"}, "name: expected lowercase letters, digits, '.' and '-', got 'My LSTM'"),
         ({"parameter_layout": "mine"}, "parameter_layout: expected one of canonical, "),
-        ({"layout": "caffe"}, "layout: expected one of canonical, torch, onnx, keras, got 'caffe'"),
+        ({"layout": "caffe"}, "layout: expected one of canonical, torch, onnx, keras or an object declaring a layout, got 'caffe'"),
         ({"gradients": "yes"}, "gradients: expected true or false, got 'yes'"),
         ({"timeout_s": 0}, "timeout_s: expected a positive number of seconds, got 0"),
         ({"fixed_thread_count": True}, "fixed_thread_count: expected a sentence saying why no thread setting reaches it, got True"),
@@ -150,3 +150,39 @@ def test_a_broken_program_fails_each_case_once_and_the_run_completes(tmp_path, m
     assert len({record["test"] for record in ran}) == len(ran)
     protocol_error = mode in ("garbage", "wrong-shape", "nothing")
     assert all(("adapter_error" in record) == protocol_error for record in ran)
+
+
+def test_a_program_declaring_its_own_layout_is_sent_its_arrays_and_agrees_with_the_oracle():
+    """The program declares a layout as data (Keras's arrays with the input and forget gate
+    blocks swapped) and maps its weights back by hand: the arrays it is sent are the declared
+    ones, and what it computes from them is the oracle's."""
+    from tests.support.exec_program import DECLARED_LAYOUT
+
+    adapter, run = load_adapter(f"{PROGRAM} --declared-layout"), request()
+    assert adapter.declaration.layout.name == DECLARED_LAYOUT["name"]
+    cell = run.params[SPEC.cell_index(1, 1)]
+    arrays = adapter.canonical_to_backend(SPEC, run.params)
+    swapped = np.concatenate([cell.w_ih[4:8], cell.w_ih[0:4], cell.w_ih[8:]])
+    np.testing.assert_array_equal(arrays["layer1.backward.kernel"], swapped.T)
+    expected = lstm_forward(SPEC, run.params, run.x, lengths=run.lengths)
+    result = adapter.run(run)
+    for name in ("outputs", "h_n", "c_n"):
+        # The program adds the bias as one sum b_ih + b_hh, the oracle as two terms: a few
+        # float64 roundings apart, far inside float64's tolerances.
+        np.testing.assert_allclose(getattr(result, name), getattr(expected, name), rtol=1e-12, atol=1e-14)
+    assert adapter.unsupported(RunConfig(LSTMSpec(3, 4, proj_size=2))) == (
+        "the gates-fiog layout oracle-program reads cannot express this LSTM: the gates-fiog layout has no projection (w_hr)",
+    )
+    adapter.close()
+
+
+def test_a_declared_layout_the_suite_cannot_read_is_one_clear_error(tmp_path):
+    path = tmp_path / "mine.json"
+    broken = {"name": "mine", "counted_as": "keras", "cells": "layer_direction", "arrays": [{"name": "{cell}.kernel", "parts": [["w_xyz"]]}]}
+    path.write_text(json.dumps({**DECLARATION, "layout": broken}))
+    command, folder, fields = parse_reference(f"exec:{path}")
+    with pytest.raises(ValueError, match=re.escape("layout: mine: arrays[0]: parts[0]: expected canonical parameter names among w_ih, w_hh, b_ih, b_hh, w_hr, w_ic, w_fc, w_oc, got ['w_xyz']")):
+        ExecDeclaration.read(fields, str(path))
+    path.write_text(json.dumps({**DECLARATION, "layout": {**broken, "name": "keras", "arrays": [{"name": "{cell}.kernel", "parts": [["w_ih"]]}]}}))
+    with pytest.raises(ValueError, match=re.escape("layout.name: expected a name other than the named layouts' (canonical, torch, onnx, keras), got 'keras'")):
+        ExecDeclaration.read(parse_reference(f"exec:{path}")[2], str(path))

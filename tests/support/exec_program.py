@@ -7,7 +7,8 @@ with status 3), ``hang`` (never answers), ``garbage`` (answers a line that is no
 ``wrong-shape`` (writes outputs one step short), ``nothing`` (answers ok, writes nothing),
 ``error`` (reports an error), ``hang-with-helper`` (starts a process of its own, as a
 program driving a browser or a server does, and never answers). ``--timeout-s`` declares how long a request may take. ``--stored-as`` stores values in a narrower dtype than the run's,
-as a kernel with a precision bug would.
+as a kernel with a precision bug would. ``--declared-layout`` makes it read its weights in a
+layout of its own, declared as data (:data:`DECLARED_LAYOUT`), and map them back by hand.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ DESCRIPTION = {
 }
 
 
+# Keras's arrays with the input and forget gate blocks swapped (f, i, g, o), under its own name.
+DECLARED_LAYOUT = {
+    "name": "gates-fiog",
+    "counted_as": "keras",
+    "cells": "layer_direction",
+    "gate_order": ["f", "i", "g", "o"],
+    "arrays": [
+        {"name": "{cell}.kernel", "parts": [["w_ih"]], "transposed": True},
+        {"name": "{cell}.recurrent", "parts": [["w_hh"]], "transposed": True},
+        {"name": "{cell}.bias", "parts": [["b_ih", "b_hh"]]},
+    ],
+}
+
+
 def answer(reply: dict) -> None:
     sys.stdout.write(json.dumps(reply) + "\n")
     sys.stdout.flush()
@@ -51,8 +66,34 @@ def count(spec: LSTMSpec) -> int:
     return sum(int(np.prod(shape)) for shapes in cells for shape in shapes.values())
 
 
+def canonical_from_declared(folder: Path, manifest: dict) -> None:
+    """Write the :data:`DECLARED_LAYOUT` weights of the run as canonical ``cell<k>.<name>``
+    files and name them in ``manifest`` (written out here, not with the suite's mapping)."""
+    spec, weights = LSTMSpec(**manifest["spec"]), manifest["weights"][DECLARED_LAYOUT["name"]]
+
+    def canonical_gates(array: np.ndarray) -> np.ndarray:
+        blocks = np.split(array, 4)
+        return np.concatenate([blocks[1], blocks[0], blocks[2], blocks[3]])
+
+    canonical = {}
+    for layer in range(spec.num_layers):
+        for direction in range(spec.num_directions):
+            prefix = f"layer{layer}." + ("backward" if direction or spec.reverse else "forward")
+            cell = f"cell{layer * spec.num_directions + direction}"
+            arrays = {"w_ih": np.load(folder / weights[f"{prefix}.kernel"]).T, "w_hh": np.load(folder / weights[f"{prefix}.recurrent"]).T}
+            if spec.bias:
+                arrays["b_ih"] = np.load(folder / weights[f"{prefix}.bias"])
+                arrays["b_hh"] = np.zeros_like(arrays["b_ih"])
+            for name, array in arrays.items():
+                np.save(folder / f"{cell}.{name}.npy", canonical_gates(array), allow_pickle=False)
+                canonical[f"{cell}.{name}"] = f"{cell}.{name}.npy"
+    manifest["weights"]["canonical"] = canonical
+
+
 def run(folder: Path, mode: str, stored_as: str | None) -> dict:
     manifest = json.loads((folder / "case.json").read_text())
+    if DECLARED_LAYOUT["name"] in manifest["weights"]:
+        canonical_from_declared(folder, manifest)
     if mode == "crash":
         os._exit(3)
     if mode == "hang-with-helper":
@@ -76,12 +117,15 @@ def main(arguments: list[str]) -> None:
     parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--stored-as", default=None)
     parser.add_argument("--timeout-s", type=float, default=None)
+    parser.add_argument("--declared-layout", action="store_true")
     options = parser.parse_args(arguments)
-    timeout = {} if options.timeout_s is None else {"timeout_s": options.timeout_s}
+    declared = {} if options.timeout_s is None else {"timeout_s": options.timeout_s}
+    if options.declared_layout:
+        declared["layout"] = DECLARED_LAYOUT
     for line in sys.stdin:
         request = json.loads(line)
         if request["op"] == "describe":
-            answer({"ok": True, "version": "1.0", **DESCRIPTION, **timeout})
+            answer({"ok": True, "version": "1.0", **DESCRIPTION, **declared})
         elif request["op"] == "count":
             answer({"ok": True, "count": count(LSTMSpec(**request["spec"]))})
         elif options.mode == "garbage":
