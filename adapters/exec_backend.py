@@ -29,7 +29,7 @@ The declaration (a JSON object; the file's own fields plus ``command``):
 - ``parameter_layout``: which :data:`reference.LAYOUTS` formula its parameter count follows;
 - ``layout``: the layout it reads weights in, one of :data:`adapters.exchange.LAYOUTS`
   (default ``canonical``), or its own declared as data: an object read by
-  :func:`adapters.layouts.read_layout`, whose ``name`` then keys the manifest's weights;
+  :func:`adapters.layout_json.read_layout`, whose ``name`` then keys the manifest's weights;
   gradients are returned in the canonical layout whatever it is;
 - ``supports``: what it runs, as :class:`adapters.support.Support`'s fields, each a list of
   names (``features``, ``activations``, ``dtypes``, ``directions``, ``shared_activations``; default: the classic
@@ -100,7 +100,8 @@ from .exchange import (
     run_manifest,
     save_arrays,
 )
-from .layouts import Layout, read_layout, to_backend, to_canonical
+from .layout_json import read_layout
+from .layouts import Layout, to_backend, to_canonical
 from .layouts import layout_refusals as refusals_of
 from .registry import EXEC_PREFIX
 from .support import DIRECTIONS, INTERFACE_VERSION, PLAIN_DTYPES, Support

@@ -13,7 +13,8 @@ from adapters import load_adapter
 from adapters.base import BaseAdapter, RunConfig
 from adapters.flax_lstm import FLAX_LAYOUT, FLAX_PER_GATE_LAYOUT
 from adapters.keras_lstm import KERAS_LAYOUT
-from adapters.layouts import Layout, Part, Stored, array_names, layout_refusals, read_layout, single, stored_count, to_backend, to_canonical
+from adapters.layout_json import read_layout
+from adapters.layouts import Layout, Part, Stored, array_names, layout_refusals, single, stored_count, to_backend, to_canonical
 from adapters.onnxruntime_lstm import ONNX_LAYOUT
 from adapters.paddle_legacy import LEGACY_LAYOUT
 from adapters.paddle_lstm import PADDLE_LAYOUT
