@@ -94,15 +94,13 @@ from .exchange import (
     LAYOUTS,
     MANIFEST_NAME,
     NAMED_LAYOUTS,
-    layout_arrays,
-    layout_refusals,
+    cell_arrays,
     load_array,
     run_manifest,
     save_arrays,
 )
 from .layout_json import read_layout
-from .layouts import Layout, to_backend, to_canonical
-from .layouts import layout_refusals as refusals_of
+from .layouts import Layout, layout_refusals, to_backend, to_canonical
 from .registry import EXEC_PREFIX
 from .support import DIRECTIONS, INTERFACE_VERSION, PLAIN_DTYPES, Support
 
@@ -418,10 +416,15 @@ class ExecAdapter(BaseAdapter):
     def conventions(self, config: RunConfig) -> dict[str, str]:
         return {name: by_direction[config.spec.direction] for name, by_direction in self.declaration.conventions.items() if config.spec.direction in by_direction}
 
-    def _unsupported(self, config: RunConfig) -> list[str]:
+    def weights_layout(self) -> Layout | None:
+        """The layout the program reads its weights in, named or its own; None for the canonical one."""
         layout = self.declaration.layout
-        refusals = refusals_of(layout, config.spec) if isinstance(layout, Layout) else layout_refusals(layout, config.spec)
-        reasons = [f"the {layout_name(layout)} layout {self.name} reads cannot express this LSTM: {reason}" for reason in refusals]
+        return layout if isinstance(layout, Layout) else NAMED_LAYOUTS.get(layout)
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        layout = self.weights_layout()
+        refusals = layout_refusals(layout, config.spec) if layout else ()
+        reasons = [f"the {layout.name} layout {self.name} reads cannot express this LSTM: {reason}" for reason in refusals]
         if self.parameter_offsets and not config.spec.bias:
             reasons.append(f"{self.name} adds a forget-gate bias offset, which an LSTM without bias has no parameter to undo")
         return reasons
@@ -436,14 +439,14 @@ class ExecAdapter(BaseAdapter):
 
     def canonical_to_backend(self, spec: LSTMSpec, params: LSTMParams) -> dict[str, np.ndarray]:
         """The declared layout's arrays; with a forget-gate offset, each ``b_ih`` less it."""
-        layout = self.declaration.layout
-        arrays = to_backend(layout, spec, params) if isinstance(layout, Layout) else layout_arrays(layout, spec, params)
+        layout = self.weights_layout()
+        arrays = to_backend(layout, spec, params) if layout else cell_arrays("", params)
         return {name: array - self.forget_offset(spec, name) for name, array in arrays.items()}
 
     def backend_to_canonical(self, spec: LSTMSpec, backend_params: Mapping[str, np.ndarray]) -> LSTMParams:
-        layout = self.declaration.layout
-        if layout != "canonical":
-            return to_canonical(layout if isinstance(layout, Layout) else NAMED_LAYOUTS[layout], spec, backend_params)
+        layout = self.weights_layout()
+        if layout:
+            return to_canonical(layout, spec, backend_params)
         return canonical_cells(spec, {name: np.asarray(array) + self.forget_offset(spec, name) for name, array in backend_params.items()})
 
     def forget_offset(self, spec: LSTMSpec, name: str) -> np.ndarray | float:

@@ -33,7 +33,7 @@ CANONICAL_GATES = ("i", "f", "g", "o")
 # The canonical parameters whose rows are the four gate blocks.
 GATED = frozenset({"w_ih", "w_hh", "b_ih", "b_hh"})
 # The LSTM feature each canonical parameter belongs to.
-FEATURES = {
+PARAMETER_FEATURES = {
     "w_ih": "input weight",
     "w_hh": "recurrent weight",
     "b_ih": "bias",
@@ -116,9 +116,9 @@ def check_stored(stored: Stored, where: str) -> None:
     if not stored.parts:
         raise ValueError(f"{where}: parts: expected at least one part, got none")
     for index, part in enumerate(stored.parts):
-        unknown = [name for name in part.names if name not in FEATURES]
+        unknown = [name for name in part.names if name not in PARAMETER_FEATURES]
         if not part.names or unknown:
-            raise ValueError(f"{where}: parts[{index}]: expected canonical parameter names among {', '.join(FEATURES)}, got {list(part.names)}")
+            raise ValueError(f"{where}: parts[{index}]: expected canonical parameter names among {', '.join(PARAMETER_FEATURES)}, got {list(part.names)}")
         if part.gate is not None and part.gate not in range(4):
             raise ValueError(f"{where}: parts[{index}]: gate: expected 0 to 3 (a canonical gate block i, f, g, o), got {part.gate!r}")
     if stored.axis not in (0, 1):
@@ -157,9 +157,9 @@ class Layout:
             raise ValueError(f"{self.name}: cells: expected one of {sorted(CELL_NAMES)}, got {self.cells!r}")
         if self.counted_as not in COUNT_FORMULAS:
             raise ValueError(f"{self.name}: counted_as: expected one of {', '.join(COUNT_FORMULAS)}, got {self.counted_as!r}")
-        unknown = sorted({name for name in self.always if name not in FEATURES})
+        unknown = sorted({name for name in self.always if name not in PARAMETER_FEATURES})
         if unknown:
-            raise ValueError(f"{self.name}: always: expected canonical parameter names among {', '.join(FEATURES)}, got {unknown}")
+            raise ValueError(f"{self.name}: always: expected canonical parameter names among {', '.join(PARAMETER_FEATURES)}, got {unknown}")
         if not self.arrays:
             raise ValueError(f"{self.name}: arrays: expected at least one stored array, got none")
         for index, stored in enumerate(self.arrays):
@@ -214,10 +214,10 @@ def layout_refusals(layout: Layout, spec: LSTMSpec) -> tuple[str, ...]:
 
 
 def by_feature(names: list[str]) -> dict[str, list[str]]:
-    """Canonical parameter names grouped by the feature of :data:`FEATURES` they belong to."""
+    """Canonical parameter names grouped by the feature of :data:`PARAMETER_FEATURES` they belong to."""
     grouped: dict[str, list[str]] = {}
     for name in names:
-        grouped.setdefault(FEATURES[name], []).append(name)
+        grouped.setdefault(PARAMETER_FEATURES[name], []).append(name)
     return grouped
 
 
