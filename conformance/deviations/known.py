@@ -11,6 +11,7 @@ from adapters.onnxruntime_lstm import activation_attributes
 from adapters.openvino_lstm import runs_as_one_rnn_node
 from reference import sigmoid, validate_inputs, validate_params
 from reference.activations import bind_activation
+from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 from reference.forward import forward_with_traces
 
 from conformance.deviations import models
@@ -19,6 +20,9 @@ from conformance.deviations import FORWARD_QUANTITIES, GRADIENT_CHECKS, GRADIENT
 # tf.layers.lstm's backends: in Node (TensorFlow.js's CPU kernels) and in Chromium (its WebGL
 # kernels). Both run the same tfjs-layers code, where these deviations sit.
 TFJS_LAYERS_BACKENDS = ("tfjs", "tfjs-webgl")
+TRACT_UPSTREAM = (
+    "reported upstream: sonos/tract#2751 (open), 'ONNX GRU/LSTM/RNN: activations, clip and input_forget are silently ignored'"
+)
 
 
 def has_empty_sequence(request: RunRequest) -> bool:
@@ -560,7 +564,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         applies=lambda request: request.spec.input_forget and (request.initial_states is not None or models.steps_of(request) > 1),
         reproducer="L1-fwd-tm-none-zero-P0-bias-cifg-noclip-std-f32-base-typ-cpu",
         releases=Releases("2025.4"),
-        model=models.OPENVINO_UNCOUPLED_GATES,
+        model=models.UNCOUPLED_GATES,
         upstream="not found upstream (a search of openvinotoolkit/openvino issues for ONNX LSTM input_forget)",
     ),
     KnownDeviation(
@@ -617,5 +621,99 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         model=models.FLOAT32_ARITHMETIC,
         primitive=("matmul", "float64"),
         upstream="not found upstream (a search of openvinotoolkit/openvino issues for float64 on the CPU plugin)",
+    ),
+    KnownDeviation(
+        name="tract-onnx-reverse-runs-forward",
+        backend="tract",
+        checks=("forward",),
+        summary="an ONNX LSTM with direction = reverse runs forward, with no error or warning: tract's ONNX frontend never "
+        "reads the direction attribute and takes the number of directions from W's first dimension, running the second "
+        "one backward (onnx/src/ops/rec/common.rs: wire_one_side(..., 1) only where W's shape[0] is 2)",
+        quantities=FORWARD_QUANTITIES,
+        # One step is the same forward and backward.
+        applies=lambda request: request.spec.reverse and models.steps_of(request) > 1,
+        reproducer="L1-rev-tm-none-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        releases=Releases("0.21"),
+        model=models.FORWARD_DIRECTION,
+        upstream=TRACT_UPSTREAM + "; the direction is not among what it lists",
+    ),
+    KnownDeviation(
+        name="tract-onnx-input-forget-ignored",
+        backend="tract",
+        checks=("forward",),
+        summary="an ONNX LSTM's input_forget = 1 is never read (onnx/src/ops/rec/common.rs reads only layout from the node): "
+        "the forget gate is computed from its own weights, with no error or warning",
+        quantities=FORWARD_QUANTITIES,
+        # With zero initial states and one step the forget gate multiplies c_prev = 0: coupled or not, it changes nothing.
+        applies=lambda request: request.spec.input_forget and (request.initial_states is not None or models.steps_of(request) > 1),
+        reproducer="L1-fwd-tm-none-h0-P0-bias-cifg-noclip-std-f32-base-typ-cpu",
+        releases=Releases("0.21"),
+        model=models.UNCOUPLED_GATES,
+        upstream=TRACT_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="tract-onnx-clip-ignored",
+        backend="tract",
+        checks=("forward",),
+        summary="an ONNX LSTM's clip attribute is never read (onnx/src/ops/rec/common.rs reads only layout from the node): "
+        "the gate and candidate pre-activations are not clipped, with no error or warning",
+        quantities=FORWARD_QUANTITIES,
+        applies=lambda request: request.spec.activation_clip is not None,
+        reproducer="L1-fwd-tm-none-h0-P0-bias-nopeep-aclip-std-f32-base-typ-cpu",
+        releases=Releases("0.21"),
+        model=models.UNCLIPPED,
+        upstream=TRACT_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="tract-float16-without-initial-states-fails",
+        backend="tract",
+        checks=("forward",),
+        summary="a float16 ONNX LSTM without initial_h and initial_c does not run: tract's ONNX frontend builds the missing "
+        "states as float32 zeros (tensor0(0.0f32) in onnx/src/ops/rec/common.rs) for a Scan whose state is declared in X's "
+        "dtype, and evaluating or optimizing the Scan raises ('Input at index 0 has incorrect dtype or shape (got ...,F32 "
+        "..., expected to match fact ...,F16)', at one step 'running pass ChangeAxes'); with the states given it runs",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.dtype == "float16" and request.initial_states is None,
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f16-base-typ-cpu",
+        releases=Releases("0.23"),
+        unmodelled="the run raises: there are no values to model",
+        upstream="not found upstream (a search of sonos/tract issues for float16 LSTM and Scan initial state dtype)",
+    ),
+    KnownDeviation(
+        name="tract-one-layer-without-initial-states-fails",
+        backend="tract",
+        checks=("forward",),
+        summary="an ONNX model of one LSTM node with one direction, no peepholes and no initial states, over more than one "
+        "step and more than one sequence, does not run: 0.23.2 to 0.23.8 fail to optimize it ('running pass ChangeAxes ... "
+        "AxisChange ... from \"layer0.Y.h0\" Const') and 0.23.9 fails evaluating the Scan ('Clashing resolution for "
+        "expression. 1=1 != B'); with initial states, peepholes, two directions, a second layer, one step or one sequence it "
+        "runs (tract's fused LSTM cell, PR #2294, released between 0.23.1 and 0.23.5, applies only without peepholes; the "
+        "cause was not traced further)",
+        quantities=frozenset({"run"}),
+        applies=lambda request: (
+            request.spec.num_layers == 1
+            and not request.spec.bidirectional
+            and not request.spec.peepholes
+            and request.initial_states is None
+            and models.steps_of(request) > 1
+            and request.x.shape[0 if request.batch_first else 1] > 1
+        ),
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        releases=Releases("0.23.2"),
+        unmodelled="the run raises: there are no values to model",
+        upstream="not found upstream (a search of sonos/tract issues for LSTM Scan 'Clashing resolution' and ChangeAxes)",
+    ),
+    KnownDeviation(
+        name="tract-onnx-activations-ignored",
+        backend="tract",
+        checks=("forward",),
+        summary="an ONNX LSTM's activations (and their alpha and beta) are never read: tract's LSTM always builds sigmoid "
+        "gates and tanh candidate and cell output (onnx/src/ops/rec/lstm.rs), with no error or warning",
+        quantities=FORWARD_QUANTITIES,
+        applies=lambda request: any(getattr(request.spec, role) != classic for role, classic in zip(ACTIVATION_ROLES, DEFAULT_ACTIVATIONS)),
+        reproducer="L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-onnxdef-f32-base-typ-cpu",
+        releases=Releases("0.21"),
+        model=models.CLASSIC_ACTIVATIONS,
+        upstream=TRACT_UPSTREAM,
     ),
 )

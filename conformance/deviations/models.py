@@ -14,6 +14,7 @@ import numpy as np
 
 from adapters.base import RunRequest
 from reference import CellParams, LSTMGradients, LSTMResult, sigmoid
+from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 from reference.textbook import ROLES, TEXTBOOK, Variant, activations_of, step_backward, step_forward, textbook_forward
 
 from conformance.deviations import DeviationModel
@@ -364,9 +365,18 @@ TENSORFLOW_BLOCK_V1_GRADIENT = DeviationModel(
     variant=v1_gate_order,
 )
 OPENVINO_NO_PEEPHOLES = DeviationModel("the LSTM without its peepholes (the oracle with P left out)", request=without_peepholes)
-OPENVINO_UNCOUPLED_GATES = DeviationModel(
+UNCOUPLED_GATES = DeviationModel(
     "the uncoupled LSTM: the forget gate computed from its own weights, not 1 - i (the oracle with input_forget off)",
     request=lambda request: replace(request, spec=replace(request.spec, input_forget=False)),
 )
 OPENVINO_NO_LENGTHS = DeviationModel("every sequence run for all T steps (the oracle without lengths)", request=lambda request: replace(request, lengths=None))
+FORWARD_DIRECTION = DeviationModel(
+    "a reverse-only LSTM run forward, from step 0 to T-1 (the oracle with reverse off)",
+    request=lambda request: replace(request, spec=replace(request.spec, reverse=False)),
+)
+UNCLIPPED = DeviationModel("the LSTM without its activation clip (the oracle with clip off)", request=lambda request: replace(request, spec=replace(request.spec, activation_clip=None)))
+CLASSIC_ACTIVATIONS = DeviationModel(
+    "the LSTM with sigmoid gates and tanh candidate and cell output, whatever activations it names (the oracle with the default activations)",
+    request=lambda request: replace(request, spec=replace(request.spec, **dict(zip(ACTIVATION_ROLES, DEFAULT_ACTIVATIONS)))),
+)
 FLAX_EMPTY_FINAL_CARRY = DeviationModel("sequences of length 0 run over all T padded steps (their final carry after step T)", request=empty_sequences_run_to_the_end)

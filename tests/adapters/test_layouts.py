@@ -28,7 +28,7 @@ ADAPTERS = {
     "torch": ("torch", "torch-onnx", "torch-onnx-torchscript", "mindspore"),
     "paddle": ("paddle", "paddle-onnx"),
     "keras": ("keras-torch", "keras-jax", "keras-tensorflow"),
-    "onnx": ("onnxruntime", "openvino"),
+    "onnx": ("onnxruntime", "openvino", "tract"),
     "paddle-legacy": ("paddle-legacy",),
     "tf-block": ("tensorflow-block",),
     "flax": ("flax",),

@@ -189,3 +189,24 @@ def test_a_model_of_a_last_output_only_run_gives_each_sequence_s_last_output_as_
     assert predicted.outputs.shape == (request.x.shape[1], request.spec.output_size)
     np.testing.assert_array_equal(predicted.outputs, unpadded.h_n[-1])
     assert not np.allclose(predicted.outputs, oracle_forward(request).h_n[-1])
+
+
+def test_tract_s_four_models_together_are_the_plain_forward_lstm():
+    """tract reads neither direction, input_forget, clip nor activations: its four models
+    composed give the oracle of the LSTM written with none of them, and differ from the
+    oracle of what was asked."""
+    from dataclasses import replace
+
+    from conformance.deviations.models import CLASSIC_ACTIVATIONS, FORWARD_DIRECTION, UNCLIPPED, UNCOUPLED_GATES
+    from reference import LSTMSpec
+
+    case = Case.from_id("L2-rev-tm-none-h0-P0-bias-cifg-aclip-onnx1-f32-base-typ-cpu")
+    request = request_for(case, make_data(case))
+    spec = request.spec
+    assert spec.reverse and spec.input_forget and spec.activation_clip is not None and spec.gate_activation != "sigmoid"
+    plain = LSTMSpec(input_size=spec.input_size, hidden_size=spec.hidden_size, num_layers=spec.num_layers)
+    predicted = ComposedModel((FORWARD_DIRECTION, UNCOUPLED_GATES, UNCLIPPED, CLASSIC_ACTIVATIONS)).forward(request)
+    expected = oracle_forward(replace(request, spec=plain))
+    for name in ("outputs", "h_n", "c_n"):
+        np.testing.assert_array_equal(getattr(predicted, name), getattr(expected, name))
+    assert not np.allclose(predicted.outputs, oracle_forward(request).outputs)
