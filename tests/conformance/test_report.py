@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import re
 import subprocess
@@ -571,11 +572,13 @@ def test_committed_pages_are_regenerated_from_the_committed_records():
 
 def test_committed_report_files_are_light():
     # The records are committed compressed and the page stays light enough to load at once:
-    # together at least five times smaller than the 16.7 MB the uncompressed records and
-    # the pages of the same run took.
+    # together at least five times smaller than the uncompressed records and the pages of the
+    # same run (the first compressed report: 16.7 MB against 3.2 MB; grown by a backend, 22.0
+    # MB against 3.4 MB).
     if not (REPORTS / RECORDS_NAME).exists():
         pytest.skip(f"reports/{RECORDS_NAME} is not committed yet")
     sizes = {name: (REPORTS / name).stat().st_size for name in (RECORDS_NAME, "parity.md", "parity.html")}
     assert not (REPORTS / "parity.json").exists()
-    assert sum(sizes.values()) * 5 < 16_700_000, sizes
+    uncompressed = len(gzip.decompress((REPORTS / RECORDS_NAME).read_bytes())) + sizes["parity.md"] + sizes["parity.html"]
+    assert sum(sizes.values()) * 5 < uncompressed, (sizes, uncompressed)
     assert sizes["parity.html"] < 1_000_000, sizes
