@@ -43,7 +43,7 @@ th { background: #f0f0f0; position: sticky; top: 0; z-index: 1; overflow-wrap: n
 td[title] { white-space: nowrap; cursor: help; }
 table.lines, table.grid { font-size: 0.82em; }
 table.lines td, table.grid td { white-space: nowrap; padding: 0.2em 0.4em; }
-table.lines td.list, table.grid td:first-child { white-space: normal; }
+table.grid td:first-child { white-space: normal; }
 table.grid td:first-child { min-width: 10em; }
 table.grid th:not(:first-child) { writing-mode: vertical-rl; transform: rotate(180deg); vertical-align: bottom;
   white-space: nowrap; padding: 0.4em 0.2em; }

@@ -155,15 +155,17 @@ def cannot_run_cell(verdict: BackendVerdict) -> Inline:
 
 
 def verdict_section(document: dict) -> Section:
-    """A line per backend: its verdict, findings, worst error against tolerance, detection
-    threshold and what it cannot run."""
+    """A line per backend: its verdict, worst error against tolerance, detection threshold,
+    what it cannot run, and its findings."""
     verdicts = backend_verdicts(document)
     rows = tuple(
-        (Span(verdict.backend, code=True), verdict_cell(verdict), findings_cell(verdict), ratio_cell(verdict),
-         threshold_cell(verdict), cannot_run_cell(verdict))
+        (Span(verdict.backend, code=True), verdict_cell(verdict), ratio_cell(verdict), threshold_cell(verdict),
+         cannot_run_cell(verdict), findings_cell(verdict))
         for verdict in verdicts
     )
-    headers = ("backend", "verdict", "findings (known deviations reproduced)", "worst error / tolerance", "drift noticed everywhere", "cannot run")
+    # The findings last, on one line: a long list runs on to the right (the table scrolls in its
+    # box) instead of making its row taller, so every backend's verdict fits one screen.
+    headers = ("backend", "verdict", "worst error / tolerance", "drift noticed everywhere", "cannot run", "findings (known deviations reproduced)")
     return Section(
         "Verdicts",
         tables=(Table(headers, rows, layout="lines"),) if rows else (),
