@@ -69,6 +69,8 @@ ONNX_ACTIVATIONS = {
 ONNX_PARAMETERS = {"Affine": ("alpha", "beta"), "LeakyRelu": ("alpha",), "ThresholdedRelu": ("alpha",), "ScaledTanh": ("alpha", "beta"),
                    "HardSigmoid": ("alpha", "beta"), "Elu": ("alpha",)}
 RUNTIME_REJECTS_LAYOUT_1 = "onnxruntime: Batchwise recurrent operations (layout == 1) are not supported"
+# Why a runtime reading these models (OpenVINO, tract) takes no batch-major input.
+TIME_MAJOR_MODELS = "the models are the onnxruntime backend's, time-major (ONNX layout 0)"
 
 
 def onnx_activation(activation: BoundActivation) -> tuple[str, dict[str, float], bool]:

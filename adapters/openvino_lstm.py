@@ -31,7 +31,7 @@ import numpy as np
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
 from .base import RunConfig, RunRequest
-from .onnxruntime_lstm import IR_VERSION, OPSET, OnnxRuntimeLSTMAdapter, model_feeds, model_results
+from .onnxruntime_lstm import IR_VERSION, OPSET, TIME_MAJOR_MODELS, OnnxRuntimeLSTMAdapter, model_feeds, model_results
 from .primitives import Primitive
 from .standalone import STANDALONE
 
@@ -113,7 +113,7 @@ class OpenVinoLSTMAdapter(OnnxRuntimeLSTMAdapter):
                 words = UNSUPPORTED_ACTIVATION if name == "hard_sigmoid" else UNKNOWN_ACTIVATION.format(name=name)
                 reasons.append(f"openvino: its CPU plugin cannot compile an ONNX LSTM with {name} as {role} ({words})")
         if config.batch_first:
-            reasons.append("the models are the onnxruntime backend's, time-major (ONNX layout 0)")
+            reasons.append(TIME_MAJOR_MODELS)
         if config.dtype in ("bfloat16", "float16"):
             try:
                 compiled = compiled_precision(config.dtype)

@@ -11,7 +11,8 @@ What tract refuses, in its own words (measured on 0.23.0 to 0.23.9): ``sequence_
 model input ("Non constant seq_len is not supported"; as an initializer, lengths that differ
 give "Non uniform seq_len is not supported") and float64 ("Sigmoid does not support F64" with
 initial states; without them the float32 zero states it builds fail first, as they do for a
-float16 LSTM, a registered deviation). ONNX itself has no projection, cell clip or projection clip, and the models are time-major.
+float16 LSTM, a registered deviation). ONNX itself has no projection, cell clip or projection
+clip, and the models are time-major.
 
 What it reads and then leaves out (registered deviations, each with its model): the reverse
 direction, ``input_forget``, ``clip`` and the activations, so such a model runs as a forward,
@@ -25,7 +26,7 @@ from importlib.metadata import version
 from reference import LSTMInputs, LSTMParams, LSTMResult
 
 from .base import RunConfig, RunRequest
-from .onnxruntime_lstm import OnnxRuntimeLSTMAdapter, model_feeds, model_results
+from .onnxruntime_lstm import TIME_MAJOR_MODELS, OnnxRuntimeLSTMAdapter, model_feeds, model_results
 from .standalone import STANDALONE
 
 TRACT_REJECTS_LENGTHS = (
@@ -64,7 +65,7 @@ class TractLSTMAdapter(OnnxRuntimeLSTMAdapter):
         if config.dtype == "float64":
             reasons.append(TRACT_REJECTS_FLOAT64)
         if config.batch_first:
-            reasons.append("the models are the onnxruntime backend's, time-major (ONNX layout 0)")
+            reasons.append(TIME_MAJOR_MODELS)
         return reasons
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
