@@ -34,6 +34,10 @@ SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-
 # Backends that are Node.js programs (adapters/exec): each folder's packages are installed
 # with npm from its committed lockfile, into its node_modules.
 NODE_PROGRAMS = (ROOT / "adapters" / "exec" / "tfjs",)
+# Packages installed without their dependencies, at the constraints' versions: tf_keras (the
+# litert backend's Keras 2) names the full tensorflow wheel, which would land beside
+# tensorflow-cpu, the same modules twice over.
+WITHOUT_DEPENDENCIES = ("tf_keras",)
 COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
 # The depth each command runs at unless its arguments name one (conformance/cases/depth.py).
 DEFAULT_DEPTHS = {"report": "full", "test": "quick"}
@@ -67,6 +71,7 @@ def install(environment: Path, root: Path) -> None:
     python = str(executable(environment, "python"))
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([python, "-m", "pip", "install", "--quiet", "-c", ".ci/constraints.txt", "-e", ".[all]"], cwd=root, check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-c", ".ci/constraints.txt", *WITHOUT_DEPENDENCIES], cwd=root, check=True)
     (environment / STAMP).write_text(fingerprint(root))
 
 

@@ -2,7 +2,7 @@
 
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
   ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``,
-  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``tract``;
+  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``tract``, ``litert``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -53,6 +53,7 @@ BUILTIN_ADAPTERS = {
     "mindspore": "adapters.mindspore_lstm:MindSporeLSTMAdapter",
     "openvino": "adapters.openvino_lstm:OpenVinoLSTMAdapter",
     "tract": "adapters.tract_lstm:TractLSTMAdapter",
+    "litert": "adapters.litert_lstm:LiteRTLSTMAdapter",
     "tfjs": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs.json'}",
     "tfjs-basic-cell": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-basic-cell.json'}",
     "tfjs-webgl": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-webgl.json'}",

@@ -8,12 +8,15 @@ exercise it and any requirements it needs beside itself::
     versions = ["2.6.2", "3.0.0", "3.3.1"]
     backends = ["paddle", "paddle-legacy"]
     with = []                              # more requirements for every version (optional)
+    without_dependencies = []              # requirements installed alone, with pip's --no-deps (optional)
     [framework.requires]                   # more requirements for one version (optional)
     "2.6.2" = ["numpy<2"]
 
 Each (package, version) gets a virtual environment of its own under
 ``<out>/environments/``, built from the package index with this project (from its checkout),
-its test extra, ``package==version`` and the requirements named; then ``lstm-parity run``
+its test extra, ``package==version`` and the requirements named (then those of
+``without_dependencies``, each without what its metadata asks for: tf_keras names the full
+tensorflow wheel where tensorflow-cpu is installed); then ``lstm-parity run``
 with those backends writes ``<out>/<package>-<version>/parity.json.gz`` (its pages beside
 it). A version that cannot
 be installed, or whose installation would pull GPU packages (``nvidia-*``, ``triton``: a
@@ -81,6 +84,7 @@ class Framework:
     backends: tuple[str, ...]
     requirements: tuple[str, ...] = ()
     version_requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    without_dependencies: tuple[str, ...] = ()
 
     def requirements_of(self, version: str) -> list[str]:
         """What one version's environment installs beside the project: ``package==version``
@@ -162,9 +166,9 @@ def read_matrix(path: Path) -> list[Framework]:
     frameworks = []
     for index, entry in enumerate(entries):
         where = f"matrix file {path}: framework {index + 1}"
-        unknown = set(entry) - {"package", "versions", "backends", "with", "requires"}
+        unknown = set(entry) - {"package", "versions", "backends", "with", "without_dependencies", "requires"}
         if unknown:
-            raise ValueError(f"{where}: unknown keys {sorted(unknown)}; expected package, versions, backends, with, requires")
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}; expected package, versions, backends, with, without_dependencies, requires")
         if not isinstance(entry.get("package"), str) or not PACKAGE_NAME.fullmatch(entry["package"]):
             raise ValueError(f"{where}: package: expected a distribution name ({PACKAGE_NAME.pattern}), got {entry.get('package')!r}")
         requires = entry.get("requires", {})
@@ -181,6 +185,9 @@ def read_matrix(path: Path) -> list[Framework]:
                 backends=backend_names(nonempty(string_list(entry.get("backends"), f"{where}: backends"), f"{where}: backends"), f"{where}: backends"),
                 requirements=requirement_list(entry.get("with", []), f"{where}: with") if entry.get("with") else (),
                 version_requirements={version: requirement_list(items, f"{where}: requires.{version}") for version, items in requires.items()},
+                without_dependencies=(
+                    requirement_list(entry["without_dependencies"], f"{where}: without_dependencies") if entry.get("without_dependencies") else ()
+                ),
             )
         )
     return frameworks
@@ -220,10 +227,11 @@ def check_owned(environment: Path) -> None:
         raise ValueError(f"--out: expected {environment} to be an environment lstm-parity matrix created (holding {OWNED_MARKER}), got a folder it did not create; move it away")
 
 
-def prepare_environment(environment: Path, project: str, requirements: list[str]) -> str:
+def prepare_environment(environment: Path, project: str, requirements: list[str], without_dependencies: tuple[str, ...] = ()) -> str:
     """Create ``environment`` and install ``requirements`` (``project``, the project with its
-    extras, among them) into it; '' when it worked, else why not (the installer's own words,
-    or the GPU packages it would have pulled)."""
+    extras, among them) into it, then ``without_dependencies`` with pip's ``--no-deps``; ''
+    when it worked, else why not (the installer's own words, or the GPU packages it would
+    have pulled)."""
     python = program(environment, "python")
     if not Path(python).exists():
         check_owned(environment)
@@ -237,7 +245,8 @@ def prepare_environment(environment: Path, project: str, requirements: list[str]
     gpu = gpu_packages(json.loads(plan.stdout))
     if gpu:
         return f"installing it from the package index pulls GPU packages ({', '.join(gpu)}); no CPU-only build of this version here"
-    for arguments in (requirements, ["--no-deps", "--force-reinstall", project]):
+    alone = [["--no-deps", *without_dependencies]] if without_dependencies else []
+    for arguments in (requirements, *alone, ["--no-deps", "--force-reinstall", project]):
         # The project again, alone: an environment built earlier keeps an older build of it.
         installed = subprocess.run([python, "-m", "pip", "install", "--quiet", *arguments], capture_output=True, text=True, check=False)
         if installed.returncode != 0:
@@ -257,7 +266,7 @@ def run_version(framework: Framework, version: str, out: Path, workers: str, roo
     print(f"lstm-parity matrix: {label}: installing", flush=True)
     # Absolute: the suite runs with ``out`` as its working directory.
     environment = (out / "environments" / label).resolve()
-    reason = prepare_environment(environment, str(root), [f"{root}[test]", *framework.requirements_of(version)])
+    reason = prepare_environment(environment, str(root), [f"{root}[test]", *framework.requirements_of(version)], framework.without_dependencies)
     if reason:
         print(f"lstm-parity matrix: {label}: skipped: {reason}", flush=True)
         return VersionResult(framework.package, version, "skipped", reason=reason, shard=part)

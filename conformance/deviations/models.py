@@ -379,4 +379,10 @@ CLASSIC_ACTIVATIONS = DeviationModel(
     "the LSTM with sigmoid gates and tanh candidate and cell output, whatever activations it names (the oracle with the default activations)",
     request=lambda request: replace(request, spec=replace(request.spec, **dict(zip(ACTIVATION_ROLES, DEFAULT_ACTIVATIONS)))),
 )
+# The cell clip TensorFlow's TFLite converter writes into the fused LSTM it makes of a Keras LSTM.
+LITERT_CELL_CLIP = 10.0
+CELL_CLIPPED_AT_10 = DeviationModel(
+    "the LSTM with its cell state clipped to [-10, 10] at every step (the oracle with cell_clip 10)",
+    request=lambda request: replace(request, spec=replace(request.spec, cell_clip=LITERT_CELL_CLIP)),
+)
 FLAX_EMPTY_FINAL_CARRY = DeviationModel("sequences of length 0 run over all T padded steps (their final carry after step T)", request=empty_sequences_run_to_the_end)

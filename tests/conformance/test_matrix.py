@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def test_the_committed_matrix_names_registered_backends_and_several_versions():
         ('[[framework]]\npackage = "x"\nversions = [".."]\nbackends = ["torch"]', "framework 1: versions: expected a release .*, got '..'"),
         ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["tourch"]', "framework 1: backends: expected one of .*torch.* got 'tourch'"),
         ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\nwith = ["--target=/tmp/x"]', "framework 1: with: expected requirements .*installer would read as an option"),
+        ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\nwithout_dependencies = ["-e."]', "framework 1: without_dependencies: expected requirements .*installer would read as an option"),
         ('[[framework]]\npackage = "x"\nversions = ["1"]\nbackends = ["torch"]\n[framework.requires]\n"2" = ["numpy<2"]', "framework 1: requires: expected versions of the framework's list \\['1'\\], got \\['2'\\]"),
     ],
 )
@@ -68,6 +70,32 @@ def test_a_plan_with_cuda_packages_is_refused():
 
     assert gpu_packages(plan("torch", "nvidia-cublas-cu12", "triton", "numpy")) == ["nvidia-cublas-cu12", "triton"]
     assert gpu_packages(plan("torch", "numpy")) == []
+
+
+def test_requirements_without_dependencies_are_installed_alone_with_no_deps(tmp_path, monkeypatch):
+    """After the requirements and before the project again: pip's --no-deps, those names only."""
+    commands = []
+
+    def installer(command, **_):
+        commands.append(command[3:])
+        return subprocess.CompletedProcess(command, 0, stdout='{"install": []}', stderr="")
+
+    environment = tmp_path / "environment"
+    (environment / "bin").mkdir(parents=True)
+    (environment / "bin" / "python").touch()
+    monkeypatch.setattr(subprocess, "run", installer)
+    assert prepare_environment(environment, "PROJECT", ["PROJECT[test]", "ai-edge-litert==2.3.0"], ("tf_keras==2.21.0",)) == ""
+    assert commands == [
+        ["install", "--dry-run", "--quiet", "--report", "-", "PROJECT[test]", "ai-edge-litert==2.3.0"],
+        ["install", "--quiet", "PROJECT[test]", "ai-edge-litert==2.3.0"],
+        ["install", "--quiet", "--no-deps", "tf_keras==2.21.0"],
+        ["install", "--quiet", "--no-deps", "--force-reinstall", "PROJECT"],
+    ]
+
+
+def test_the_matrix_file_installs_tf_keras_without_its_dependencies():
+    (litert,) = [framework for framework in read_matrix(ROOT / ".ci" / "matrix.toml") if framework.package == "ai-edge-litert"]
+    assert litert.without_dependencies == ("tf_keras==2.21.0",) and "tensorflow-cpu==2.21.0" in litert.requirements
 
 
 @pytest.mark.full_depth

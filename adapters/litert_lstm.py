@@ -1,0 +1,141 @@
+"""Adapter for LiteRT (TensorFlow Lite): a Keras 2 (``tf_keras``) LSTM stack converted by
+TensorFlow's TFLite converter into its fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` ops, run by the
+``ai_edge_litert`` interpreter.
+
+The model, the conversion and the run are the standalone reproducer's
+(:mod:`adapters.standalone.litert_lstm`), so a reproducer runs exactly what the suite ran. A
+conversion takes about a second per layer and direction, so each converted model is kept for
+the next run of the same structure, shapes and weights (the determinism and threads checks
+run one model several times), and the backend's runs are costly (smaller designs).
+
+The layout is Keras's (:data:`adapters.keras_lstm.KERAS_LAYOUT`): tf_keras's LSTM stores
+the same three arrays per cell. The fused op is float32 only.
+
+What the converter does not fuse, measured on TensorFlow 2.21 (each one becomes a ``WHILE``
+loop of unfused ops, which this backend does not run; see ``tests/adapters/test_litert_fusion.py``):
+an LSTM without bias, a masked one (lengths), and activations other than sigmoid gates with
+tanh. It refuses float64 outright. A Keras 3 LSTM is never fused, nor is a tf_keras one with
+``return_state=True``: final states are read from the fused op's state tensors instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import asdict
+from importlib.metadata import version
+
+import numpy as np
+
+from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+
+from .base import BaseAdapter, RunConfig, RunRequest
+from .keras_lstm import KERAS_LAYOUT
+from .layouts import to_backend
+from .standalone import STANDALONE
+from .support import INTERFACE_VERSION, Support
+
+NOT_FUSED_WITHOUT_BIAS = "the TFLite converter does not fuse a Keras LSTM without bias (it becomes a WHILE loop)"
+NOT_FUSED_WITH_MASK = "the TFLite converter does not fuse a masked Keras LSTM (per-sequence lengths; it becomes a WHILE loop)"
+NOT_FUSED_ACTIVATIONS = "the TFLite converter fuses only a Keras LSTM with sigmoid gates and tanh (others become a WHILE loop)"
+CONVERTER_REJECTS_FLOAT64 = "the TFLite converter rejects a float64 Keras LSTM (a return type mismatch in standard_lstm)"
+# Converted models kept for later runs (a model of a few layers is well under a megabyte).
+KEPT_MODELS = 16
+
+
+def runner():
+    """The standalone reproducer's module: what builds, converts and runs a model."""
+    from .standalone import litert_lstm
+
+    return litert_lstm
+
+
+class LiteRTLSTMAdapter(BaseAdapter):
+    """tf_keras LSTMs through the TFLite converter's fused LSTM, run by LiteRT: float32, no gradients."""
+
+    name = "litert"
+    layout = KERAS_LAYOUT
+    packages = ("ai-edge-litert", "tensorflow-cpu", "tf_keras")
+    standalone_source = STANDALONE / "litert_lstm.py"
+    interface_version = INTERFACE_VERSION
+    supports = Support(
+        features={"layers", "no_bias", "lengths", "zero_length", "initial_states", "batch_first"},
+        activations={"sigmoid", "tanh", "relu", "identity"},
+        dtypes={"float32", "float64"},
+        directions={"forward", "bidirectional", "reverse"},
+        shared_activations={"candidate_activation", "cell_activation"},
+    )
+    costly_runs = True
+
+    def __init__(self) -> None:
+        self.converted: OrderedDict[str, bytes] = OrderedDict()
+        self.threads: int | None = None
+
+    def set_threads(self, count: int) -> None:
+        """The interpreter's ``num_threads`` for the runs that follow."""
+        self.threads = count
+
+    def _import_version(self) -> str:
+        import tensorflow as tf
+
+        runner()
+        import ai_edge_litert.interpreter  # noqa: F401
+
+        return f"{version('ai-edge-litert')} (converted by TensorFlow {tf.__version__} from tf_keras {version('tf_keras')})"
+
+    def conventions(self, config: RunConfig) -> dict[str, str]:
+        """None: the backend runs no per-sequence lengths, so it pads nothing."""
+        return {}
+
+    def _unsupported(self, config: RunConfig) -> list[str]:
+        spec = config.spec
+        reasons = []
+        if not spec.bias:
+            reasons.append(NOT_FUSED_WITHOUT_BIAS)
+        if config.lengths:
+            reasons.append(NOT_FUSED_WITH_MASK)
+        if not spec.has_default_activations:
+            reasons.append(NOT_FUSED_ACTIVATIONS)
+        if config.dtype == "float64":
+            reasons.append(CONVERTER_REJECTS_FLOAT64)
+        return reasons
+
+    def parameter_count(self, spec: LSTMSpec) -> int:
+        """What tf_keras counts in the model it builds (one sample, one step)."""
+        case = {"spec": asdict(spec), "initial_states": False, "h0_shape": [spec.num_cells, 1, spec.output_size]}
+        return runner().keras_model(case, None, 1).count_params()
+
+    def case(self, request: RunRequest, initial_states: bool) -> dict:
+        """The standalone reproducer's ``case`` for ``request``."""
+        batch = request.x.shape[0 if request.batch_first else 1]
+        spec = request.spec
+        return {
+            "backend": self.name,
+            "spec": asdict(spec),
+            "dtype": request.dtype,
+            "batch_first": request.batch_first,
+            "initial_states": initial_states,
+            "h0_shape": [spec.num_cells, batch, spec.output_size],
+            "c0_shape": [spec.num_cells, batch, spec.hidden_size],
+        }
+
+    def flatbuffer(self, case: dict, weights: dict[str, np.ndarray], steps: int) -> bytes:
+        """The converted model for ``case``, ``weights`` and ``steps``: kept from an earlier run
+        of the same, else converted now."""
+        digest = hashlib.sha256(repr((case, steps, sorted(weights))).encode())
+        for name in sorted(weights):
+            digest.update(np.ascontiguousarray(weights[name], dtype=np.float32).tobytes())
+        key = digest.hexdigest()
+        if key not in self.converted:
+            self.converted[key] = runner().convert(case, weights, steps)
+            while len(self.converted) > KEPT_MODELS:
+                self.converted.popitem(last=False)
+        self.converted.move_to_end(key)
+        return self.converted[key]
+
+    def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
+        case = self.case(request, inputs.initial_states_given)
+        weights = to_backend(KERAS_LAYOUT, request.spec, params)
+        arrays = {"x": request.x, **({"h0": inputs.h0, "c0": inputs.c0} if inputs.initial_states_given else {})}
+        values = runner().results(case, weights, self.flatbuffer(case, weights, inputs.steps), arrays, self.threads)
+        return LSTMResult(*(np.asarray(values[name], dtype=np.float64) for name in ("outputs", "h_n", "c_n")))
