@@ -20,8 +20,6 @@ tanh. It refuses float64 outright. A Keras 3 LSTM is never fused, nor is a tf_ke
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import asdict
 from importlib.metadata import version
 
@@ -29,7 +27,8 @@ import numpy as np
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
 
-from .base import BaseAdapter, RunConfig, RunRequest
+from .base import RunConfig, RunRequest
+from .converted import ConvertingAdapter, reproducer_case
 from .keras_lstm import KERAS_LAYOUT
 from .layouts import to_backend
 from .standalone import STANDALONE
@@ -39,8 +38,6 @@ NOT_FUSED_WITHOUT_BIAS = "the TFLite converter does not fuse a Keras LSTM withou
 NOT_FUSED_WITH_MASK = "the TFLite converter does not fuse a masked Keras LSTM (per-sequence lengths; it becomes a WHILE loop)"
 NOT_FUSED_ACTIVATIONS = "the TFLite converter fuses only a Keras LSTM with sigmoid gates and tanh (others become a WHILE loop)"
 CONVERTER_REJECTS_FLOAT64 = "the TFLite converter rejects a float64 Keras LSTM (a return type mismatch in standard_lstm)"
-# Converted models kept for later runs (a model of a few layers is well under a megabyte).
-KEPT_MODELS = 16
 
 
 def runner():
@@ -50,7 +47,7 @@ def runner():
     return litert_lstm
 
 
-class LiteRTLSTMAdapter(BaseAdapter):
+class LiteRTLSTMAdapter(ConvertingAdapter):
     """tf_keras LSTMs through the TFLite converter's fused LSTM, run by LiteRT: float32, no gradients."""
 
     name = "litert"
@@ -66,14 +63,6 @@ class LiteRTLSTMAdapter(BaseAdapter):
         shared_activations={"candidate_activation", "cell_activation"},
     )
     costly_runs = True
-
-    def __init__(self) -> None:
-        self.converted: OrderedDict[str, bytes] = OrderedDict()
-        self.threads: int | None = None
-
-    def set_threads(self, count: int) -> None:
-        """The interpreter's ``num_threads`` for the runs that follow."""
-        self.threads = count
 
     def _import_version(self) -> str:
         import tensorflow as tf
@@ -105,37 +94,9 @@ class LiteRTLSTMAdapter(BaseAdapter):
         case = {"spec": asdict(spec), "initial_states": False, "h0_shape": [spec.num_cells, 1, spec.output_size]}
         return runner().keras_model(case, None, 1).count_params()
 
-    def case(self, request: RunRequest, initial_states: bool) -> dict:
-        """The standalone reproducer's ``case`` for ``request``."""
-        batch = request.x.shape[0 if request.batch_first else 1]
-        spec = request.spec
-        return {
-            "backend": self.name,
-            "spec": asdict(spec),
-            "dtype": request.dtype,
-            "batch_first": request.batch_first,
-            "initial_states": initial_states,
-            "h0_shape": [spec.num_cells, batch, spec.output_size],
-            "c0_shape": [spec.num_cells, batch, spec.hidden_size],
-        }
-
-    def flatbuffer(self, case: dict, weights: dict[str, np.ndarray], steps: int) -> bytes:
-        """The converted model for ``case``, ``weights`` and ``steps``: kept from an earlier run
-        of the same, else converted now."""
-        digest = hashlib.sha256(repr((case, steps, sorted(weights))).encode())
-        for name in sorted(weights):
-            digest.update(np.ascontiguousarray(weights[name], dtype=np.float32).tobytes())
-        key = digest.hexdigest()
-        if key not in self.converted:
-            self.converted[key] = runner().convert(case, weights, steps)
-            while len(self.converted) > KEPT_MODELS:
-                self.converted.popitem(last=False)
-        self.converted.move_to_end(key)
-        return self.converted[key]
-
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
-        case = self.case(request, inputs.initial_states_given)
+        case = reproducer_case(self.name, request, initial_states=inputs.initial_states_given)
         weights = to_backend(KERAS_LAYOUT, request.spec, params)
         arrays = {"x": request.x, **({"h0": inputs.h0, "c0": inputs.c0} if inputs.initial_states_given else {})}
-        values = runner().results(case, weights, self.flatbuffer(case, weights, inputs.steps), arrays, self.threads)
+        values = runner().results(case, weights, self.converted.get(case, weights, inputs.steps, runner().convert), arrays, self.threads)
         return LSTMResult(*(np.asarray(values[name], dtype=np.float64) for name in ("outputs", "h_n", "c_n")))

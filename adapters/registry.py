@@ -2,7 +2,7 @@
 
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
   ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``,
-  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``tract``, ``litert``;
+  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``tract``, ``litert``, ``tf2onnx``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -54,6 +54,7 @@ BUILTIN_ADAPTERS = {
     "openvino": "adapters.openvino_lstm:OpenVinoLSTMAdapter",
     "tract": "adapters.tract_lstm:TractLSTMAdapter",
     "litert": "adapters.litert_lstm:LiteRTLSTMAdapter",
+    "tf2onnx": "adapters.tf2onnx_lstm:Tf2OnnxLSTMAdapter",
     "tfjs": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs.json'}",
     "tfjs-basic-cell": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-basic-cell.json'}",
     "tfjs-webgl": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs-webgl.json'}",

@@ -107,6 +107,12 @@ def has_padding(request: RunRequest) -> bool:
     return bool((np.asarray(request.lengths) < steps).any())
 
 
+TF2ONNX_MASK_UPSTREAM = (
+    "not found upstream as such (onnx/tensorflow-onnx issues searched for NaN with masks and with Select): the arithmetic "
+    "is tf2onnx's deliberate conversion of Select and SelectV2 (tf2onnx/onnx_opset/controlflow.py: 'Mul/Add ops are faster "
+    "than Where op', PR #1199), which keeps Where only where it detects a NaN pattern (PR #1663 after #1659, PR #2035 after "
+    "#1988); a masked Keras LSTM stays a Loop (#1871 open, PR #2030 open)"
+)
 LITERT_CELL_CLIP_UPSTREAM = (
     "not found upstream (tensorflow/tensorflow issues searched for cell_clip, clipped cell state and "
     "UNIDIRECTIONAL_SEQUENCE_LSTM: none names it; #46620 and #57015 report unexplained differences between a Keras LSTM and "
@@ -752,5 +758,19 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         strict=False,
         model=models.CELL_CLIPPED_AT_10,
         upstream=LITERT_CELL_CLIP_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="tf2onnx-masked-steps-blended-by-multiplication",
+        backend="tf2onnx",
+        checks=("nan_padding",),
+        summary="tf2onnx converts the select by which Keras 2's rnn loop keeps the state at masked steps (tf.where) into "
+        "arithmetic in the ONNX Loop's body: the mask is cast to float and the new and old values blended as new * m + "
+        "old * (1 - m) (Not, Cast, Mul and Add in the converted body), so NaN in padded input positions, which the Keras "
+        "model itself never lets reach a result, turns h_n, c_n and the outputs from the first padded step on into NaN",
+        quantities=frozenset({"outputs", "h_n", "c_n"}),
+        applies=has_padding,
+        reproducer="L2-rev-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-H13-typ-cpu",
+        model=models.KERAS_2_MASKED_BLEND,
+        upstream=TF2ONNX_MASK_UPSTREAM,
     ),
 )

@@ -126,7 +126,9 @@ class DirectionSteps:
     steps: list[dict]
 
 
-def paddle_loop_steps(request: RunRequest, outputs_carried: bool = False) -> tuple[LSTMResult, list[DirectionSteps], np.ndarray]:
+def paddle_loop_steps(
+    request: RunRequest, outputs_carried: bool = False, keras_outputs: bool = False
+) -> tuple[LSTMResult, list[DirectionSteps], np.ndarray]:
     """What paddle.nn.LSTM computes on the path it takes with a projection (its Python loop
     of LSTMCell, ``paddle.nn.layer.rnn._rnn_dynamic_graph``) and, for the input it reads, on
     the fused kernel: every step runs the cell and outputs its new h; the state is masked by
@@ -136,7 +138,11 @@ def paddle_loop_steps(request: RunRequest, outputs_carried: bool = False) -> tup
     kernel) the outputs are multiplied by m too. Each layer reads the last one's outputs,
     padding included. With ``outputs_carried`` (TensorFlow.js's ``rnn``), each step outputs its
     masked h instead (at a padded step the h it carries, NaN included) and nothing is
-    multiplied by m afterwards. Returns the results, each cell's steps and the mask [T, B, 1]."""
+    multiplied by m afterwards. With ``keras_outputs`` (Keras 2's ``rnn`` with its selects
+    turned into the same arithmetic), each step outputs new h * m + previous output * (1 - m),
+    the previous output starting at 0, and 0 in place of the previous output in two
+    directions (``Bidirectional`` zeroes the outputs at masked steps). Returns the results,
+    each cell's steps and the mask [T, B, 1]."""
     spec, params = request.spec, request.params
     acts = activations_of(spec, TEXTBOOK)
     x = time_major(np.asarray(request.x, np.float64), request.batch_first)
@@ -152,16 +158,19 @@ def paddle_loop_steps(request: RunRequest, outputs_carried: bool = False) -> tup
                 index, flipped = spec.cell_index(layer, direction), spec.runs_reversed(direction)
                 inputs, masks = (layer_input[::-1], mask[::-1]) if flipped else (layer_input, mask)
                 h, c, out, done = h0[index], c0[index], np.empty((steps, batch, spec.output_size)), []
+                previous = np.zeros((batch, spec.output_size))
                 for t in range(steps):
                     step = step_forward(spec, params[index], acts, inputs[t], h, c)
                     done.append(step)
                     h, c = step["h"] * masks[t] + h * (1.0 - masks[t]), step["c"] * masks[t] + c * (1.0 - masks[t])
-                    out[t] = h if outputs_carried else step["h"]
+                    if keras_outputs:
+                        previous = step["h"] * masks[t] + (0.0 if spec.bidirectional else previous) * (1.0 - masks[t])
+                    out[t] = previous if keras_outputs else h if outputs_carried else step["h"]
                 h_n[index], c_n[index] = h, c
                 cells.append(DirectionSteps(index, flipped, masks, done))
                 outputs.append(out[::-1] if flipped else out)
             layer_input = np.concatenate(outputs, axis=2)
-            if not (spec.proj_size or outputs_carried):
+            if not (spec.proj_size or outputs_carried or keras_outputs):
                 layer_input = layer_input * mask
     return LSTMResult(time_major(layer_input, request.batch_first), h_n, c_n), cells, mask
 
@@ -332,6 +341,13 @@ TFJS_MASKED_BLEND = DeviationModel(
     "tfjs-layers' rnn loop: every step runs the cell, state and output masked by multiplication, new * m + old * (1 - m) "
     "(NaN at padding reaches them); a reversed direction runs over the whole padded sequence from T - 1 down",
     result=lambda request, result: paddle_loop_steps(request, outputs_carried=True)[0],  # the oracle's result is replaced
+    padded_outputs=True,
+)
+KERAS_2_MASKED_BLEND = DeviationModel(
+    "Keras 2's rnn loop with its selects applied by multiplication, new * m + old * (1 - m), as tf2onnx converts it (NaN "
+    "at padding reaches the states and outputs): every step runs the cell; the output carries the previous output (0 "
+    "before any, and always 0 in two directions); a reversed direction runs over the whole padded sequence from T - 1 down",
+    result=lambda request, result: paddle_loop_steps(request, keras_outputs=True)[0],  # the oracle's result is replaced
     padded_outputs=True,
 )
 MINDSPORE_TANH = DeviationModel("tanh computed by MindSpore's float32 Pade approximant (nnacl TanhOpt)", variant=mindspore_tanh)

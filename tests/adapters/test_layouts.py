@@ -27,7 +27,7 @@ LAYOUTS = (TORCH_LAYOUT, PADDLE_LAYOUT, KERAS_LAYOUT, ONNX_LAYOUT, LEGACY_LAYOUT
 ADAPTERS = {
     "torch": ("torch", "torch-onnx", "torch-onnx-torchscript", "mindspore"),
     "paddle": ("paddle", "paddle-onnx"),
-    "keras": ("keras-torch", "keras-jax", "keras-tensorflow", "litert"),
+    "keras": ("keras-torch", "keras-jax", "keras-tensorflow", "litert", "tf2onnx"),
     "onnx": ("onnxruntime", "openvino", "tract"),
     "paddle-legacy": ("paddle-legacy",),
     "tf-block": ("tensorflow-block",),
