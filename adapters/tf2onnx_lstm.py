@@ -23,16 +23,14 @@ from importlib.metadata import version
 import numpy as np
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
+from reference.activations import bind_activation
 
 from .base import RunConfig, RunRequest
 from .converted import ConvertingAdapter, reproducer_case
-from reference.activations import bind_activation
-
 from .keras_lstm import KERAS_LAYOUT
 from .layouts import to_backend
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
-
 
 # The oracle's activations tf_keras has, by its names there (measured equal on [-8, 8]);
 # tf_keras's hard_sigmoid is ONNX's (0.2 x + 0.5), not Keras 3's, and it has no hard_silu.

@@ -4,10 +4,10 @@ LiteRT's interpreter (``ai_edge_litert``): the path a Keras LSTM takes to a phon
 The model is built as Keras users build it: one ``LSTM`` per layer (``return_sequences=True``),
 wrapped in ``Bidirectional`` for two directions and ``go_backwards=True`` for the reverse one
 (whose outputs Keras returns in reversed time order; ``tf.reverse`` puts them back in time
-order before the next layer), with a fixed
-batch and length, and the initial states as model inputs where the case gives them. The
-converter fuses each layer (each direction of a ``Bidirectional``) into one
-``UNIDIRECTIONAL_SEQUENCE_LSTM``; a model it did not fuse is refused here, with its ops named.
+order before the next layer), with a fixed batch and length, and the initial states as
+model inputs where the case gives them. The converter fuses each layer (each direction of a
+``Bidirectional``) into one ``UNIDIRECTIONAL_SEQUENCE_LSTM``; a model it did not fuse is
+refused here, with its ops named.
 
 The fused op has no state outputs: it writes its final h and c into its state inputs (op
 inputs 18 and 19, variable tensors, or the model's state inputs), which are read after the
@@ -35,9 +35,9 @@ def cell_names(spec):
 
 
 def keras_model(case, weights, steps):
-    """The tf_keras model for ``steps`` time steps with ``weights`` assigned (None: as built): inputs ``x``
-    [B, T, I], then with initial states ``h0_k`` and ``c0_k`` [B, H] per cell; output
-    [B, T, D*H]."""
+    """The tf_keras model for ``steps`` time steps with ``weights`` assigned (None: as
+    built): inputs ``x`` [B, T, I], then with initial states ``h0_k`` and ``c0_k`` [B, H] per
+    cell; output [B, T, D*H]."""
     import tensorflow as tf
     import tf_keras
 

@@ -331,7 +331,7 @@ def error_plot_section(document: dict) -> Section:
         notes=(
             ("Max relative error of the outputs (max |actual - expected| / max |expected|) of each forward case, "
              "and of each run of the threads check, against its number of steps; one panel per dtype. Runs of one backend, length and outcome whose errors "
-             "land within two pixels of each other share a marker, whose tooltip counts them and gives their hidden sizes, "
+             "land within four pixels of each other (markers 6.4 pixels wide) share a marker, whose tooltip counts them and gives their hidden sizes, "
              "thread counts, the largest error and its case. The table gives the largest per sequence "
              "length, leaving out errors that belong to a known deviation (the plot marks those).",),
         ),

@@ -24,7 +24,7 @@ GRID_LINE = "#e4e4e4"
 OUTCOME_MARKERS = {"pass": "pass", "known_deviation": "known deviation", "fail": "fail"}
 # Runs of one backend, sequence length and outcome whose errors land within this many pixels
 # of each other are drawn as one marker (its tooltip counts them and gives the largest).
-MERGED_PIXELS = 2.0
+MERGED_PIXELS = 4.0
 
 PANEL_WIDTH = 520
 PANEL_HEIGHT = 380
@@ -156,11 +156,12 @@ def span_of(values: list[int], unit: str) -> str:
 
 def merged_tooltip(group: list[ErrorPoint], worst: ErrorPoint) -> str:
     """What a marker stands for: backend, dtype, steps, how many runs, their hidden sizes
-    and thread counts, the largest error and the case (or the thread run) that reached it."""
+    and thread counts, the largest error and the case (its id as ``--case`` takes it, or the
+    thread run) that reached it."""
     sizes = [point.hidden_size for point in group if point.hidden_size is not None]
     threads = [point.threads for point in group]
     ranges = ", ".join([*([span_of(sizes, "H")] if sizes else []), span_of(threads, "threads")])
-    case = worst.test.partition("[")[2].removesuffix("]") or worst.test
+    case = (worst.test.partition("[")[2].removesuffix("]") or worst.test).removeprefix(f"{worst.backend}-")
     runs = f"{len(group)} runs" if len(group) > 1 else "1 run"
     return (
         f"{worst.backend} {worst.dtype}, {worst.steps} steps: {runs} ({ranges}), max rel error "

@@ -210,3 +210,61 @@ def test_tract_s_four_models_together_are_the_plain_forward_lstm():
     for name in ("outputs", "h_n", "c_n"):
         np.testing.assert_array_equal(getattr(predicted, name), getattr(expected, name))
     assert not np.allclose(predicted.outputs, oracle_forward(request).outputs)
+
+
+def test_litert_s_cell_clip_applies_exactly_where_a_cell_state_passes_10():
+    """A cell state growing by i * g per step (zero weights, every bias 5) passes 10 after 11
+    steps: the deviation applies, and its model clips c_n at 10 where the oracle goes on; over
+    10 steps it does not apply, and the model is the oracle."""
+    from dataclasses import replace
+
+    from adapters.base import RunRequest
+    from conformance.deviations.known import largest_cell_state
+    from conformance.deviations.models import CELL_CLIPPED_AT_10
+    from reference import LSTMSpec, init_params, sigmoid
+
+    spec = LSTMSpec(input_size=2, hidden_size=3)
+    (cell,) = init_params(spec, seed=0)
+    saturated = (replace(cell, w_ih=0 * cell.w_ih, w_hh=0 * cell.w_hh, b_ih=np.full_like(cell.b_ih, 5.0), b_hh=0 * cell.b_hh),)
+    gate, candidate = float(sigmoid(np.array(5.0))), float(np.tanh(5.0))
+    for steps, passes in ((15, True), (10, False)):
+        request = RunRequest(spec, saturated, np.zeros((steps, 1, 2)), dtype="float32")
+        by_hand = 0.0
+        for _ in range(steps):
+            by_hand = gate * by_hand + gate * candidate
+        assert largest_cell_state(request) == pytest.approx(by_hand, rel=1e-12)
+        assert (largest_cell_state(request) > 10.0) is passes
+        predicted = ComposedModel((CELL_CLIPPED_AT_10,)).forward(request)
+        if passes:
+            np.testing.assert_allclose(predicted.c_n, 10.0, rtol=0, atol=1e-12)
+            assert oracle_forward(request).c_n.min() > 14.0
+        else:
+            np.testing.assert_array_equal(predicted.c_n, oracle_forward(request).c_n)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["lone", "bidir"])
+def test_tf2onnx_s_blended_masks_are_keras_s_selects_on_finite_input(bidirectional):
+    """With finite padding, new * m + old * (1 - m) is the select it replaces: the model is
+    the oracle at valid steps and in h_n and c_n, and at padded steps holds Keras's outputs (a
+    lone layer's last valid output, in two directions 0). With NaN padding, every padded
+    sequence's h_n is NaN."""
+    from dataclasses import replace
+
+    from conformance.deviations.models import KERAS_2_MASKED_BLEND
+
+    case = Case.from_id(f"L2-{'bidir' if bidirectional else 'fwd'}-tm-mixed-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu")
+    request = request_for(case, make_data(case))
+    lengths = np.asarray(request.lengths)
+    valid = np.arange(request.x.shape[0])[:, None] < lengths[None, :]
+    assert (~valid).any() and valid.any(axis=0).all()
+    predicted, oracle = ComposedModel((KERAS_2_MASKED_BLEND,)).forward(request), oracle_forward(request)
+    np.testing.assert_allclose(predicted.outputs[valid], oracle.outputs[valid], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(predicted.h_n, oracle.h_n, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(predicted.c_n, oracle.c_n, rtol=1e-12, atol=1e-12)
+    for row, length in enumerate(lengths):
+        expected = 0.0 if bidirectional else predicted.outputs[length - 1, row]
+        np.testing.assert_array_equal(predicted.outputs[length:, row], np.broadcast_to(expected, predicted.outputs[length:, row].shape))
+    poisoned = request.x.copy()
+    poisoned[~valid] = np.nan
+    padded_rows = lengths < request.x.shape[0]
+    assert np.isnan(ComposedModel((KERAS_2_MASKED_BLEND,)).forward(replace(request, x=poisoned)).h_n[:, padded_rows]).all()

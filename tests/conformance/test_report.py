@@ -324,7 +324,7 @@ def test_runs_whose_errors_share_a_pixel_share_a_marker_that_counts_them():
     # failure is never merged with passes.
     figure = error_scatter([point(1.000e-6, 4), point(1.001e-6, 64), point(1e-3, 8), point(1.0005e-6, 16, "fail")])
     assert figure.count("<title>") == 3
-    assert "8 steps: 2 runs (H 4 to 64, threads 1), max rel error up to 1.00e-06 (pass)\ntorch-case-H64" in figure
+    assert "8 steps: 2 runs (H 4 to 64, threads 1), max rel error up to 1.00e-06 (pass)\ncase-H64" in figure
     assert "8 steps: 1 run (H 8, threads 1), max rel error 1.00e-03 (pass)" in figure
     assert "8 steps: 1 run (H 16, threads 1), max rel error 1.00e-06 (fail)" in figure
 
