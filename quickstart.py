@@ -35,8 +35,8 @@ SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-
 # with npm from its committed lockfile, into its node_modules.
 NODE_PROGRAMS = (ROOT / "adapters" / "exec" / "tfjs",)
 # Packages installed without their dependencies, at the constraints' versions: tf_keras (the
-# litert backend's Keras 2) names the full tensorflow wheel, which would land beside
-# tensorflow-cpu, the same modules twice over.
+# Keras 2 of the litert and tf2onnx backends) names the full tensorflow wheel, which would
+# land beside tensorflow-cpu, the same modules twice over.
 WITHOUT_DEPENDENCIES = ("tf_keras",)
 COMMANDS = {"report": ("lstm-parity", "run"), "test": ("pytest", "-n", "auto")}
 # The depth each command runs at unless its arguments name one (conformance/cases/depth.py).
