@@ -38,16 +38,21 @@ def has_partial_sequence(request: RunRequest) -> bool:
     return bool(((lengths > 0) & (lengths < steps)).any())
 
 
+def oracle_traces(request: RunRequest) -> list:
+    """The oracle's trace of every (layer, direction) cell of the request's LSTM."""
+    spec = request.spec
+    inputs = validate_inputs(spec, request.x, lengths=request.lengths, initial_states=request.initial_states, batch_first=request.batch_first)
+    return forward_with_traces(spec, validate_params(spec, request.params), inputs)[1]
+
+
 def activation_outputs(request: RunRequest, name: str) -> list[np.ndarray]:
     """What the activation ``name`` puts out, in every role it has in the request's LSTM, at
     valid steps, according to the oracle's trace."""
     spec = request.spec
     if name not in (spec.gate_activation, spec.candidate_activation, spec.cell_activation):
         return []
-    inputs = validate_inputs(spec, request.x, lengths=request.lengths, initial_states=request.initial_states, batch_first=request.batch_first)
-    _, traces = forward_with_traces(spec, validate_params(spec, request.params), inputs)
     found = []
-    for trace in traces:
+    for trace in oracle_traces(request):
         valid = np.ones(trace.cells.shape[:2], dtype=bool) if trace.valid is None else trace.valid
         outputs = [trace.gates[:, :3].transpose(0, 2, 1, 3)] if spec.gate_activation == name else []
         outputs += [trace.gates[:, 3]] if spec.candidate_activation == name else []
@@ -79,10 +84,7 @@ def largest_tanh_input(request: RunRequest) -> float:
 def largest_cell_state(request: RunRequest) -> float:
     """The largest magnitude of the cell state c_t any step of the request's LSTM computes
     (valid steps, initial states not counted), according to the oracle's trace."""
-    spec = request.spec
-    inputs = validate_inputs(spec, request.x, lengths=request.lengths, initial_states=request.initial_states, batch_first=request.batch_first)
-    _, traces = forward_with_traces(spec, validate_params(spec, request.params), inputs)
-    cells = [np.abs(trace.cells if trace.valid is None else trace.cells[trace.valid]) for trace in traces]
+    cells = [np.abs(trace.cells if trace.valid is None else trace.cells[trace.valid]) for trace in oracle_traces(request)]
     return max(float(values.max()) for values in cells if values.size) if any(values.size for values in cells) else 0.0
 
 
