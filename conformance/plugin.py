@@ -25,9 +25,12 @@ backend and case of the forward table, or of the case ids a ``cases`` marker lis
 ``backend_gradient_case`` (the same over the gradient table), ``backend`` (one per
 backend) and ``record``.
 
-The tests of one file on the same (backend, case) are collected side by side, and
-pytest-xdist's default distribution becomes ``worksteal`` (contiguous runs of tests per
-worker), so a backend that compiles per shape compiles a case once for all its checks.
+The tests of one backend are collected side by side, and within them the checks of one
+case, and pytest-xdist's default distribution becomes ``worksteal`` (contiguous runs of
+tests per worker): a backend's framework warms up in few workers, and a backend that
+compiles or converts per shape does so once for all of a case's checks. Under
+pytest-xdist, each backend's case tables are made by one worker and read by the others
+(see :mod:`conformance.run.table_sharing`).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from conformance.cases.table import Case, make_data, request_for
 from conformance.deviations import find_deviations
 from conformance.cases.depth import DEFAULT_DEPTH, DEPTHS, FULL_DEPTH_DESCRIPTION, FULL_DEPTH_MARKER, Depth
 from conformance.run.isolation import parse_interpreters
+from conformance.run.table_sharing import NOT_SHARED, SharedTablesFolder, TableSharing
 from conformance.outputs import check_output_file
 from conformance.report.recording import RECORD_KEY, ParityRecorder
 from conformance.cases.sharding import parse_shard, shard_of
@@ -245,6 +249,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(CapabilitySummary(), "lstm-capability-summary")
         config.pluginmanager.register(DepthSummary(chosen_depth(config)), "lstm-depth-summary")
         config.pluginmanager.register(AdapterErrorSummary(), "lstm-adapter-error-summary")
+        config.pluginmanager.register(SharedTablesFolder(), "lstm-shared-tables-folder")
         path = config.getoption("--parity-json")
         if path:
             config.pluginmanager.register(ParityRecorder(config, path), "lstm-parity-recorder")
@@ -257,10 +262,10 @@ def chosen_depth(config: pytest.Config) -> Depth:
 
 def distribute_by_work_stealing(config: pytest.Config) -> None:
     """Under pytest-xdist's default distribution (``-n`` alone, or ``--dist load``), hand
-    out tests in contiguous runs (``--dist worksteal``): the checks of one (backend, case)
-    sit side by side (see :func:`keep_case_checks_together`), so a backend that compiles
-    per shape (JAX, Keras on JAX) compiles a case's gradients once for both gradient
-    checks, where ``load`` would deal neighbours to different workers. Any other
+    out tests in contiguous runs (``--dist worksteal``): the tests of one backend, and the
+    checks of one case, sit side by side (see :func:`keep_case_checks_together`), so a
+    backend that compiles per shape (JAX, Keras on JAX) compiles a case's gradients once
+    for both gradient checks, where ``load`` would deal neighbours to different workers. Any other
     ``--dist`` is left as chosen."""
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "worksteal"
@@ -280,6 +285,7 @@ def backend_pool(config: pytest.Config) -> BackendPool:
             isolate=not config.getoption("--no-isolation"),
             interpreters=chosen_interpreters(config),
             depth=chosen_depth(config),
+            sharing=TableSharing.of_worker(config.workerinput) if hasattr(config, "workerinput") else NOT_SHARED,
         )
     return config.stash[_POOL]
 
@@ -403,15 +409,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def keep_case_checks_together(items: list[pytest.Item]) -> None:
-    """Reorder ``items`` so that the tests of one file on the same (backend, case) follow
-    each other (each group where its first test stood; others keep their places)."""
+    """Reorder ``items`` so that the tests of one backend follow each other, where its first
+    test stood, and within them the tests of one case, where its first test stood, in every
+    file; tests of no backend keep their places. A backend's framework then warms up, and a
+    case compiles or converts, in one worker rather than in each."""
     first_place: dict[object, int] = {}
 
-    def place(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
+    def place(indexed: tuple[int, pytest.Item]) -> tuple[int, int, int]:
         index, item = indexed
-        pair = case_of(item)
-        group = (item.path, pair[0].name, pair[1].id) if pair else index
-        return first_place.setdefault(group, index), index
+        backend, pair = backend_of(item), case_of(item)
+        if backend is None:
+            return first_place.setdefault(index, index), index, index
+        case_group = (backend.name, pair[1].id) if pair else index
+        return first_place.setdefault(backend.name, index), first_place.setdefault(case_group, index), index
 
     items[:] = [item for _, item in sorted(enumerate(items), key=place)]
 
@@ -468,12 +478,13 @@ def require_available(backend: Backend) -> None:
 
 
 def backend_of(item: pytest.Item) -> Backend | None:
-    """The backend a parametrized test runs on, if any."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    for name in ("backend_case", "backend_gradient_case"):
-        if name in params:
-            return params[name][0]
-    return params.get("backend")
+    """The backend a parametrized test runs on, if any (none for an empty parametrization)."""
+    pair = case_of(item)
+    if pair is not None:
+        return pair[0]
+    backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+    # An empty parametrization (no backend selected) holds pytest's NOTSET.
+    return backend if hasattr(backend, "name") else None
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from conformance.cases.covering import covering_rows
 from conformance.cases.depth import DEFAULT_DEPTH, DEPTHS, Depth
 from conformance.deviations import GRADIENT_CHECKS, find_deviations, registered_deviations, reproducer_cases
 from conformance.run.isolation import IsolatedAdapter
+from conformance.run.table_sharing import NOT_SHARED, TableSharing
 from conformance.cases.seeding import seed_for
 
 # The large shape of the float64 forward copy and of the gradient copies (the cheapest of
@@ -134,6 +135,17 @@ class Backend:
             if config.gradients and not reasons and not offers_gradients(self.adapter):
                 reasons = (f"{self.name} computes no gradients",)
             self._support[config] = tuple(reasons)
+
+    def answers(self) -> tuple[Availability, dict[RunConfig, tuple[str, ...]], dict[RunConfig, dict[str, str]]]:
+        """What the backend answered so far: its availability, support and conventions."""
+        return self.availability, dict(self._support), dict(self._conventions)
+
+    def adopt(self, answers: tuple[Availability, dict[RunConfig, tuple[str, ...]], dict[RunConfig, dict[str, str]]]) -> None:
+        """Take ``answers`` (:meth:`answers` of this backend in another process) as its own."""
+        availability, support, conventions = answers
+        self.__dict__["availability"] = availability
+        self._support.update(support)
+        self._conventions.update(conventions)
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         """The adapter's count, asked once per spec."""
@@ -381,9 +393,11 @@ class BackendPool:
         isolate: bool = True,
         interpreters: Mapping[str, str] | None = None,
         depth: Depth = DEPTHS[DEFAULT_DEPTH],
+        sharing: TableSharing = NOT_SHARED,
     ) -> None:
         self.isolate = isolate
         self.depth = depth
+        self.sharing = sharing
         self.interpreters = dict(interpreters or {})
         self.backends = [Backend(reference, self._load(reference), self.interpreters.get(reference)) for reference in references]
 
@@ -395,12 +409,31 @@ class BackendPool:
     @cached_property
     def case_tables(self) -> dict[str, list[Case]]:
         """Per backend, its forward table: its covering design, forward reproducers and CUDA copies."""
-        return {backend.name: self._table(backend, gradients=False, checks=("forward",)) for backend in self.backends}
+        return self._tables(gradients=False, checks=("forward",))
 
     @cached_property
     def gradient_case_tables(self) -> dict[str, list[Case]]:
         """Per backend, its gradient table: its covering design with gradients and gradient reproducers."""
-        return {backend.name: self._table(backend, gradients=True, checks=GRADIENT_CHECKS) for backend in self.backends}
+        return self._tables(gradients=True, checks=GRADIENT_CHECKS)
+
+    def _tables(self, gradients: bool, checks: tuple[str, ...]) -> dict[str, list[Case]]:
+        """Per backend, :meth:`_table`, made here or by another worker of the run (see
+        :mod:`conformance.run.table_sharing`) with the answers that made it."""
+        kind = "gradients" if gradients else "forward"
+        tables = {}
+        for index in self.sharing.order(len(self.backends)):
+            backend = self.backends[index]
+
+            def make(backend: Backend = backend) -> tuple[list[str], tuple]:
+                table = self._table(backend, gradients, checks)
+                if backend.availability.available:
+                    backend.ask_support([case.config(gradients) for case in table])
+                return [case.id for case in table], backend.answers()
+
+            case_ids, answers = self.sharing.shared(f"{kind}-{index}", make)
+            backend.adopt(answers)
+            tables[backend.name] = [Case.from_id(case_id) for case_id in case_ids]
+        return {backend.name: tables[backend.name] for backend in self.backends}
 
     def _table(self, backend: Backend, gradients: bool, checks: tuple[str, ...]) -> list[Case]:
         """The backend's covering design, CUDA copies of a few of its cases, (forward only)
