@@ -9,7 +9,14 @@ the next run of the same structure, shapes and weights (the determinism and thre
 run one model several times), and the backend's runs are costly (smaller designs).
 
 The layout is Keras's (:data:`adapters.keras_lstm.KERAS_LAYOUT`): tf_keras's LSTM stores
-the same three arrays per cell. The fused op is float32 only.
+the same three arrays per cell. The fused op computes in float32. float16 is the
+converter's float16 weights: each weight stored in float16 and dequantized to float32 when
+the model is prepared, the converter's one float16 option (a float16 case's data is
+exact in float16; the run is held to float16's error model, though only its weights are
+stored in float16).
+The converter's dynamic-range quantization (int8 weights, activations quantized per batch
+as the model runs) is not run: the suite has no integer dtype, and no error model of
+quantized activations to hold it to.
 
 What the converter does not fuse, measured on TensorFlow 2.21 (each one becomes a ``WHILE``
 loop of unfused ops, which this backend does not run; see ``tests/adapters/test_litert_fusion.py``):
@@ -48,7 +55,8 @@ def runner():
 
 
 class LiteRTLSTMAdapter(ConvertingAdapter):
-    """tf_keras LSTMs through the TFLite converter's fused LSTM, run by LiteRT: float32, no gradients."""
+    """tf_keras LSTMs through the TFLite converter's fused LSTM, run by LiteRT: float32 and
+    float16 weights, no gradients."""
 
     name = "litert"
     layout = KERAS_LAYOUT
@@ -58,7 +66,7 @@ class LiteRTLSTMAdapter(ConvertingAdapter):
     supports = Support(
         features={"layers", "no_bias", "lengths", "zero_length", "initial_states", "batch_first"},
         activations={"sigmoid", "tanh", "relu", "identity"},
-        dtypes={"float32", "float64"},
+        dtypes={"float32", "float64", "float16"},
         directions={"forward", "bidirectional", "reverse"},
         shared_activations={"candidate_activation", "cell_activation"},
     )

@@ -12,6 +12,11 @@ refused here, with its ops named.
 The fused op has no state outputs: it writes its final h and c into its state inputs (op
 inputs 18 and 19, variable tensors, or the model's state inputs), which are read after the
 run. Each fused op is matched to its (layer, direction) cell by its eight weight matrices.
+A float16 case is converted with the converter's float16 weights (``optimizations =
+[Optimize.DEFAULT]``, ``target_spec.supported_types = [tf.float16]``): every weight is
+stored in float16 and made float32 again by a ``DEQUANTIZE`` op, and the fused op
+computes in float32; a model whose fused ops do not read dequantized float16 weights is
+refused here.
 ``open("lstm.tflite", "wb").write(convert(case, weights, steps))`` saves a model for a viewer.
 """
 
@@ -78,7 +83,11 @@ def convert(case, weights, steps) -> bytes:
     inference = tf.function(lambda *tensors: model(list(tensors) if len(tensors) > 1 else tensors[0], training=False), input_signature=signature)
     holder = tf.Module()
     holder.weights = list(model.weights)
-    return tf.lite.TFLiteConverter.from_concrete_functions([inference.get_concrete_function()], holder).convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference.get_concrete_function()], holder)
+    if case.get("dtype") == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
 
 
 def convert_as_keras_model(case, weights, steps) -> bytes:
@@ -97,6 +106,18 @@ def fused_ops(interpreter):
     return fused
 
 
+def check_float16_weights(interpreter, fused):
+    """ValueError unless every weight matrix of every fused op is a float16 tensor made
+    float32 by a DEQUANTIZE op."""
+    tensors = {tensor["index"]: tensor for tensor in interpreter.get_tensor_details()}
+    dequantized = {op["outputs"][0]: op["inputs"][0] for op in interpreter._get_ops_details() if op["op_name"] == "DEQUANTIZE"}
+    for op in fused:
+        for index in WEIGHT_MATRICES:
+            source = dequantized.get(op["inputs"][index])
+            if source is None or tensors[source]["dtype"] != np.float16:
+                raise ValueError(f"the converter did not store the fused LSTM's weight input {index} in float16")
+
+
 def run(case, weights, flatbuffer: bytes, feeds: dict, threads=None):
     """Run the model on ``feeds`` (by input name) on ``threads`` threads (None: the
     interpreter's default); (output [B, T, D*H], h_n [L*D, B, H], c_n) with the final states
@@ -106,6 +127,8 @@ def run(case, weights, flatbuffer: bytes, feeds: dict, threads=None):
     interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
     interpreter.allocate_tensors()
     fused = fused_ops(interpreter)
+    if case.get("dtype") == "float16":
+        check_float16_weights(interpreter, fused)
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], feeds[detail["name"].removeprefix("serving_default_").split(":")[0]])
     interpreter.invoke()
@@ -116,17 +139,19 @@ def run(case, weights, flatbuffer: bytes, feeds: dict, threads=None):
         by_weights.setdefault(key, []).append([interpreter.get_tensor(op["inputs"][index]) for index in (OUTPUT_STATE, CELL_STATE)])
     states = []
     for name in cell_names(case["spec"]):
-        matched = by_weights.get(cell_weight_matrices(weights, name), [])
+        matched = by_weights.get(cell_weight_matrices(weights, name, case.get("dtype") == "float16"), [])
         if len(matched) != 1:
             raise ValueError(f"expected one fused LSTM op holding {name}'s weights, found {len(matched)}")
         states += matched
     return output, np.stack([h for h, _ in states]), np.stack([c for _, c in states])
 
 
-def cell_weight_matrices(weights, name) -> bytes:
+def cell_weight_matrices(weights, name, float16=False) -> bytes:
     """A cell's eight gate matrices as the fused op holds them (each Keras kernel's gate block
-    i, f, c, o transposed, input then recurrent), float32, joined as bytes."""
-    kernels = [np.asarray(weights[f"{name}.{kind}"], dtype=np.float32) for kind in ("kernel", "recurrent_kernel")]
+    i, f, c, o transposed, input then recurrent), float32 (rounded to float16 first, with
+    ``float16``), joined as bytes."""
+    stored = np.float16 if float16 else np.float32
+    kernels = [np.asarray(weights[f"{name}.{kind}"], dtype=np.float32).astype(stored).astype(np.float32) for kind in ("kernel", "recurrent_kernel")]
     return b"".join(np.ascontiguousarray(block.T).tobytes() for kernel in kernels for block in np.split(kernel, 4, axis=1))
 
 

@@ -3,7 +3,8 @@ each refusal names a Keras LSTM the converter does not fuse into UNIDIRECTIONAL_
 (it makes a WHILE loop of it) or does not convert at all, the models the adapter builds are
 fused, one op per layer and direction, with the cell clip of the registered deviation
 ``litert-converter-clips-cell-state-at-10``, converting them as the adapter does gives
-what ``from_keras_model`` gives, and the final states it reads are the fused ops'. The conversions run in a process of their own (:mod:`tests.support.litert_conversions`)
+what ``from_keras_model`` gives, the final states it reads are the fused ops', and its
+float16 models hold their weights in float16. The conversions run in a process of their own (:mod:`tests.support.litert_conversions`)
 and take about a minute: full depth only. Skipped where LiteRT, TensorFlow or tf_keras is not
 installed."""
 
@@ -92,3 +93,15 @@ def test_the_adapter_s_conversion_is_from_keras_model_s(measured, structure):
 def test_the_final_states_are_the_fused_ops_state_tensors(measured):
     """A forward layer's h_n is its output at the last step, and each layer has its own."""
     assert measured["final_states"] == {"top_h_n_is_last_output": True, "layers_differ": True}
+
+
+def test_float16_models_store_their_weights_in_float16_and_compute_in_float32(measured):
+    """The converter's float16 weights: the fused ops read weights dequantized from float16
+    (which the float32 model's do not), and the model computes what the float32 model of
+    the weights rounded to float16 computes, bit for bit, not what the unrounded weights give."""
+    assert measured["float16_weights"] == {
+        "float16_model_reads_float16": True,
+        "float32_model_reads_float16": False,
+        "same_as_rounded_weights": True,
+        "differs_from_given_weights": True,
+    }

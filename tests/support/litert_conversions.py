@@ -10,6 +10,10 @@ process of its own (TensorFlow beside torch in a test process can crash it), pri
 - ``routes``: per structure (initial states given), whether the adapter's conversion (the
   model's inference function) and ``TFLiteConverter.from_keras_model`` give the same ops,
   the same fused-op options and bit for bit the same results.
+- ``float16_weights``: for a two-layer bidirectional model of the adapter's at float16,
+  whether its fused ops read weights dequantized from float16 (and the float32 model's
+  do not), and whether its results equal bit for bit those of the float32 model of the
+  same weights rounded to float16, and differ from those of the weights unrounded.
 
 Run: ``python -m tests.support.litert_conversions``.
 """
@@ -153,12 +157,44 @@ def final_states() -> dict:
     }
 
 
+def float16_weights() -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from adapters.litert_lstm import runner
+
+    spec, weights = adapter_model({"bidirectional": True, "num_layers": 2}, seed=6)
+    rounded = {name: np.asarray(values, dtype=np.float16).astype(np.float32) for name, values in weights.items()}
+    case = adapter_case(spec)
+    inputs = {"x": np.random.default_rng(7).normal(size=(STEPS, BATCH, INPUT))}
+    float16 = runner().convert({**case, "dtype": "float16"}, weights, STEPS)
+
+    def reads_float16(flatbuffer: bytes) -> bool:
+        interpreter = Interpreter(model_content=flatbuffer)
+        interpreter.allocate_tensors()
+        try:
+            runner().check_float16_weights(interpreter, runner().fused_ops(interpreter))
+        except ValueError:
+            return False
+        return True
+
+    results = runner().results({**case, "dtype": "float16"}, weights, float16, inputs)
+    as_rounded = runner().results(case, rounded, runner().convert(case, rounded, STEPS), inputs)
+    as_given = runner().results(case, weights, runner().convert(case, weights, STEPS), inputs)
+    return {
+        "float16_model_reads_float16": reads_float16(float16),
+        "float32_model_reads_float16": reads_float16(runner().convert(case, weights, STEPS)),
+        "same_as_rounded_weights": all(np.array_equal(results[name], as_rounded[name]) for name in ("outputs", "h_n", "c_n")),
+        "differs_from_given_weights": not np.array_equal(results["outputs"], as_given["outputs"]),
+    }
+
+
 def main() -> None:
     measured = {
         "ops": {name: converted_ops(model) for name, model in keras_models().items()},
         "fused_options": {name: fused_options(structure) for name, structure in STRUCTURES.items()},
         "final_states": final_states(),
         "routes": {name: same_routes(structure) for name, structure in STRUCTURES.items()},
+        "float16_weights": float16_weights(),
     }
     print(json.dumps(measured))
 
