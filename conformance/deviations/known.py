@@ -709,6 +709,51 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         upstream="not found upstream (a search of sonos/tract issues for float16 LSTM and Scan initial state dtype)",
     ),
     KnownDeviation(
+        name="tract-onnx-reshape-zero-copies-the-wrong-dimension",
+        backend="tract",
+        checks=("forward",),
+        summary="an ONNX Reshape to [0, 0, -1] (0: the input's dimension at that index) of a [1, B, D, H] tensor gives "
+        "[1, 1, B*D*H] instead of [1, B, D*H], with no error (measured alone on that one node: 0.21.19 and 0.22.4 give "
+        "(1, 1, 36) for a (1, 3, 2, 6) input, 0.23.1 gives (1, 3, 12)); the model merges each layer's directions so, and "
+        "with one step and more than one sequence a lone layer returns its outputs as one row",
+        quantities=frozenset({"outputs"}),
+        applies=lambda request: request.spec.num_layers == 1 and models.steps_of(request) == 1 and request.x.shape[0 if request.batch_first else 1] > 1,
+        reproducer="L1-bidir-tm-none-h0-P0-bias-nopeep-noclip-std-f32-T1-typ-cpu",
+        releases=Releases("0.21", "0.22"),
+        model=models.ONE_ROW_OUTPUTS,
+        upstream="reported and fixed upstream: sonos/tract#2104, fixed by PR #2142 (the 0s were replaced by matching "
+        "volumes, which stalls on input dimensions of 1, as [1, 52, 8, 32] to [0, 0, 8, 16, 2] gave [1, 1, 8, 16, 2]); "
+        "0.23.0 on run it right (the matrix)",
+    ),
+    KnownDeviation(
+        name="tract-onnx-reshape-zero-fails-later-layers",
+        backend="tract",
+        checks=("forward",),
+        summary="the Reshape of tract-onnx-reshape-zero-copies-the-wrong-dimension on the first layer's outputs, with one "
+        "step and more than one sequence, makes the next layer's input one sequence long, so the model with a second layer "
+        "does not build ('Impossible to unify Val(B) with Val(1)', analysing the second LSTM or the Concat of the final states)",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.spec.num_layers > 1 and models.steps_of(request) == 1 and request.x.shape[0 if request.batch_first else 1] > 1,
+        reproducer="L2-fwd-tm-none-h0-P0-bias-nopeep-noclip-std-f32-T1-typ-cpu",
+        releases=Releases("0.21", "0.22"),
+        unmodelled="the run raises: there are no values to model",
+        upstream="the Reshape's: sonos/tract#2104, fixed by PR #2142; 0.23.0 on run it (the matrix)",
+    ),
+    KnownDeviation(
+        name="tract-float16-scan-state-fails",
+        backend="tract",
+        checks=("forward",),
+        summary="a float16 ONNX LSTM does not run, with or without initial states: typing the Scan tract makes of it fails "
+        "('inconsistent state shape: body input 3 is 3,1,6,F16 and body output 0 is 3,1,6,F32')",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.dtype == "float16",
+        reproducer="L3-bidir-tm-none-h0-P0-nobias-peepcifg-noclip-std-f16-base-typ-cpu",
+        releases=Releases("0.21", "0.22"),
+        unmodelled="the run raises: there are no values to model",
+        upstream="the same error for a float16 GRU: sonos/tract#1895 (closed, 2025); 0.23.0 on run float16 LSTMs with "
+        "initial states (the matrix)",
+    ),
+    KnownDeviation(
         name="tract-one-layer-without-initial-states-fails",
         backend="tract",
         checks=("forward",),

@@ -397,6 +397,10 @@ CLASSIC_ACTIVATIONS = DeviationModel(
 )
 # The cell clip TensorFlow's TFLite converter writes into the fused LSTM it makes of a Keras LSTM.
 LITERT_CELL_CLIP = 10.0
+ONE_ROW_OUTPUTS = DeviationModel(
+    "the LSTM's time-major outputs [1, B, D*H] of its one step as one row [1, 1, B*D*H] (the oracle's, reshaped)",
+    result=lambda request, result: result._replace(outputs=result.outputs.reshape(1, 1, -1)),
+)
 CELL_CLIPPED_AT_10 = DeviationModel(
     "the LSTM with its cell state clipped to [-10, 10] at every step (the oracle with cell_clip 10)",
     request=lambda request: replace(request, spec=replace(request.spec, cell_clip=LITERT_CELL_CLIP)),

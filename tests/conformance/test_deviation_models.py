@@ -242,6 +242,22 @@ def test_litert_s_cell_clip_applies_exactly_where_a_cell_state_passes_10():
             np.testing.assert_array_equal(predicted.c_n, oracle_forward(request).c_n)
 
 
+def test_tract_s_one_row_outputs_are_each_sequence_s_output_side_by_side():
+    """What tract 0.21 and 0.22 return for one step of B sequences: one row of B*D*H values,
+    sequence after sequence, each the oracle's output of that sequence; h_n and c_n are the oracle's."""
+    from conformance.deviations.models import ONE_ROW_OUTPUTS
+
+    case = Case.from_id("L1-bidir-tm-none-h0-P0-bias-nopeep-noclip-std-f32-T1-typ-cpu")
+    request = request_for(case, make_data(case))
+    oracle, predicted = oracle_forward(request), ComposedModel((ONE_ROW_OUTPUTS,)).forward(request)
+    batch, width = oracle.outputs.shape[1:]
+    assert batch > 1 and predicted.outputs.shape == (1, 1, batch * width)
+    for sequence in range(batch):
+        np.testing.assert_array_equal(predicted.outputs[0, 0, sequence * width : (sequence + 1) * width], oracle.outputs[0, sequence])
+    np.testing.assert_array_equal(predicted.h_n, oracle.h_n)
+    np.testing.assert_array_equal(predicted.c_n, oracle.c_n)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["lone", "bidir"])
 def test_tf2onnx_s_blended_masks_are_keras_s_selects_on_finite_input(bidirectional):
     """With finite padding, new * m + old * (1 - m) is the select it replaces: the model is
