@@ -55,6 +55,11 @@ COVERED_FACTORS = {
 }
 
 
+# A backend's answers so far, as another process takes them (Backend.answers): its availability,
+# its support reasons by config and its conventions by config.
+Answers = tuple[Availability, dict[RunConfig, tuple[str, ...]], dict[RunConfig, dict[str, str]]]
+
+
 def plugin_folder(reference: str) -> str:
     """For a plug-in that is not installed (found through the module search path, not in an
     installed packages folder), the folder its top-level module was found in; else ''."""
@@ -136,11 +141,11 @@ class Backend:
                 reasons = (f"{self.name} computes no gradients",)
             self._support[config] = tuple(reasons)
 
-    def answers(self) -> tuple[Availability, dict[RunConfig, tuple[str, ...]], dict[RunConfig, dict[str, str]]]:
+    def answers(self) -> Answers:
         """What the backend answered so far: its availability, support and conventions."""
         return self.availability, dict(self._support), dict(self._conventions)
 
-    def adopt(self, answers: tuple[Availability, dict[RunConfig, tuple[str, ...]], dict[RunConfig, dict[str, str]]]) -> None:
+    def adopt(self, answers: Answers) -> None:
         """Take ``answers`` (:meth:`answers` of this backend in another process) as its own."""
         availability, support, conventions = answers
         self.__dict__["availability"] = availability
@@ -424,7 +429,7 @@ class BackendPool:
         for index in self.sharing.order(len(self.backends)):
             backend = self.backends[index]
 
-            def make(backend: Backend = backend) -> tuple[list[str], tuple]:
+            def make(backend: Backend = backend) -> tuple[list[str], Answers]:
                 table = self._table(backend, gradients, checks)
                 if backend.availability.available:
                     backend.ask_support([case.config(gradients) for case in table])
