@@ -56,11 +56,12 @@ class TableSharing:
     @classmethod
     def of_worker(cls, worker_input: Mapping[str, object]) -> TableSharing:
         """The sharing a pytest-xdist worker's input describes (:data:`NOT_SHARED` when the
-        controlling process gave no folder, or file locks are missing here)."""
+        controlling process gave no folder, the folder is not on this machine, as for a
+        remote worker, or file locks are missing here)."""
         folder = worker_input.get(WORKER_INPUT_KEY)
         found = WORKER_ID.fullmatch(str(worker_input.get("workerid", "")))
         workers = int(worker_input.get("workercount", 1))
-        if folder is None or found is None or fcntl is None:
+        if folder is None or found is None or fcntl is None or not Path(str(folder)).is_dir():
             return NOT_SHARED
         return cls(Path(str(folder)), int(found.group(1)) % workers, workers)
 

@@ -25,16 +25,12 @@ def test_each_worker_starts_at_its_share_of_the_backends_and_goes_round():
     assert TableSharing(Path("."), 2, 3).order(3) == [2, 0, 1]
 
 
-@pytest.mark.parametrize(
-    ("worker_input", "expected"),
-    [
-        ({"workerid": "gw1", "workercount": 2}, NOT_SHARED),
-        ({WORKER_INPUT_KEY: "/somewhere", "workercount": 2}, NOT_SHARED),
-        ({WORKER_INPUT_KEY: "/somewhere", "workerid": "gw1", "workercount": 2}, TableSharing(Path("/somewhere"), 1, 2)),
-    ],
-)
-def test_a_worker_shares_only_where_the_controlling_process_gave_a_folder(worker_input, expected):
-    assert TableSharing.of_worker(worker_input) == expected
+def test_a_worker_shares_only_where_the_controlling_process_gave_a_folder_it_can_reach(tmp_path):
+    assert TableSharing.of_worker({"workerid": "gw1", "workercount": 2}) == NOT_SHARED
+    assert TableSharing.of_worker({WORKER_INPUT_KEY: str(tmp_path), "workercount": 2}) == NOT_SHARED
+    # A remote worker: the folder is on the controlling machine only.
+    assert TableSharing.of_worker({WORKER_INPUT_KEY: str(tmp_path / "elsewhere"), "workerid": "gw1", "workercount": 2}) == NOT_SHARED
+    assert TableSharing.of_worker({WORKER_INPUT_KEY: str(tmp_path), "workerid": "gw1", "workercount": 2}) == TableSharing(tmp_path, 1, 2)
 
 
 def test_an_entry_is_made_once_and_read_after(tmp_path):
