@@ -104,7 +104,9 @@ class RunConfig:
     lengths: per-sequence lengths are given; zero_length: at least one of them is 0;
     initial_states: h0 and c0 are given; dropout: the module's inter-layer dropout
     probability, run in inference mode; gradients: the run is asked for gradients too;
-    last_output_only: the backend's mode that returns only each sequence's last output.
+    last_output_only: the backend's mode that returns only each sequence's last output;
+    backend_defaults: the run is made at the backend's own default settings (see
+    :class:`RunRequest`).
     """
 
     spec: LSTMSpec
@@ -117,6 +119,7 @@ class RunConfig:
     dropout: float = 0.0
     gradients: bool = False
     last_output_only: bool = False
+    backend_defaults: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -142,6 +145,10 @@ class RunRequest:
     ``outputs`` are then [B, D*R]: per direction, the top layer's output at the last step
     it computes for the sequence (a forward direction's at the sequence's last valid step,
     a reversed one's at step 0), directions concatenated. Never with an empty sequence.
+    ``backend_defaults``: run as a model deployed without settings runs, at the backend's
+    own defaults (a runtime's default inference precision), not at the settings that make it
+    compute in ``dtype``; the values are then held to the declared ``default_precision``
+    convention (:mod:`adapters.conventions`).
     """
 
     spec: LSTMSpec
@@ -154,6 +161,7 @@ class RunRequest:
     device: str = "cpu"
     dropout: float = 0.0
     last_output_only: bool = False
+    backend_defaults: bool = False
 
     def config(self, gradients: bool = False) -> RunConfig:
         """The data-free description of this request (asking for gradients too if ``gradients``)."""
@@ -169,6 +177,7 @@ class RunRequest:
             dropout=self.dropout,
             gradients=gradients,
             last_output_only=self.last_output_only,
+            backend_defaults=self.backend_defaults,
         )
 
 

@@ -25,6 +25,14 @@ value each backend was measured to follow.
   - ``initial`` (the oracle's): the initial states (zeros where none are given), as for a
     recurrence run over no step;
   - ``zeros``: zeros, whatever the initial states.
+
+- ``default_precision``: the precision a float32 model computes in when the backend runs it
+  at its own default settings (a run with ``backend_defaults``, as a model deployed without
+  settings runs; asked only of adapters declaring that feature):
+
+  - ``float32`` (the oracle's): the model's own;
+  - ``bfloat16`` or ``float16``: lowered unless told otherwise, as OpenVINO's CPU plugin
+    computes in bf16 on CPUs with bfloat16 instructions.
 """
 
 from __future__ import annotations
@@ -36,11 +44,13 @@ from .base import RunConfig
 
 PADDED_OUTPUTS = "padded_outputs"
 EMPTY_SEQUENCE_STATES = "empty_sequence_states"
+DEFAULT_PRECISION = "default_precision"
 # name -> (the oracle's value, every value an adapter may declare).
 CONVENTIONS: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType(
     {
         PADDED_OUTPUTS: ("zeros", ("zeros", "carried", "carried-initial", "unspecified")),
         EMPTY_SEQUENCE_STATES: ("initial", ("initial", "zeros")),
+        DEFAULT_PRECISION: ("float32", ("float32", "float16", "bfloat16")),
     }
 )
 

@@ -10,7 +10,15 @@ from dataclasses import asdict
 
 import numpy as np
 
+from reference import LSTMSpec
+from reference.spec import ACTIVATION_ROLES
+
 from .base import BaseAdapter, RunRequest
+
+
+def case_activations(spec: LSTMSpec) -> dict[str, dict]:
+    """A standalone reproducer's ``case["activations"]``: each role's activation ``name`` and every ``params`` value."""
+    return {role: {"name": spec.activation(role).name, "params": dict(spec.activation(role).params)} for role in ACTIVATION_ROLES}
 
 
 def reproducer_case(backend: str, request: RunRequest, **flags: bool) -> dict:
@@ -20,6 +28,7 @@ def reproducer_case(backend: str, request: RunRequest, **flags: bool) -> dict:
     return {
         "backend": backend,
         "spec": asdict(spec),
+        "activations": case_activations(spec),
         "dtype": request.dtype,
         "batch_first": request.batch_first,
         "h0_shape": [spec.num_cells, batch, spec.output_size],

@@ -8,7 +8,9 @@ int64). The manifest:
 - ``spec``: the LSTM (:class:`reference.LSTMSpec`'s fields); ``dtype``: the dtype to
   compute in (inputs and weights are exactly representable in it); ``batch_first``: ``x``
   and ``outputs`` are [B, T, ...] rather than [T, B, ...]; ``last_output_only``: return
-  each sequence's last output only (outputs [B, D*R]; see :class:`adapters.base.RunRequest`).
+  each sequence's last output only (outputs [B, D*R]; see :class:`adapters.base.RunRequest`);
+  ``backend_defaults``: run at the backend's own default settings (sent only to a program
+  that declares the feature).
 - ``inputs``: the files of ``x``, ``lengths`` (null: every sequence has T steps; the padded
   steps of ``x`` hold values that must not leak into anything), ``h0`` and ``c0`` ([L*D, B, R]
   and [L*D, B, H]; null: zeros).
@@ -112,6 +114,7 @@ def run_manifest(request: RunRequest, layouts: Mapping[str, dict[str, np.ndarray
         "dtype": request.dtype,
         "batch_first": request.batch_first,
         "last_output_only": request.last_output_only,
+        "backend_defaults": request.backend_defaults,
         "inputs": inputs,
         "weights": weights,
         "returns": returned_names(request.spec, upstream is not None),

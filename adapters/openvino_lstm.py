@@ -13,7 +13,9 @@ float16 cases are exact in float32. A hint the plugin does not honour on this CP
 compiled model reports another precision, as ``bf16`` and ``f16`` on a CPU without those
 instructions) is refused with what it reported. A float64 case runs a float64 model at ``f32``. The
 plugin's own default for a float32 model depends on the CPU: ``bf16`` where the CPU has
-bfloat16 instructions, so a model deployed without a hint computes in bfloat16 there.
+bfloat16 instructions, so a model deployed without a hint computes in bfloat16 there. A run
+at the backend's own defaults (``backend_defaults``) compiles without a hint and is held to
+the precision the plugin states as its default (the ``default_precision`` convention).
 
 What the plugin cannot compile, in its own words: activations other than sigmoid, tanh and
 relu ("Unknown activation function: elu"; "Unsupported activation function" for
@@ -75,6 +77,25 @@ def precision_name(precision) -> str:
 
 
 @functools.cache
+def plugin_default_precision() -> str:
+    """The precision the CPU plugin states it computes a float32 model in without a hint, on
+    this CPU: its ``INFERENCE_PRECISION_HINT`` property before any model is compiled (the
+    documented property of ov::hint::inference_precision, whose default depends on the CPU)."""
+    import openvino
+
+    return precision_name(openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+
+
+def default_precision_convention() -> dict[str, str]:
+    """The ``default_precision`` convention both OpenVINO backends declare: the plugin's stated
+    default, which the semantics table measures (none where openvino does not import)."""
+    try:
+        return {"default_precision": plugin_default_precision()}
+    except ImportError:
+        return {}
+
+
+@functools.cache
 def compiled_precision(dtype: str) -> str:
     """The precision the CPU plugin really compiles a float32 model in when asked for ``dtype``'s
     hint (a one-node LSTM, compiled and asked back)."""
@@ -88,7 +109,12 @@ class OpenVinoLSTMAdapter(OnnxRuntimeLSTMAdapter):
     has them, the bf16 and f16 precision hints; time-major, no gradients."""
 
     name = "openvino"
-    supports = replace(OnnxRuntimeLSTMAdapter.supports, dtypes={"float32", "float64", "bfloat16", "float16"}, devices={"cpu"})
+    supports = replace(
+        OnnxRuntimeLSTMAdapter.supports,
+        features=OnnxRuntimeLSTMAdapter.supports.features | {"backend_defaults"},
+        dtypes={"float32", "float64", "bfloat16", "float16"},
+        devices={"cpu"},
+    )
     packages = ("openvino",)
     standalone_source = STANDALONE / "openvino_lstm.py"
 
@@ -99,8 +125,10 @@ class OpenVinoLSTMAdapter(OnnxRuntimeLSTMAdapter):
         """h_n and c_n of a sequence of length 0 are zeros, as in ONNX Runtime (measured; the
         ONNX specification leaves them open, see the onnxruntime adapter), except where the
         plugin runs the LSTM as one RNN node, which ignores sequence_lens altogether (a known
-        deviation, with its model)."""
-        return {} if runs_as_one_rnn_node(config.spec) else super().conventions(config)
+        deviation, with its model). At its own defaults, a float32 model computes in the
+        precision the plugin states as its default (:func:`plugin_default_precision`)."""
+        lengths = {} if runs_as_one_rnn_node(config.spec) else super().conventions(config)
+        return {**lengths, **default_precision_convention()}
 
     def _unsupported(self, config: RunConfig) -> list[str]:
         spec = config.spec
@@ -157,7 +185,7 @@ class OpenVinoLSTMAdapter(OnnxRuntimeLSTMAdapter):
         spec, run = request.spec, runner()
         element = run.element_type(request.dtype)
         model = self.model(spec, element, inputs.lengths is not None, inputs.initial_states_given, params, request.last_output_only)
-        compiled = run.compiled(model.SerializeToString(), request.dtype)
+        compiled = run.compiled(model.SerializeToString(), request.dtype, request.backend_defaults)
         results = compiled(model_feeds(inputs, element))
         values = [np.asarray(results[output], dtype=np.float64) for output in compiled.outputs]
         return model_results(spec, values, inputs.batch, request.last_output_only)

@@ -2,7 +2,8 @@
 
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
   ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``,
-  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``tract``, ``litert``, ``tf2onnx``;
+  ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``openvino-opset``, ``tract``,
+  ``litert``, ``tf2onnx``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -52,6 +53,7 @@ BUILTIN_ADAPTERS = {
     "flax-lstmcell": "adapters.flax_lstm:FlaxLSTMCellAdapter",
     "mindspore": "adapters.mindspore_lstm:MindSporeLSTMAdapter",
     "openvino": "adapters.openvino_lstm:OpenVinoLSTMAdapter",
+    "openvino-opset": "adapters.openvino_opset:OpenVinoOpsetLSTMAdapter",
     "tract": "adapters.tract_lstm:TractLSTMAdapter",
     "litert": "adapters.litert_lstm:LiteRTLSTMAdapter",
     "tf2onnx": "adapters.tf2onnx_lstm:Tf2OnnxLSTMAdapter",

@@ -26,7 +26,11 @@ Interface versions (what each one added to what a run can ask):
 4. ``supports`` and ``interface_version`` themselves, and parameter offsets
    (:mod:`adapters.offsets`);
 5. the last-output-only mode (``last_output_only``: Keras's ``return_sequences=False``,
-   an ONNX LSTM without its Y output) and the batch-invariance claim (``batch_invariant``).
+   an ONNX LSTM without its Y output) and the batch-invariance claim (``batch_invariant``);
+6. the run at the backend's own default settings (``backend_defaults``: what a model deployed
+   without settings computes, such as a runtime's default inference precision, where a run
+   otherwise computes in the precision its dtype names) and the ``default_precision``
+   convention it is checked against (:mod:`adapters.conventions`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from types import MappingProxyType
 from reference.activations import ACTIVATIONS
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 
-INTERFACE_VERSION = 5
+INTERFACE_VERSION = 6
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 PLAIN_DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
@@ -71,6 +75,7 @@ ASPECTS: tuple[Aspect, ...] = (
     Aspect("input_forget", "coupled input-forget gate", 2, lambda config: config.spec.input_forget),
     Aspect("proj_clip", "projection clipping", 2, lambda config: config.spec.proj_clip is not None),
     Aspect("last_output_only", "a mode returning only each sequence's last output", 5, lambda config: config.last_output_only),
+    Aspect("backend_defaults", "a run at the backend's own default settings", 6, lambda config: config.backend_defaults),
 )
 FEATURES = tuple(aspect.name for aspect in ASPECTS)
 # The structural features of interface 1, which every framework layer either runs or

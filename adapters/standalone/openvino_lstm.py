@@ -2,7 +2,7 @@
 weights as initializers; the onnxruntime backend's) is stored in the data as
 ``weights.model``, read by OpenVINO's ONNX frontend and compiled for the CPU at the
 inference precision the case's dtype names (float32: f32, bfloat16: bf16, float16: f16; a
-float64 model: f32). ``open("lstm.onnx", "wb").write(weights["model"].tobytes())``
+float64 model: f32), or at the plugin's own default where the case says ``backend_defaults``. ``open("lstm.onnx", "wb").write(weights["model"].tobytes())``
 saves it for Netron or onnx.checker."""
 
 import os
@@ -15,11 +15,14 @@ import openvino
 PRECISION_HINTS = {"float64": "f32", "float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
-def compiled(model: bytes, dtype: str):
-    """The model compiled for the CPU at ``dtype``'s precision hint, with as many threads as
-    OMP_NUM_THREADS says, passed as the plugin's INFERENCE_NUM_THREADS (0, unset: its default)."""
+def compiled(model: bytes, dtype: str, at_defaults: bool = False):
+    """The model compiled for the CPU at ``dtype``'s precision hint (``at_defaults``: at the
+    plugin's own default precision, as a model deployed without settings is), with as many
+    threads as OMP_NUM_THREADS says, passed as the plugin's INFERENCE_NUM_THREADS (0, unset: its default)."""
     core = openvino.Core()
-    properties = {"INFERENCE_NUM_THREADS": int(os.environ.get("OMP_NUM_THREADS", "0") or "0"), "INFERENCE_PRECISION_HINT": PRECISION_HINTS[dtype]}
+    properties = {"INFERENCE_NUM_THREADS": int(os.environ.get("OMP_NUM_THREADS", "0") or "0")}
+    if not at_defaults:
+        properties["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[dtype]
     return core.compile_model(core.read_model(model), "CPU", properties)
 
 
@@ -30,7 +33,7 @@ def element_type(dtype: str) -> str:
 
 def forward(case, weights, inputs):
     dtype = case["dtype"]
-    model = compiled(weights["model"].tobytes(), dtype)
+    model = compiled(weights["model"].tobytes(), dtype, case.get("backend_defaults", False))
     element = element_type(dtype)
     feeds = {"X": np.ascontiguousarray(inputs["x"], dtype=element)}
     if "lengths" in inputs:

@@ -9,6 +9,7 @@ import numpy as np
 from adapters.base import RunRequest
 from adapters.onnxruntime_lstm import activation_attributes
 from adapters.openvino_lstm import runs_as_one_rnn_node
+from adapters.openvino_opset import runs_as_one_rnn_node as opset_runs_as_one_rnn_node
 from reference import sigmoid, validate_inputs, validate_params
 from reference.activations import bind_activation
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
@@ -136,6 +137,32 @@ OPENVINO_LENGTHS_UPSTREAM = (
     "not found upstream (a search of openvinotoolkit/openvino issues for LSTM sequence_lens and seq_lengths with dynamic "
     "shapes; the check was skipped on purpose for dynamic shapes in PR #10710)"
 )
+
+# The same plugin node, reached through OpenVINO's own API (measured with the backend's models, dynamic B and T).
+OPENVINO_OPSET_LENGTHS_IGNORED = (
+    "an LSTMSequence with sigmoid, tanh and tanh and no clip ignores sequence_lengths, in every direction, two included: "
+    "every sequence runs over all T steps (outputs at padded steps are not 0, h_n and c_n are the states after step T-1, "
+    "a reverse direction starts at T-1). The CPU plugin keeps such a sequence with dynamic shapes whole, for its RNN node "
+    "(src/plugins/intel_cpu/src/nodes/rnn.cpp, RNN::isSupportedOperation: 'dynamic shapes make impossible to check "
+    "seq_len'), which takes no lengths; with relu in some role or a clip, and with static shapes, the lengths are "
+    "honoured (measured)"
+)
+
+def openvino_float64_in_float32(backend: str, summary: str) -> KnownDeviation:
+    """``{backend}-float64-in-float32``: the CPU plugin computes a float64 model in float32 (both OpenVINO backends)."""
+    return KnownDeviation(
+        name=f"{backend}-float64-in-float32",
+        backend=backend,
+        checks=("forward",),
+        summary=summary,
+        quantities=FORWARD_QUANTITIES,
+        applies=lambda request: request.dtype == "float64",
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        model=models.FLOAT32_ARITHMETIC,
+        primitive=("matmul", "float64"),
+        upstream="not found upstream (a search of openvinotoolkit/openvino issues for float64 on the CPU plugin)",
+    )
+
 
 KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
     KnownDeviation(
@@ -635,21 +662,41 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         model=models.OPENVINO_NO_LENGTHS,
         upstream=OPENVINO_LENGTHS_UPSTREAM,
     ),
-    KnownDeviation(
-        name="openvino-float64-in-float32",
-        backend="openvino",
-        checks=("forward",),
-        summary="a float64 ONNX LSTM runs and returns float64 arrays, computed in float32 (error ~3e-8 of the values), "
+    openvino_float64_in_float32(
+        "openvino",
+        "a float64 ONNX LSTM runs and returns float64 arrays, computed in float32 (error ~3e-8 of the values), "
         "and so does the backend's MatMul probe: the CPU plugin converts f64 to f32 inside the model and keeps its inputs "
         "and outputs f64 (get_convert_precisions and ConvertPrecision with convert_input_output_precision = false, "
         "src/plugins/intel_cpu/src/transformations/transformation_pipeline.cpp); its documented model precisions are "
         "FP32, BF16 and FP16, with no word on f64, and nothing is said at run time",
-        quantities=FORWARD_QUANTITIES,
-        applies=lambda request: request.dtype == "float64",
-        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        model=models.FLOAT32_ARITHMETIC,
-        primitive=("matmul", "float64"),
-        upstream="not found upstream (a search of openvinotoolkit/openvino issues for float64 on the CPU plugin)",
+    ),
+    KnownDeviation(
+        name="openvino-opset-sequence-lengths-ignored",
+        backend="openvino-opset",
+        checks=("forward", "padding", "nan_padding"),
+        summary=OPENVINO_OPSET_LENGTHS_IGNORED,
+        quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n"}),
+        applies=lambda request: has_padding(request) and opset_runs_as_one_rnn_node(request.spec),
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        model=models.OPENVINO_NO_LENGTHS,
+        upstream=OPENVINO_LENGTHS_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="openvino-opset-sequence-lengths-ignored-final-state",
+        backend="openvino-opset",
+        checks=("final_state_is_last_output",),
+        summary="as openvino-opset-sequence-lengths-ignored, seen by the backend against itself: in the forward direction "
+        "h_n is the state after step T-1, not the output at each sequence's last valid step. " + OPENVINO_OPSET_LENGTHS_IGNORED,
+        quantities=frozenset({"forward_last_output"}),
+        applies=lambda request: has_padding(request) and opset_runs_as_one_rnn_node(request.spec) and not request.spec.reverse,
+        reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        model=models.OPENVINO_NO_LENGTHS,
+        upstream=OPENVINO_LENGTHS_UPSTREAM,
+    ),
+    openvino_float64_in_float32(
+        "openvino-opset",
+        "as openvino-float64-in-float32, for a model built with OpenVINO's own API: a float64 LSTMSequence runs "
+        "and returns float64 arrays, computed in float32, and so does the backend's MatMul probe",
     ),
     KnownDeviation(
         name="tract-onnx-reverse-runs-forward",

@@ -5,8 +5,9 @@ backend. Each cell is measured, never copied from a declaration: the backend run
 row's case, and the values the convention governs are matched against what each of its
 values (:mod:`adapters.conventions`) predicts: the outputs at padded steps from the
 backend's own valid outputs and the case's initial states, the final states of empty
-sequences from the case's initial states. A backend must be measured to follow the
-convention it declares (or the oracle's, declaring none).
+sequences from the case's initial states, and a float32 run at the backend's own defaults
+from the oracle under each precision's error model. A backend must be measured to follow
+the convention it declares (or the oracle's, declaring none).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from adapters.base import RunRequest
-from adapters.conventions import CONVENTIONS, EMPTY_SEQUENCE_STATES, PADDED_OUTPUTS
+from adapters.conventions import CONVENTIONS, DEFAULT_PRECISION, EMPTY_SEQUENCE_STATES, PADDED_OUTPUTS
 from reference import LSTMResult
+from reference.formats import round_to_format
+from reference.params import map_params
 
 from conformance.run.backends import Backend
 from conformance.cases.table import PLAIN_DTYPES, Case, make_data, request_for
 from conformance.deviations import find_deviations
-from conformance.judge.expectations import conventional, expected_forward, padded_mask
+from conformance.judge.expectations import conventional, expected_forward, forward_quantities, oracle_forward, padded_mask
 from conformance.record_columns import column
 from conformance.judge.tolerances import regime_scale
 
@@ -30,10 +33,13 @@ from conformance.judge.tolerances import regime_scale
 # order a cell names the first that matches.
 PREDICTING = {name: tuple(value for value in values if value != "unspecified") for name, (_, values) in CONVENTIONS.items()}
 # The quantities a known deviation must name to make a convention's values wrong whatever it is.
-GOVERNED = {PADDED_OUTPUTS: {"run", "outputs_padded"}, EMPTY_SEQUENCE_STATES: {"run", "h_n", "c_n"}}
+GOVERNED = {PADDED_OUTPUTS: {"run", "outputs_padded"}, EMPTY_SEQUENCE_STATES: {"run", "h_n", "c_n"}, DEFAULT_PRECISION: {"run", "outputs", "h_n", "c_n"}}
 NOT_RUN = "not run"
-# The row of the empty-sequence states convention.
+# Errors below this are taken as this, so that an exact run compares on a log scale.
+TINY = 1e-300
+# The rows of the empty-sequence states and default precision conventions.
 EMPTY_STATES_SITUATION = "final states h_n, c_n of an empty sequence (length 0)"
+DEFAULT_PRECISION_SITUATION = "precision of a float32 model run at the backend's own defaults"
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ SEMANTICS_PROBES: tuple[SemanticsProbe, ...] = (
     SemanticsProbe("outputs at padded steps: bidirectional", Case(direction="bidir", lengths="mixed", init="h0")),
     SemanticsProbe("outputs of an empty sequence (length 0)", Case(lengths="mixed0", init="h0")),
     SemanticsProbe(EMPTY_STATES_SITUATION, Case(lengths="mixed0", init="h0"), EMPTY_SEQUENCE_STATES),
+    SemanticsProbe(DEFAULT_PRECISION_SITUATION, Case(dtype="f32"), DEFAULT_PRECISION),
 )
 
 
@@ -137,9 +144,54 @@ def measure(backend: Backend, probe: SemanticsProbe) -> Measurement:
     return Measurement(matches, declared, deviation=excusing, convention=convention)
 
 
+def lowered(request: RunRequest, precision: str) -> RunRequest:
+    """``request`` with its inputs, initial states and weights rounded to ``precision``, as a
+    kernel computing a float32 model in it reads them."""
+    def rounded(array: np.ndarray) -> np.ndarray:
+        return round_to_format(array, precision)
+
+    states = None if request.initial_states is None else tuple(rounded(state) for state in request.initial_states)
+    return replace(request, dtype=precision, backend_defaults=False, x=rounded(request.x), params=map_params(request.params, rounded), initial_states=states)
+
+
+def largest_error(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> float:
+    return max(float(np.max(np.abs(actual[name] - value), initial=0.0)) for name, value in expected.items())
+
+
+def measure_default_precision(backend: Backend, probe: SemanticsProbe) -> Measurement:
+    """Run the probe's float32 case at the backend's own defaults and name the precision it
+    computed in: among float32, float16 and bfloat16, those whose error model its values meet,
+    the one whose own error is nearest in size to the run's (the oracle's distance from its
+    storage model of a kernel reading and storing in that precision, compared on a log
+    scale: neighbouring precisions differ by a factor of 8 or more in unit roundoff). The
+    error models alone cannot tell: the looser ones hold what the tighter ones do."""
+    convention = probe.convention
+    config = replace(probe.case.config(), backend_defaults=True)
+    declared = backend.conventions(config)[convention]
+    reasons = backend.unsupported(config)
+    if reasons:
+        return Measurement((), declared, "; ".join(reasons), convention=convention)
+    request = replace(request_for(probe.case, make_data(probe.case)), backend_defaults=True)
+    known = find_deviations(backend.name, "forward", request, version=backend.availability.version)
+    excusing = ", ".join(deviation.name for deviation in known if deviation.quantities & GOVERNED[convention])
+    if excusing:
+        return Measurement((), declared, deviation=excusing, convention=convention)
+    padded = padded_mask(request.lengths, probe.case.steps, request.batch_first)
+    actual = forward_quantities(backend.adapter.run(request), padded)
+    met = []
+    for precision in PREDICTING[convention]:
+        at_precision = replace(request, dtype=precision, backend_defaults=False)
+        expectation = expected_forward(at_precision, regime_scale(probe.case.regime), measured_only=precision != "float32")
+        if all(np.max(np.abs(actual[name] - expected), initial=0.0) <= expectation.tolerances[name] for name, expected in expectation.values.items()):
+            own = largest_error(forward_quantities(oracle_forward(lowered(request, precision), stored_as=precision), padded), expectation.values)
+            run = largest_error(actual, expectation.values)
+            met.append((abs(np.log(max(run, TINY) / max(own, TINY))), precision))
+    return Measurement((min(met)[1],) if met else (), declared, convention=convention)
+
+
 def semantics(backend: Backend) -> dict[str, Measurement]:
     """Per row of :data:`SEMANTICS_PROBES`, what ``backend`` was measured to do."""
-    return {probe.situation: measure(backend, probe) for probe in SEMANTICS_PROBES}
+    return {probe.situation: (measure_default_precision if probe.convention == DEFAULT_PRECISION else measure)(backend, probe) for probe in SEMANTICS_PROBES}
 
 
 def semantics_tables(records: list[dict]) -> dict[str, dict[str, str]]:

@@ -58,7 +58,15 @@ svg .head { font-weight: 600; }
 span.pass, span.fail, span.deviation, span.unsupported { padding: 0 0.3em; border-radius: 3px; white-space: nowrap; }
 """
 TONE_STYLE = "".join(f"td.{tone}, span.{tone} {{ background: {fill} !important; }}\n" for tone, fill in TONE_FILLS.items())
-STYLE = BASE_STYLE + TONE_STYLE
+# A table column whose cells are all code is set in code's font by a class of the table
+# (``k3``: its third column), not by a <code> in each of its cells: the worst-error tables
+# alone hold thousands of such cells. Columns past this many keep their <code>s.
+CODE_COLUMNS_STYLED = 16
+CODE_COLUMN_STYLE = (
+    ", ".join(f"table.k{number} td:nth-child({number})" for number in range(1, CODE_COLUMNS_STYLED + 1))
+    + " { font: 0.86em/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }\n"
+)
+STYLE = BASE_STYLE + TONE_STYLE + CODE_COLUMN_STYLE
 
 # A table with more rows than this scrolls within the screen's height, its header row in sight.
 TALL_ROWS = 20
@@ -107,11 +115,30 @@ def inline(piece: Inline) -> str:
     return f"<span{attribute('title', piece.detail)}>{markup}</span>" if piece.detail else markup
 
 
-def cell(piece: Cell) -> str:
+def plain_code(piece: Cell) -> bool:
+    """Whether ``piece`` is code and nothing else: no tone, link or hover text."""
+    return isinstance(piece, Span) and piece.code and not (piece.tone or piece.section or piece.href or piece.detail)
+
+
+def code_columns(content: Table) -> frozenset[int]:
+    """The columns (from 0, among the first :data:`CODE_COLUMNS_STYLED`) whose cells are plain
+    code but for plain text ('-', 'same'): their table's class sets them in code's font."""
+    return frozenset(
+        index
+        for index in range(min(len(content.headers), CODE_COLUMNS_STYLED))
+        if any(plain_code(row[index]) for row in content.rows)
+        and all(plain_code(row[index]) or isinstance(row[index], str) for row in content.rows)
+    )
+
+
+def cell(piece: Cell, in_code_column: bool = False) -> str:
     """A <td> holding ``piece`` (several pieces side by side for a tuple); a Span's tone
-    classes the cell, and its detail is the cell's hover title (a link's own, for a link).
-    Without its end tag, which HTML makes optional before the next cell or the row's end:
-    a report's tables hold tens of thousands of cells."""
+    classes the cell, and its detail is the cell's hover title (a link's own, for a link);
+    in a code column (:func:`code_columns`), code as plain text. Without its end tag, which
+    HTML makes optional before the next cell or the row's end: a report's tables hold tens
+    of thousands of cells."""
+    if in_code_column and plain_code(piece):
+        return f"<td>{escape(piece.text, quote=True)}"
     if isinstance(piece, tuple):
         return '<td class="list">' + "".join(inline(part) for part in piece)
     if not isinstance(piece, Span):
@@ -132,10 +159,11 @@ def table(content: Table) -> str:
     within the screen's height when it has more than :data:`TALL_ROWS` rows (its header row
     staying in sight); inside a closed <details> when the table is folded."""
     head = "".join(f"<th>{escape(header, quote=True)}</th>" for header in content.headers)
+    coded = code_columns(content)
     # A row's end tag is optional before the next row, as its cells' are (see cell).
-    body = "\n".join("<tr>" + "".join(cell(piece) for piece in row) for row in content.rows)
+    body = "\n".join("<tr>" + "".join(cell(piece, index in coded) for index, piece in enumerate(row)) for row in content.rows)
     box = "box tall" if len(content.rows) > TALL_ROWS else "box"
-    classes = attribute("class", content.layout)
+    classes = attribute("class", " ".join([content.layout, *(f"k{index + 1}" for index in sorted(coded))]).strip())
     markup = f'<div class="{box}"><table{classes}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>'
     if content.folded:
         return f"<details><summary>Show all {len(content.rows)} rows</summary>\n{markup}\n</details>"

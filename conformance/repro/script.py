@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from adapters.base import RunRequest
+from adapters.converted import case_activations
 from adapters.standalone import standalone_arrays, standalone_path
-from reference.spec import ACTIVATION_ROLES
 
 from conformance.cases.table import Case
 from conformance.deviations import CHECK_TESTS, KnownDeviation
@@ -151,7 +151,7 @@ def case_record(reproducer: Reproducer, request: RunRequest, payload: Payload, d
         "shows": sorted(reproducer.deviation.quantities) if reproducer.deviation else [],
         "data": data_name,
         "spec": asdict(spec),
-        "activations": {role: {"name": spec.activation(role).name, "params": dict(spec.activation(role).params)} for role in ACTIVATION_ROLES},
+        "activations": case_activations(spec),
         "dtype": request.dtype,
         "batch_first": request.batch_first,
         "device": request.device,

@@ -16,19 +16,21 @@ from adapters.keras_lstm import KERAS_LAYOUT
 from adapters.layout_json import read_layout
 from adapters.layouts import Layout, Part, Stored, array_names, layout_refusals, single, stored_count, to_backend, to_canonical
 from adapters.onnxruntime_lstm import ONNX_LAYOUT
+from adapters.openvino_opset import OPENVINO_LAYOUT
 from adapters.paddle_legacy import LEGACY_LAYOUT
 from adapters.paddle_lstm import PADDLE_LAYOUT
 from adapters.shared_layouts import TORCH_LAYOUT
 from adapters.tensorflow_block import TF_BLOCK_LAYOUT
 from reference import LSTMSpec, init_params, parameter_count
 
-LAYOUTS = (TORCH_LAYOUT, PADDLE_LAYOUT, KERAS_LAYOUT, ONNX_LAYOUT, LEGACY_LAYOUT, TF_BLOCK_LAYOUT, FLAX_LAYOUT, FLAX_PER_GATE_LAYOUT)
+LAYOUTS = (TORCH_LAYOUT, PADDLE_LAYOUT, KERAS_LAYOUT, ONNX_LAYOUT, OPENVINO_LAYOUT, LEGACY_LAYOUT, TF_BLOCK_LAYOUT, FLAX_LAYOUT, FLAX_PER_GATE_LAYOUT)
 # The built-in adapters declaring each layout.
 ADAPTERS = {
     "torch": ("torch", "torch-onnx", "torch-onnx-torchscript", "mindspore"),
     "paddle": ("paddle", "paddle-onnx"),
     "keras": ("keras-torch", "keras-jax", "keras-tensorflow", "litert", "tf2onnx"),
     "onnx": ("onnxruntime", "openvino", "tract"),
+    "openvino": ("openvino-opset",),
     "paddle-legacy": ("paddle-legacy",),
     "tf-block": ("tensorflow-block",),
     "flax": ("flax",),

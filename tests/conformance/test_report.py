@@ -16,9 +16,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conformance.cases.table import DTYPE_NAMES, Case
-from conformance.report.content import compact_text
+from conformance.report.content import Page, Section, Span, Table, compact_text
 from conformance.report.files import RECORDS_NAME, load_document, write_pages
-from conformance.report.html_page import render_html
+from conformance.report.html_page import page_html, render_html
 from conformance.report.markdown_page import render_markdown
 from conformance.report.schema import SCHEMA_VERSION, parity_schema
 from conformance.report.summary import (
@@ -356,7 +356,7 @@ def test_a_wrong_adapter_shows_its_failures_in_the_report(tmp_path):
         case_id = test.split("[wrong-gate-order-")[1].rstrip("]")
         # The adapter is found through the checkout (not installed): its folder is the rerun's PYTHONPATH.
         rerun = f"PYTHONPATH={Path(__file__).resolve().parents[2]} pytest --pyargs conformance --adapter tests.support.wrong_adapter:WrongGateOrderAdapter --case {case_id}"
-        assert f"| `{rerun}` |" in markdown and f"<code>{rerun}</code>" in page
+        assert f"| `{rerun}` |" in markdown and f"<td>{rerun}" in page
     # The adapter swaps the input and forget blocks of every weight and bias it maps: named.
     diagnosis = "gate blocks i and f swapped in w_ih, w_hh, b_ih, b_hh"
     assert all(record["diagnosis"] == [diagnosis] for record in document["records"] if record["outcome"] == "fail")
@@ -551,6 +551,20 @@ def test_html_escapes_hostile_text_everywhere_and_stays_well_formed():
     checker = check_html(page)
     assert checker.tags.count("table") == page.count("</table>") > 0
     assert checker.tags.count("svg") == 1
+
+
+def test_a_column_of_code_is_set_in_code_by_its_tables_class_and_any_other_cell_keeps_its_own():
+    rows = (
+        (Span("torch", code=True), Span("L1-fwd", code=True), "-"),
+        (Span("paddle", code=True), "same", Span("x", code=True, tone="fail")),
+        (Span("<b>", code=True), Span("L2-rev", code=True), Span("y", code=True)),
+    )
+    page = page_html(Page("t", (), (Section("s", tables=(Table(("backend", "case", "mixed"), rows),)),)))
+    assert '<table class="k1 k2">' in page
+    assert "<tr><td>torch<td>L1-fwd<td>-" in page
+    assert "<tr><td>&lt;b&gt;<td>L2-rev<td><code>y</code>" in page
+    assert '<td class="fail"><code>x</code>' in page
+    assert "table.k1 td:nth-child(1), table.k2 td:nth-child(2)" in page
 
 
 @pytest.mark.parametrize("hostile", [False, True])

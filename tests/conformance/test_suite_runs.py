@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from conformance.report.schema import parity_schema
+from conformance.probes.semantics import DEFAULT_PRECISION_SITUATION as DEFAULT_PRECISION_ROW
 from conformance.probes.semantics import EMPTY_STATES_SITUATION as EMPTY_STATES_ROW
 from conformance.test_semantics import OFFSET_ROW
 
@@ -203,8 +204,11 @@ def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared
     (semantics,) = [record for record in ran.values() if record["kind"] == "semantics"]
     # Every padded-output row measured as none of the conventions; an empty sequence's final
     # states are its initial ones (the stack runs no step of it); the forget-gate offset row: none (0).
-    padded_rows = [situation for situation in semantics["declared"] if situation != EMPTY_STATES_ROW]
-    assert semantics["semantics"] == {**dict.fromkeys(padded_rows, "other"), EMPTY_STATES_ROW: "initial", OFFSET_ROW: "0"}
+    # The stack has no run at its own defaults: that row is not run.
+    padded_rows = [situation for situation in semantics["declared"] if situation not in (EMPTY_STATES_ROW, DEFAULT_PRECISION_ROW)]
+    assert semantics["semantics"] == {
+        **dict.fromkeys(padded_rows, "other"), EMPTY_STATES_ROW: "initial", DEFAULT_PRECISION_ROW: "not run", OFFSET_ROW: "0"
+    }
     if declared:
         assert process.returncode == 0, process.stdout[-3000:]
         assert {kind for kind, _ in outcomes} >= {"forward", "padding", "nan_padding", "semantics"}
@@ -214,6 +218,24 @@ def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared
     else:
         assert process.returncode == 1
         assert {("forward", "fail"), ("padding", "fail"), ("nan_padding", "fail"), ("semantics", "fail")} <= outcomes
+
+
+@pytest.mark.parametrize(
+    ("adapter", "measured", "passes"),
+    [("LoweredByDefault", "bfloat16", True), ("LoweredByDefaultUndeclared", "bfloat16", False), ("ExactDeclaredLowered", "float32", False)],
+)
+def test_a_run_at_the_backends_defaults_is_held_to_its_declared_precision(tmp_path, adapter, measured, passes):
+    """The semantics table measures the tightest precision a float32 run at the backend's own
+    defaults meets, and fails a declaration it contradicts: bfloat16 computed and declared
+    passes; bfloat16 computed and nothing declared (the oracle's float32) fails, as does
+    bfloat16 declared and float32 computed."""
+    process, records = run_suite(tmp_path, adapter, "--adapter", f"tests.support.conventions:{adapter}", "-k", "semantics", tests=("conformance/test_semantics.py",))
+    (semantics,) = [record for record in records.values() if record["kind"] == "semantics"]
+    assert semantics["semantics"][DEFAULT_PRECISION_ROW] == measured
+    assert semantics["outcome"] == ("pass" if passes else "fail")
+    assert process.returncode == (0 if passes else 1), process.stdout[-3000:]
+    if not passes:
+        assert f"{DEFAULT_PRECISION_ROW}: declares" in process.stdout
 
 
 @pytest.mark.parametrize(
