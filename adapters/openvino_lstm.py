@@ -26,6 +26,7 @@ are time-major (``layout = 0``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -95,6 +96,21 @@ def default_precision_convention() -> dict[str, str]:
         return {}
 
 
+def precision_refusals(backend: str, dtype: str, compiled_in: Callable[[str], str]) -> list[str]:
+    """Why ``backend`` cannot run ``dtype`` here: a reduced precision whose hint the CPU plugin
+    compiles in another precision (``compiled_in(dtype)``: what it reported), or openvino not
+    importing; none for float32 and float64."""
+    if dtype not in ("bfloat16", "float16"):
+        return []
+    try:
+        compiled = compiled_in(dtype)
+    except ImportError as error:
+        return [f"{backend}: cannot import ({error})"]
+    if compiled == dtype:
+        return []
+    return [f"{backend}: its CPU plugin compiles a model asked for the {runner().PRECISION_HINTS[dtype]} precision hint in {compiled} on this CPU"]
+
+
 @functools.cache
 def compiled_precision(dtype: str) -> str:
     """The precision the CPU plugin really compiles a float32 model in when asked for ``dtype``'s
@@ -142,15 +158,7 @@ class OpenVinoLSTMAdapter(OnnxRuntimeLSTMAdapter):
                 reasons.append(f"openvino: its CPU plugin cannot compile an ONNX LSTM with {name} as {role} ({words})")
         if config.batch_first:
             reasons.append(TIME_MAJOR_MODELS)
-        if config.dtype in ("bfloat16", "float16"):
-            try:
-                compiled = compiled_precision(config.dtype)
-            except ImportError as error:
-                return [*reasons, f"openvino: cannot import ({error})"]
-            if compiled != config.dtype:
-                hint = runner().PRECISION_HINTS[config.dtype]
-                reasons.append(f"openvino: its CPU plugin compiles a model asked for the {hint} precision hint in {compiled} on this CPU")
-        return reasons
+        return [*reasons, *precision_refusals(self.name, config.dtype, compiled_precision)]
 
     def matmul_primitive(self, a: np.ndarray, b: np.ndarray, dtype: str) -> Primitive:
         """An ONNX MatMul of a [M, K] and b [K, N] (b an initializer, as an LSTM's weights are),

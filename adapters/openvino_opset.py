@@ -35,7 +35,7 @@ from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 from .base import BaseAdapter, RunConfig, RunRequest
 from .converted import case_activations, reproducer_case
 from .layouts import Layout, Part, Stored, array_names, single, to_backend
-from .openvino_lstm import default_precision_convention, precision_name
+from .openvino_lstm import default_precision_convention, precision_name, precision_refusals
 from .primitives import Primitive
 from .standalone import STANDALONE
 from .support import INTERFACE_VERSION, STRUCTURAL, Support
@@ -120,16 +120,7 @@ class OpenVinoOpsetLSTMAdapter(BaseAdapter):
         return {**lengths, **default_precision_convention()}
 
     def _unsupported(self, config: RunConfig) -> list[str]:
-        if config.dtype not in ("bfloat16", "float16"):
-            return []
-        try:
-            compiled = compiled_precision(config.dtype)
-        except ImportError as error:
-            return [f"{self.name}: cannot import ({error})"]
-        if compiled == config.dtype:
-            return []
-        hint = runner().PRECISION_HINTS[config.dtype]
-        return [f"{self.name}: its CPU plugin compiles a model asked for the {hint} precision hint in {compiled} on this CPU"]
+        return precision_refusals(self.name, config.dtype, compiled_precision)
 
     def parameter_count(self, spec: LSTMSpec) -> int:
         """The entries of the weight constants (named as the layout's arrays) of the model built for ``spec``."""

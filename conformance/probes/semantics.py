@@ -165,10 +165,10 @@ def measure_default_precision(backend: Backend, probe: SemanticsProbe) -> Measur
     storage model of a kernel reading and storing in that precision, compared on a log
     scale: neighbouring precisions differ by a factor of 8 or more in unit roundoff). The
     error models alone cannot tell: the looser ones hold what the tighter ones do."""
-    convention = probe.convention
-    config = replace(probe.case.config(), backend_defaults=True)
-    declared = backend.conventions(config)[convention]
-    reasons = backend.unsupported(config)
+    convention, config = probe.convention, probe.case.config()
+    reasons = backend.unsupported(replace(config, backend_defaults=True))
+    # An adapter that did not declare runs at its defaults is never sent such a config, its conventions included.
+    declared = backend.conventions(config if reasons else replace(config, backend_defaults=True))[convention]
     if reasons:
         return Measurement((), declared, "; ".join(reasons), convention=convention)
     request = replace(request_for(probe.case, make_data(probe.case)), backend_defaults=True)
@@ -178,13 +178,14 @@ def measure_default_precision(backend: Backend, probe: SemanticsProbe) -> Measur
         return Measurement((), declared, deviation=excusing, convention=convention)
     padded = padded_mask(request.lengths, probe.case.steps, request.batch_first)
     actual = forward_quantities(backend.adapter.run(request), padded)
+    oracle = forward_quantities(oracle_forward(request), padded)
+    run = largest_error(actual, oracle)
     met = []
     for precision in PREDICTING[convention]:
         at_precision = replace(request, dtype=precision, backend_defaults=False)
-        expectation = expected_forward(at_precision, regime_scale(probe.case.regime), measured_only=precision != "float32")
-        if all(np.max(np.abs(actual[name] - expected), initial=0.0) <= expectation.tolerances[name] for name, expected in expectation.values.items()):
-            own = largest_error(forward_quantities(oracle_forward(lowered(request, precision), stored_as=precision), padded), expectation.values)
-            run = largest_error(actual, expectation.values)
+        tolerances = expected_forward(at_precision, regime_scale(probe.case.regime), measured_only=precision != "float32").tolerances
+        if all(np.max(np.abs(actual[name] - expected), initial=0.0) <= tolerances[name] for name, expected in oracle.items()):
+            own = largest_error(forward_quantities(oracle_forward(lowered(request, precision), stored_as=precision), padded), oracle)
             met.append((abs(np.log(max(run, TINY) / max(own, TINY))), precision))
     return Measurement((min(met)[1],) if met else (), declared, convention=convention)
 

@@ -222,13 +222,19 @@ def test_padded_outputs_declared_unspecified_are_not_compared(tmp_path, declared
 
 @pytest.mark.parametrize(
     ("adapter", "measured", "passes"),
-    [("LoweredByDefault", "bfloat16", True), ("LoweredByDefaultUndeclared", "bfloat16", False), ("ExactDeclaredLowered", "float32", False)],
+    [
+        ("LoweredByDefault", "bfloat16", True),
+        ("LoweredByDefaultUndeclared", "bfloat16", False),
+        ("ExactDeclaredLowered", "float32", False),
+        ("NeverAskedAtDefaults", "not run", True),
+    ],
 )
 def test_a_run_at_the_backends_defaults_is_held_to_its_declared_precision(tmp_path, adapter, measured, passes):
     """The semantics table measures the tightest precision a float32 run at the backend's own
     defaults meets, and fails a declaration it contradicts: bfloat16 computed and declared
     passes; bfloat16 computed and nothing declared (the oracle's float32) fails, as does
-    bfloat16 declared and float32 computed."""
+    bfloat16 declared and float32 computed. An adapter that does not declare such runs is not
+    run, and never sent a config asking for one."""
     process, records = run_suite(tmp_path, adapter, "--adapter", f"tests.support.conventions:{adapter}", "-k", "semantics", tests=("conformance/test_semantics.py",))
     (semantics,) = [record for record in records.values() if record["kind"] == "semantics"]
     assert semantics["semantics"][DEFAULT_PRECISION_ROW] == measured

@@ -4,8 +4,9 @@
   (as a cell that runs on over padding does), once declaring them unspecified and once
   declaring nothing (the oracle's zeros).
 - A default precision: at its own defaults (a ``backend_defaults`` run) it computes from
-  inputs, states and weights rounded to bfloat16, declaring so and declaring nothing; and
-  one that declares bfloat16 but computes in the request's dtype.
+  inputs, states and weights rounded to bfloat16, declaring so and declaring nothing; one
+  that declares bfloat16 but computes in the request's dtype; and one that declares no run
+  at its defaults and fails if it is asked about one.
 """
 
 from __future__ import annotations
@@ -82,3 +83,14 @@ class ExactDeclaredLowered(LoweredByDefault):
 
     name = "exact-declared-lowered"
     lowers = False
+
+
+class NeverAskedAtDefaults(NumpyStackAdapter):
+    """Declares no run at its defaults, and raises if any of its methods is sent a config asking for one."""
+
+    name = "never-asked-at-defaults"
+
+    def conventions(self, config: RunConfig) -> dict[str, str]:
+        if config.backend_defaults:
+            raise AssertionError("conventions was sent backend_defaults, which this adapter never declared")
+        return {}
