@@ -25,6 +25,10 @@ LSTM implementation:
 - optionally ``set_threads(count)``: set the framework's own intra-op thread count (the
   suite calls it in a backend's process before any run, beside setting the usual
   environment variables, when it checks a backend at several thread counts);
+- optionally ``run_threaded(request, count)``: ``run`` on ``count`` intra-op threads in
+  the adapter's own process, leaving the count its other runs use as it was, for a
+  framework whose count changes between runs (see :func:`offers_threaded_runs` and
+  :class:`ThreadedRuns`): the threads check then needs no second process;
 - optionally ``deterministic_across_threads = True``: its results do not depend on the
   thread count, so runs at different counts must agree bit for bit;
 - optionally ``fixed_thread_count``: why no thread setting reaches its backend (it computes
@@ -233,6 +237,35 @@ def promises_thread_determinism(adapter: object) -> bool:
     count (``deterministic_across_threads``, default False): the suite then compares its
     runs at different thread counts bit for bit."""
     return bool(getattr(adapter, "deterministic_across_threads", False))
+
+
+def offers_threaded_runs(adapter: object) -> bool:
+    """Whether ``adapter`` can run a request on a given intra-op thread count in its own
+    process (``has_threaded_runs`` where it says, else whether it has the optional
+    ``run_threaded(request, count)``, which leaves the process's own count as it was): the
+    threads check then runs there, with no second process importing the framework and
+    converting the model again."""
+    return bool(getattr(adapter, "has_threaded_runs", callable(getattr(adapter, "run_threaded", None))))
+
+
+class ThreadedRuns:
+    """For an adapter whose runs read ``self.threads`` (the runtime's intra-op thread count,
+    None for its default) when they make a session or interpreter: ``set_threads`` sets it
+    for the runs that follow, ``run_threaded`` for one run."""
+
+    threads: int | None = None
+
+    def set_threads(self, count: int) -> None:
+        """The runtime's intra-op thread count for the runs that follow."""
+        self.threads = count
+
+    def run_threaded(self, request: RunRequest, count: int) -> LSTMResult:
+        """``run(request)`` on ``count`` threads; the count set before is kept for later runs."""
+        previous, self.threads = self.threads, count
+        try:
+            return self.run(request)
+        finally:
+            self.threads = previous
 
 
 def fixed_thread_count(adapter: object) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 from reference import LSTMSpec
 from reference.spec import ACTIVATION_ROLES
 
-from .base import BaseAdapter, RunRequest
+from .base import BaseAdapter, RunRequest, ThreadedRuns
 
 
 def case_activations(spec: LSTMSpec) -> dict[str, dict]:
@@ -37,17 +37,13 @@ def reproducer_case(backend: str, request: RunRequest, **flags: bool) -> dict:
     }
 
 
-class ConvertingAdapter(BaseAdapter):
+class ConvertingAdapter(ThreadedRuns, BaseAdapter):
     """An adapter whose runs convert a model (kept in ``converted``) and run it on the
-    runtime's own threads: ``threads``, set by :meth:`set_threads`, None for the runtime's default."""
+    runtime's own threads: ``threads``, set by ``set_threads`` or for one run by
+    ``run_threaded`` (:class:`adapters.base.ThreadedRuns`), None for the runtime's default."""
 
     def __init__(self) -> None:
         self.converted = ConvertedModels()
-        self.threads: int | None = None
-
-    def set_threads(self, count: int) -> None:
-        """The runtime's intra-op thread count for the runs that follow."""
-        self.threads = count
 
 
 class ConvertedModels:

@@ -9,6 +9,7 @@ from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult
 
 from .base import RunRequest
 from .keras_lstm import KerasLSTMAdapter
+from .torch_lstm import on_torch_threads
 
 
 class KerasTorchLSTMAdapter(KerasLSTMAdapter):
@@ -27,6 +28,10 @@ class KerasTorchLSTMAdapter(KerasLSTMAdapter):
         import torch
 
         torch.set_num_threads(count)
+
+    def run_threaded(self, request: RunRequest, count: int) -> LSTMResult:
+        """``run(request)`` on ``count`` of torch's intra-op threads (see :func:`adapters.torch_lstm.on_torch_threads`)."""
+        return on_torch_threads(count, lambda: self.run(request))
 
     def with_derivative(self, function, x, dtype: str) -> tuple:
         import torch

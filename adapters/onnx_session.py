@@ -32,14 +32,15 @@ def import_onnxruntime():
     return onnxruntime
 
 
-def session(model: bytes):
-    """An ONNX Runtime CPU session for a serialized model, its log silenced (failures still raise)."""
+def session(model: bytes, threads: int | None = None):
+    """An ONNX Runtime CPU session for a serialized model on ``threads`` intra-op threads
+    (None: as many as OpenMP's variable says), its log silenced (failures still raise)."""
     onnxruntime = import_onnxruntime()
     onnxruntime.set_default_logger_severity(4)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 4
     # ONNX Runtime's own pool ignores OpenMP's variable; it defaults to every core.
-    options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0") or "0")
+    options.intra_op_num_threads = threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS", "0") or "0")
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
@@ -84,22 +85,26 @@ def params_digest(params: LSTMParams) -> str:
 
 
 class ModelCache:
-    """The last ``size`` models built, by key: ``get(key, build)`` exports only on a miss."""
+    """The last ``size`` models built, by key, each with its sessions by thread count:
+    ``get(key, build, threads)`` exports only on a miss."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._models: OrderedDict[Hashable, tuple[bytes, object]] = OrderedDict()
+        self._models: OrderedDict[Hashable, tuple[bytes, dict[int | None, object]]] = OrderedDict()
 
-    def get(self, key: Hashable, build: Callable[[], bytes]) -> tuple[bytes, object]:
-        """(serialized model, its ONNX Runtime session) for ``key``, built by ``build`` if new."""
+    def get(self, key: Hashable, build: Callable[[], bytes], threads: int | None = None) -> tuple[bytes, object]:
+        """(serialized model, its ONNX Runtime session on ``threads`` threads: see
+        :func:`session`) for ``key``, built by ``build`` if new."""
         if key in self._models:
             self._models.move_to_end(key)
         else:
-            model = build()
-            self._models[key] = (model, session(model))
+            self._models[key] = (build(), {})
             while len(self._models) > self.size:
                 self._models.popitem(last=False)
-        return self._models[key]
+        model, sessions = self._models[key]
+        if threads not in sessions:
+            sessions[threads] = session(model, threads)
+        return model, sessions[threads]
 
     def latest(self, match: Callable[[Hashable], bool]) -> bytes | None:
         """The most recently used model whose key satisfies ``match``, or None."""

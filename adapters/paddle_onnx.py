@@ -28,7 +28,7 @@ import tempfile
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
-from .base import BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest, ThreadedRuns
 from .onnx_session import (
     RUNTIME_REJECTS_FLOAT64,
     ModelCache,
@@ -77,7 +77,7 @@ def input_specs(spec: LSTMSpec, config: RunConfig) -> list:
     return specs
 
 
-class PaddleOnnxAdapter(PaddleStateDict, BaseAdapter):
+class PaddleOnnxAdapter(ThreadedRuns, PaddleStateDict, BaseAdapter):
     """paddle.nn.LSTM through ``paddle.onnx.export`` (paddle2onnx) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "paddle-onnx"
@@ -135,5 +135,5 @@ class PaddleOnnxAdapter(PaddleStateDict, BaseAdapter):
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         config = request.config()
-        _, ort_session = self._models.get(model_key(request, params), lambda: self.export(config, params))
+        _, ort_session = self._models.get(model_key(request, params), lambda: self.export(config, params), self.threads)
         return LSTMResult(*run_session(ort_session, exported_feeds(request, inputs)))

@@ -10,6 +10,8 @@ through ``pack_padded_sequence(..., enforce_sorted=False)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from reference import LSTMGradients, LSTMInputs, LSTMParams, LSTMResult, LSTMSpec
@@ -49,6 +51,19 @@ def load_torch_params(module, spec: LSTMSpec, params: LSTMParams) -> None:
     import torch
 
     module.load_state_dict({name: torch.from_numpy(array) for name, array in to_backend(TORCH_LAYOUT, spec, params).items()})
+
+
+def on_torch_threads(count: int, call: Callable[[], LSTMResult]) -> LSTMResult:
+    """``call()`` with torch's intra-op thread count (OpenMP's and MKL's pools, which
+    torch resizes at run time) set to ``count``, then back to what it was."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        return call()
+    finally:
+        torch.set_num_threads(previous)
 
 
 class TorchLSTMAdapter(BaseAdapter):
@@ -101,6 +116,10 @@ class TorchLSTMAdapter(BaseAdapter):
         import torch
 
         torch.set_num_threads(count)
+
+    def run_threaded(self, request: RunRequest, count: int) -> LSTMResult:
+        """``run(request)`` on ``count`` of torch's intra-op threads (see :func:`on_torch_threads`)."""
+        return on_torch_threads(count, lambda: self.run(request))
 
     def _forward(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams, track_gradients: bool):
         """Build the module with ``params`` and run it; returns (module, x, (h0, c0), (outputs, h_n, c_n))

@@ -28,7 +28,7 @@ import warnings
 
 from reference import LSTMInputs, LSTMParams, LSTMResult, LSTMSpec, init_params
 
-from .base import BaseAdapter, RunConfig, RunRequest
+from .base import BaseAdapter, RunConfig, RunRequest, ThreadedRuns
 from .onnx_session import (
     RUNTIME_REJECTS_FLOAT64,
     ModelCache,
@@ -87,7 +87,7 @@ def input_names(config: RunConfig) -> list[str]:
     return ["x"] + (["lengths"] if config.lengths else []) + (["h0", "c0"] if config.initial_states else [])
 
 
-class TorchOnnxAdapter(BaseAdapter):
+class TorchOnnxAdapter(ThreadedRuns, BaseAdapter):
     """torch.nn.LSTM through ``torch.onnx.export`` (dynamo) into ONNX Runtime (CPU): float32, no gradients."""
 
     name = "torch-onnx"
@@ -163,7 +163,7 @@ class TorchOnnxAdapter(BaseAdapter):
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         config = request.config()
-        _, ort_session = self._models.get(model_key(request, params), lambda: self.export(config, params, inputs.steps, inputs.batch))
+        _, ort_session = self._models.get(model_key(request, params), lambda: self.export(config, params, inputs.steps, inputs.batch), self.threads)
         return LSTMResult(*run_session(ort_session, exported_feeds(request, inputs)))
 
 

@@ -4,9 +4,11 @@ and the counts against each other.
 Every backend process runs single-threaded by default (see :mod:`conformance.run.isolation`).
 Here the first large-shape case of the backend's table (the size factor: GEMMs big enough
 for a kernel to split between threads; at quick depth the one with the least per-step
-work) also runs in a second process of the backend set
-to :data:`THREADS` threads through the usual environment variables and the adapter's own
-``set_threads``. Both results are held to the oracle's
+work) also runs on :data:`THREADS` threads: in the backend's own process, for that one
+run, where its adapter offers threaded runs (``run_threaded``: a framework whose thread
+count is a setting of its sessions or changes at run time), else in a second process of
+the backend set to that count through the usual environment variables and the adapter's
+own ``set_threads``. Both results are held to the oracle's
 tolerance, and to each other: bit for bit where the adapter says its backend promises
 results independent of the thread count (``deterministic_across_threads``), else within
 the same tolerance. Whether they agreed bitwise is recorded either way. The comparisons
@@ -24,6 +26,7 @@ import pytest
 
 from adapters.base import fixed_thread_count, promises_thread_determinism
 
+from conformance.run.backends import InProcessThreads
 from conformance.judge.compare import Comparison, compare_arrays, compare_quantities
 from conformance.judge.expectations import expected_forward, forward_quantities, padded_mask
 from conformance.judge.location import Locator
@@ -40,8 +43,8 @@ def labelled(comparisons: list[Comparison], label: str) -> list[Comparison]:
     return [replace(comparison, quantity=f"{comparison.quantity}[{label}]") for comparison in comparisons]
 
 
-# A second process per backend, importing its framework again (seconds each), at both
-# depths: a thread count is a code path of its own (work split between threads).
+# At both depths: a thread count is a code path of its own (work split between threads).
+# A second process imports its framework (and converts the model) again: seconds each.
 @pytest.mark.cases(first_in_table=lambda case: case.large)
 def test_thread_count_changes_nothing_but_rounding(backend_case, record, request):
     prepared = prepare(backend_case, "threads", request.node, record, deviations_of="forward")
@@ -73,5 +76,6 @@ def test_thread_count_changes_nothing_but_rounding(backend_case, record, request
         for name, values in results[THREADS].items()
     ]
     identical = all(np.array_equal(values, results[1][name]) for name, values in results[THREADS].items())
-    record(threads=[1, THREADS], bitwise_across_threads=identical, promises_thread_determinism=bitwise)
+    where = "its own process" if isinstance(threaded, InProcessThreads) else "a second process"
+    record(threads=[1, THREADS], bitwise_across_threads=identical, promises_thread_determinism=bitwise, threads_set_in=where)
     conclude(comparisons, prepared, record)

@@ -667,18 +667,20 @@ def threads_section(document: dict) -> Section:
         promised = "yes" if record.get("promises_thread_determinism") else "no"
         rows.append(
             (column(record), Span(record.get("case_id", "-"), code=True), Span(OUTCOME_ABBREVIATIONS[record["outcome"]], tone=OUTCOME_TONES[record["outcome"]]),
-             largest_error(record, "1 thread"), largest_error(record, many), largest_error(record, f"{many} against 1"), agreement, promised)
+             largest_error(record, "1 thread"), largest_error(record, many), largest_error(record, f"{many} against 1"), agreement, promised,
+             record.get("threads_set_in", "-"))
         )
     return Section(
         "Thread counts",
         notes=(
-            ("Each backend's first large-shape case, run in its usual single-threaded process and in a second "
-             "process set to several intra-op threads (environment variables and the framework's own setting). "
-             "Both are held to the oracle's tolerance, and to each other: bit for bit where the adapter says the "
+            ("Each backend's first large-shape case, run in its usual single-threaded process and at several "
+             "intra-op threads: in that same process for one run where its adapter offers threaded runs (the "
+             "framework's own setting, changed at run time), else in a second process set to them (environment "
+             "variables and the framework's own setting). Both are held to the oracle's tolerance, and to each other: bit for bit where the adapter says the "
              "backend promises it, else within the same tolerance. Errors are the largest relative ones over the "
              "outputs and final states.",),
         ),
-        tables=(Table(("backend", "case", "outcome", "1 thread", "several", "several against 1", "agreement", "promised"), tuple(rows)),),
+        tables=(Table(("backend", "case", "outcome", "1 thread", "several", "several against 1", "agreement", "promised", "threads set in"), tuple(rows)),),
     )
 
 

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from adapters.base import Adapter, Availability, RunConfig, has_costly_runs, not_declared, offers_gradients
+from adapters.base import Adapter, Availability, RunConfig, RunRequest, has_costly_runs, not_declared, offers_gradients, offers_threaded_runs
 from adapters.conventions import declared_conventions
 from adapters.registry import BUILTIN_ADAPTERS, known_adapters, load_adapter, resolve_reference
-from reference import LSTMSpec
+from reference import LSTMResult, LSTMSpec
 
 from conformance.cases.table import DEEP_LAYERS, FACTORS, LARGE_SHAPES, LONG_SHAPE, PLAIN_DTYPES, REDUCED_DTYPES, RELAXATIONS, Case, make_data, request_for
 from conformance.cases.covering import covering_rows
@@ -90,6 +90,18 @@ def case_of_values(values: tuple[tuple[str, object], ...]) -> Case | None:
         return Case(**dict(values))
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class InProcessThreads:
+    """An adapter's runs on ``count`` intra-op threads, through its ``run_threaded`` in the
+    process it always runs in (which keeps its own count for its other runs)."""
+
+    adapter: Adapter
+    count: int
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        return self.adapter.run_threaded(request, self.count)
 
 
 @dataclass
@@ -165,10 +177,14 @@ class Backend:
             self._conventions[config] = declared_conventions(self.adapter, config)
         return self._conventions[config]
 
-    def with_threads(self, count: int) -> Adapter | None:
-        """The backend in a process of its own running ``count`` intra-op threads (see
-        :class:`conformance.run.isolation.IsolatedAdapter`), started once; None when the run is
-        not isolated (thread counts are set before a framework loads)."""
+    def with_threads(self, count: int) -> Adapter | InProcessThreads | None:
+        """The backend running ``count`` intra-op threads: its own process, one run at a
+        time, where the adapter offers threaded runs (:func:`adapters.base.offers_threaded_runs`);
+        else a process of its own started at that count (see
+        :class:`conformance.run.isolation.IsolatedAdapter`), started once; None when neither
+        is possible: the run is not isolated, and thread counts are set before a framework loads."""
+        if offers_threaded_runs(self.adapter):
+            return InProcessThreads(self.adapter, count)
         if not isinstance(self.adapter, IsolatedAdapter):
             return None
         if count not in self._threaded:

@@ -36,7 +36,18 @@ import numpy as np
 
 import adapters
 import reference as reference_package
-from adapters.base import Availability, RunConfig, RunRequest, fixed_thread_count, has_costly_runs, offered_dtypes, offers_gradients, promises_batch_invariance, promises_thread_determinism
+from adapters.base import (
+    Availability,
+    RunConfig,
+    RunRequest,
+    fixed_thread_count,
+    has_costly_runs,
+    offered_dtypes,
+    offers_gradients,
+    offers_threaded_runs,
+    promises_batch_invariance,
+    promises_thread_determinism,
+)
 from adapters.conventions import declared_conventions
 from adapters.errors import as_adapter_error, describe_exit
 from adapters.offsets import declared_offsets
@@ -140,6 +151,7 @@ def serve(reference: str, requests: BinaryIO, replies: BinaryIO, threads: int | 
             declared_packages(adapter),
             standalone_path(adapter),
             offered_probes(adapter),
+            offers_threaded_runs(adapter),
         )
     except BaseException as error:
         send_message(replies, ("raise", _portable_exception(error)))
@@ -255,6 +267,7 @@ class IsolatedAdapter:
             self.packages,
             standalone,
             self.offered_probes,
+            self.has_threaded_runs,
         ) = self._start()
         # The file its standalone reproducers run it from (see adapters.standalone), when it has one.
         if standalone is not None:
@@ -365,6 +378,10 @@ class IsolatedAdapter:
 
     def gradients(self, request: RunRequest, upstream: LSTMResult) -> LSTMGradients:
         return self._call("gradients", request, upstream)
+
+    def run_threaded(self, request: RunRequest, count: int) -> LSTMResult:
+        """The child's ``run_threaded``: offered when ``has_threaded_runs`` (see :func:`adapters.base.offers_threaded_runs`)."""
+        return self._call("run_threaded", request, count)
 
 
 def main(arguments: list[str]) -> None:

@@ -144,13 +144,19 @@ def test_the_suite_fails_a_gradient_drift_inside_a_registered_gradient_deviation
 
 
 @pytest.mark.full_depth
-def test_the_threads_check_fails_a_multi_thread_drift_of_a_backend_with_deviations(tmp_path):
-    """ONNX Runtime off by 6e-5 only on several threads: its one threads case fails, though
-    two known deviations of onnxruntime exist."""
-    pytest.importorskip("onnxruntime")
-    process, records = run_suite(tmp_path, "conformance/test_threads.py", "--adapter", "tests.support.drifting:drifting_onnxruntime_threads")
+@pytest.mark.parametrize(
+    "module, drifting, threads_set_in",
+    [("onnxruntime", "drifting_onnxruntime_threads", "a second process"), ("torch", "drifting_torch_threads", "its own process")],
+)
+def test_the_threads_check_fails_a_multi_thread_drift_of_a_backend_with_deviations(tmp_path, module, drifting, threads_set_in):
+    """ONNX Runtime (its threaded run in a second process) or torch (in its own process,
+    through ``run_threaded``) off by 6e-5 only on several threads: its one threads case
+    fails, though known deviations of the backend exist."""
+    pytest.importorskip(module)
+    process, records = run_suite(tmp_path, "conformance/test_threads.py", "--adapter", f"tests.support.drifting:{drifting}")
     assert process.returncode == 1, process.stdout[-3000:]
     (record,) = [record for record in records if record["kind"] == "threads"]
+    assert record["threads_set_in"] == threads_set_in
     # Its threads case may hold an empty sequence, where a deviation with a model applies:
     # the drift then shows against the model rather than the oracle.
     assert record["outcome"] == "fail", record["reason"][:500]

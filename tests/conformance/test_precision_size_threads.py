@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adapters.base import RunConfig
-from conformance.run.backends import BackendPool
+from conformance.run.backends import Backend, BackendPool, InProcessThreads
 from conformance.cases.depth import DEPTHS
 from conformance.cases.table import LARGE_SHAPES, Case, make_data, request_for
 from conformance.deviations.models import TENSORFLOW_BLOCK_V1_GRADIENT
@@ -155,13 +155,21 @@ def test_a_thread_count_reaches_the_environment_and_the_adapter_s_own_setting(mo
 
 
 @pytest.mark.full_depth
-def test_the_threads_check_passes_a_sound_backend_and_fails_one_that_drifts_with_threads(tmp_path):
+@pytest.mark.parametrize(
+    "sound_adapter, wrong_adapter, threads_set_in",
+    [
+        ("ThreadReportingAdapter", "WrongThreadedAdapter", "a second process"),
+        ("ThreadedRunsAdapter", "WrongThreadedRunsAdapter", "its own process"),
+    ],
+)
+def test_the_threads_check_passes_a_sound_backend_and_fails_one_that_drifts_with_threads(tmp_path, sound_adapter, wrong_adapter, threads_set_in):
     tests = ("conformance/test_threads.py",)
-    sound_process, sound = run_suite(tmp_path, "sound", "--adapter", "tests.support.adapters:ThreadReportingAdapter", tests=tests)
-    wrong_process, wrong = run_suite(tmp_path, "wrong", "--adapter", "tests.support.adapters:WrongThreadedAdapter", tests=tests)
+    sound_process, sound = run_suite(tmp_path, "sound", "--adapter", f"tests.support.adapters:{sound_adapter}", tests=tests)
+    wrong_process, wrong = run_suite(tmp_path, "wrong", "--adapter", f"tests.support.adapters:{wrong_adapter}", tests=tests)
     assert sound_process.returncode == 0, sound_process.stdout[-2000:]
     (record,) = sound.values()
     assert record["outcome"] == "pass" and record["threads"] == [1, 4] and record["bitwise_across_threads"] is True
+    assert record["threads_set_in"] == threads_set_in
     assert record["case"]["shape"] in LARGE_SHAPES
     assert wrong_process.returncode == 1
     (record,) = wrong.values()
@@ -179,6 +187,29 @@ def test_a_backend_that_promises_thread_determinism_is_held_to_it_bit_for_bit(tm
     assert record["promises_thread_determinism"] is True and record["bitwise_across_threads"] is False
     failed = {comparison["quantity"] for comparison in record["comparisons"] if not comparison["passed"]}
     assert failed == {"outputs[4 threads against 1]"}
+
+
+def test_a_backend_offering_threaded_runs_runs_them_in_its_own_process_and_keeps_its_count():
+    """The threaded leg of an adapter with ``run_threaded`` goes to the process it always
+    runs in, at the count asked for, one run only: no second process starts, and its next
+    run is back at the count it had. One without it gets a second process at that count."""
+    case = Case.from_id("L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu")
+    request = request_for(case, make_data(case))
+    offering = Backend("tests.support.adapters:ThreadedRunsAdapter", IsolatedAdapter("tests.support.adapters:ThreadedRunsAdapter"))
+    plain = Backend("tests.support.adapters:ThreadReportingAdapter", IsolatedAdapter("tests.support.adapters:ThreadReportingAdapter"))
+    try:
+        threaded = offering.with_threads(4)
+        assert isinstance(threaded, InProcessThreads)
+        threaded.run(request)
+        offering.adapter.run(request)
+        (process, first_count), (same_process, next_count) = offering.adapter._call("runs_seen")
+        assert (process == same_process, first_count, next_count) == (True, "4", "never")
+        assert offering._threaded == {}
+        second = plain.with_threads(4)
+        assert isinstance(second, IsolatedAdapter) and second.availability().version.endswith("set=4")
+    finally:
+        offering.close()
+        plain.close()
 
 
 def test_a_backend_no_thread_setting_reaches_skips_the_threads_check_with_its_reason(tmp_path):

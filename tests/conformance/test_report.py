@@ -293,6 +293,7 @@ def threads_record(outcome: str = "pass", deviations: tuple[str, ...] = ()) -> d
         threads=[1, 4],
         bitwise_across_threads=False,
         promises_thread_determinism=False,
+        threads_set_in="its own process",
         comparisons=[
             comparison("outputs[1 thread]", 1e-7, 2e-7),
             comparison("h_n[1 thread]", 1e-7, 1e-7),
@@ -313,7 +314,7 @@ def test_the_error_plot_and_thread_table_show_each_run_of_the_threads_check(vali
     assert "20 steps: 1 run (H 203, threads 1), max rel error 2.00e-07" in page
     section = render_markdown(document).split("## Thread counts", 1)[1]
     row = next(line for line in section.splitlines() if "H203" in line)
-    assert [cell.strip() for cell in row.strip("|").split("|")][2:] == ["pass", "2.00e-07", "4.00e-07", "1.00e-07", "within tolerance", "no"]
+    assert [cell.strip() for cell in row.strip("|").split("|")][2:] == ["pass", "2.00e-07", "4.00e-07", "1.00e-07", "within tolerance", "no", "its own process"]
 
 
 def test_runs_whose_errors_share_a_pixel_share_a_marker_that_counts_them():

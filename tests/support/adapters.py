@@ -96,6 +96,37 @@ class WrongThreadedAdapter(ThreadReportingAdapter):
         return result._replace(outputs=result.outputs * 1.0001) if self.threads_set not in ("never", "1") else result
 
 
+class ThreadedRunsAdapter(ThreadReportingAdapter):
+    """The thread-reporting example, offering threaded runs: ``run_threaded`` sets its
+    thread count for one run in its own process. ``runs_seen()`` lists each run's
+    (process id, thread count)."""
+
+    name = "threaded-runs-example"
+
+    def __init__(self) -> None:
+        self.runs = []
+
+    def run_threaded(self, request: RunRequest, count: int) -> LSTMResult:
+        previous, self.threads_set = self.threads_set, str(count)
+        try:
+            return self.run(request)
+        finally:
+            self.threads_set = previous
+
+    def run(self, request: RunRequest) -> LSTMResult:
+        self.runs.append((os.getpid(), self.threads_set))
+        return super().run(request)
+
+    def runs_seen(self) -> list[tuple[int, str]]:
+        return list(self.runs)
+
+
+class WrongThreadedRunsAdapter(ThreadedRunsAdapter, WrongThreadedAdapter):
+    """The example offering threaded runs, its outputs off by one part in 10**4 on more than one thread."""
+
+    name = "wrong-threaded-runs-example"
+
+
 class FixedThreadsAdapter(ThreadReportingAdapter):
     """The example backend, saying that no thread setting reaches it."""
 
