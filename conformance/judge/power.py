@@ -31,6 +31,7 @@ float16 and the edge regime a correct backend's rounding moves values by about t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 
@@ -138,21 +139,26 @@ def judged_records(records: Iterable[dict]) -> list[dict]:
     return [record for record in records if record.get("kind") in JUDGED_KINDS and "drift_thresholds" in record and "case" in record]
 
 
+@functools.cache
+def target_of(quantity: str) -> str | None:
+    """The target whose drift ``quantity``'s comparison can notice (None: no target's)."""
+    base = base_quantity(quantity)
+    return next((name for name, belongs in TARGETS.items() if belongs(base)), None)
+
+
 def power_table(records: Iterable[dict]) -> PowerTable:
     """Per backend (its report column), per level it ran, per target whose quantities its
     records of that level compared: the smallest drift threshold (see the module docstring)."""
     table: PowerTable = {}
     for record in judged_records(records):
         levels = table.setdefault(column(record), {})
+        compared = [(quantity, threshold, target_of(quantity)) for quantity, threshold in record["drift_thresholds"].items()]
         for level in LEVELS:
             if not LEVELS[level](record):
                 continue
             targets = levels.setdefault(level, {})
-            for quantity, threshold in record["drift_thresholds"].items():
-                if not in_level(record, quantity, level):
-                    continue
-                target = next((name for name, belongs in TARGETS.items() if belongs(base_quantity(quantity))), None)
-                if target is None:
+            for quantity, threshold, target in compared:
+                if target is None or not in_level(record, quantity, level):
                     continue
                 known = targets.get(target)
                 targets[target] = threshold if known is None else known if threshold is None else min(known, threshold)
