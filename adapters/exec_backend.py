@@ -19,7 +19,9 @@ or ``{"ok": false, "unsupported": [REASON, ...]}`` (a refusal: the case is skipp
 - ``{"op": "run", "dir": FOLDER}``: FOLDER (an absolute path) holds a run as
   :mod:`adapters.exchange` writes it: ``case.json`` and its arrays, with the weights in the
   declared layout. The program writes every array of the manifest's ``returns`` as
-  ``FOLDER/<name>.npy`` (any float dtype, C order), then replies ``{"ok": true}``.
+  ``FOLDER/<name>.npy`` (any float dtype, C order), then replies ``{"ok": true}``. To a
+  program that declares ``threaded_runs``, a run request may also carry ``"threads": N``:
+  that run is computed on N intra-op threads, the program's other runs on its own count.
 
 The declaration (a JSON object; the file's own fields plus ``command``):
 
@@ -46,7 +48,10 @@ The declaration (a JSON object; the file's own fields plus ``command``):
 - ``costly_runs``: each run takes seconds (see :func:`adapters.base.has_costly_runs`);
 - ``fixed_thread_count``: why no thread setting reaches the implementation, a sentence (see
   :func:`adapters.base.fixed_thread_count`); by default the program gets the usual thread
-  variables (``OMP_NUM_THREADS`` and others) and is taken to follow them.
+  variables (``OMP_NUM_THREADS`` and others) and is taken to follow them;
+- ``threaded_runs``: whether one run can be computed on a thread count of its own, asked
+  with ``"threads"`` in its request (default false; see :func:`adapters.base.offers_threaded_runs`):
+  the threads check then runs in the program already running, not in a second one.
 
 A program that crashes, hangs past its timeout or reports an error fails that case as the
 backend's failure (:class:`adapters.errors.BackendFailure`); one that answers outside the
@@ -110,7 +115,19 @@ DEFAULT_TIMEOUT_S = 120.0
 # How much of the program's standard error a failure shows.
 STDERR_TAIL = 2000
 NAME = re.compile(r"[a-z0-9][a-z0-9.\-]*")
-DECLARED_FIELDS = ("name", "parameter_layout", "layout", "supports", "gradients", "conventions", "parameter_offsets", "timeout_s", "costly_runs", "fixed_thread_count")
+DECLARED_FIELDS = (
+    "name",
+    "parameter_layout",
+    "layout",
+    "supports",
+    "gradients",
+    "conventions",
+    "parameter_offsets",
+    "timeout_s",
+    "costly_runs",
+    "fixed_thread_count",
+    "threaded_runs",
+)
 SUPPORT_FIELDS = ("features", "activations", "dtypes", "directions", "shared_activations")
 
 
@@ -128,6 +145,7 @@ class ExecDeclaration:
     timeout_s: float = DEFAULT_TIMEOUT_S
     costly_runs: bool = False
     fixed_thread_count: str = ""
+    threaded_runs: bool = False
 
     @classmethod
     def read(cls, fields: Mapping[str, object], where: str) -> ExecDeclaration:
@@ -152,7 +170,7 @@ class ExecDeclaration:
                 raise ValueError(f"{where}: layout.name: expected a name other than the named layouts' ({', '.join(LAYOUTS)}), got {layout.name!r}")
         elif layout not in LAYOUTS:
             raise ValueError(f"{where}: layout: expected one of {', '.join(LAYOUTS)} or an object declaring a layout, got {layout!r}")
-        flags = {flag: fields.get(flag, False) for flag in ("gradients", "costly_runs")}
+        flags = {flag: fields.get(flag, False) for flag in ("gradients", "costly_runs", "threaded_runs")}
         for flag, value in flags.items():
             if not isinstance(value, bool):
                 raise TypeError(f"{where}: {flag}: expected true or false, got {value!r}")
@@ -379,6 +397,8 @@ class ExecAdapter(BaseAdapter):
         else:
             self.declare(declared, f"declaration {reference.removeprefix(EXEC_PREFIX)}")
         self.runs = 0
+        # The thread count of the run in progress, when ``run_threaded`` asked for one.
+        self.run_threads: int | None = None
 
     def declare(self, fields: Mapping[str, object], where: str) -> None:
         self.declaration = ExecDeclaration.read({key: value for key, value in fields.items() if key in DECLARED_FIELDS}, where)
@@ -405,6 +425,23 @@ class ExecAdapter(BaseAdapter):
     @property
     def has_gradients(self) -> bool:
         return self.declaration.gradients
+
+    @property
+    def has_threaded_runs(self) -> bool:
+        return self.declaration.threaded_runs
+
+    def run_threaded(self, request: RunRequest, count: int) -> LSTMResult:
+        """``run(request)`` with ``"threads": count`` in its request, for a program that
+        declares ``threaded_runs`` (TypeError for one that does not: it is never sent it)."""
+        if not self.declaration.threaded_runs:
+            raise TypeError(f"{self.name}: run_threaded: expected a program that declares threaded_runs, got one that does not")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count: expected a positive int, got {count!r}")
+        self.run_threads = count
+        try:
+            return self.run(request)
+        finally:
+            self.run_threads = None
 
     def _import_version(self) -> str:
         described = self.describe()
@@ -480,7 +517,8 @@ class ExecAdapter(BaseAdapter):
             save_arrays(folder, arrays)
             (folder / MANIFEST_NAME).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
             what = "computing gradients" if upstream is not None else "running"
-            self.answer({"op": "run", "dir": str(folder)}, what)
+            threads = {} if self.run_threads is None else {"threads": self.run_threads}
+            self.answer({"op": "run", "dir": str(folder), **threads}, what)
             results = {}
             for name, shape in expected_shapes(request, upstream is not None).items():
                 array, problem = load_array(folder / f"{name}.npy")
@@ -533,5 +571,6 @@ def asdict_fields(declaration: ExecDeclaration) -> dict[str, object]:
         "timeout_s": declaration.timeout_s,
         "costly_runs": declaration.costly_runs,
         "fixed_thread_count": declaration.fixed_thread_count,
+        "threaded_runs": declaration.threaded_runs,
     }
 

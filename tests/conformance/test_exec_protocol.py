@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from adapters.base import RunConfig, RunRequest
+from adapters.base import RunConfig, RunRequest, offers_threaded_runs
 from adapters.errors import AdapterError, BackendFailure
 from adapters.exec_backend import ExecDeclaration, parse_reference
 from adapters.registry import load_adapter
@@ -82,6 +82,34 @@ def test_a_program_computing_with_the_oracle_gives_its_arrays_back(batch_first):
     adapter.close()
 
 
+def test_only_a_program_declaring_threaded_runs_is_sent_a_thread_count():
+    """``run_threaded`` sends ``"threads"`` to a program that declares ``threaded_runs`` (and
+    its result is the run's: this program has no thread drift); one that does not is not
+    offered threaded runs and is never sent a count (TypeError before anything is sent)."""
+    declaring, plain, run = load_adapter(f"{PROGRAM} --threaded-runs --threaded-drift"), load_adapter(PROGRAM), request()
+    try:
+        assert (offers_threaded_runs(declaring), offers_threaded_runs(plain)) == (True, False)
+        single, threaded = declaring.run(run), declaring.run_threaded(run, 4)
+        np.testing.assert_allclose(threaded.outputs, single.outputs * (1 + 1e-4), rtol=1e-12)
+        np.testing.assert_array_equal(declaring.run_threaded(run, 1).outputs, single.outputs)
+        with pytest.raises(TypeError, match="oracle-program: run_threaded: expected a program that declares threaded_runs, got one that does not"):
+            plain.run_threaded(run, 4)
+        np.testing.assert_array_equal(plain.run(run).outputs, single.outputs)
+    finally:
+        declaring.close()
+        plain.close()
+
+
+@pytest.mark.full_depth
+@pytest.mark.parametrize(("options", "outcome"), [("--threaded-runs", "pass"), ("--threaded-runs --threaded-drift", "fail")])
+def test_a_program_declaring_threaded_runs_is_threads_checked_in_its_running_process(tmp_path, options, outcome):
+    process, records = run_suite(tmp_path, "threaded", "--adapter", f"{PROGRAM} {options}", tests=("conformance/test_threads.py",))
+    (record,) = records.values()
+    assert (record["outcome"], record["threads_set_in"]) == (outcome, "its own process"), process.stdout[-3000:]
+    if outcome == "fail":
+        assert {comparison["quantity"] for comparison in record["comparisons"] if not comparison["passed"]} == {"outputs[4 threads]", "outputs[4 threads against 1]"}
+
+
 DECLARATION = {"name": "mine", "command": ["prog"], "parameter_layout": "canonical"}
 
 
@@ -94,6 +122,7 @@ DECLARATION = {"name": "mine", "command": ["prog"], "parameter_layout": "canonic
         ({"gradients": "yes"}, "gradients: expected true or false, got 'yes'"),
         ({"timeout_s": 0}, "timeout_s: expected a positive number of seconds, got 0"),
         ({"fixed_thread_count": True}, "fixed_thread_count: expected a sentence saying why no thread setting reaches it, got True"),
+        ({"threaded_runs": "yes"}, "threaded_runs: expected true or false, got 'yes'"),
         ({"supports": {"features": ["telepathy"]}}, "supports.features: expected names among "),
         ({"supports": {"devices": ["cuda"]}}, "supports: expected fields among features, activations, dtypes, directions, shared_activations, got 'devices'"),
         ({"supports": {"shared_activations": ["cell_activation"]}}, "supports.shared_activations: expected no roles or at least two, got ['cell_activation']"),

@@ -9,6 +9,10 @@ with status 3), ``hang`` (never answers), ``garbage`` (answers a line that is no
 program driving a browser or a server does, and never answers). ``--timeout-s`` declares how long a request may take. ``--stored-as`` stores values in a narrower dtype than the run's,
 as a kernel with a precision bug would. ``--declared-layout`` makes it read its weights in a
 layout of its own, declared as data (:data:`DECLARED_LAYOUT`), and map them back by hand.
+``--threaded-runs`` declares ``threaded_runs``; ``--threaded-drift`` then moves the outputs
+of a run asked on more than one thread by one part in 10**4 (a kernel whose thread split
+loses precision). A run request carrying ``threads`` it did not declare is answered with
+an error: it was sent what it never declared.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def canonical_from_declared(folder: Path, manifest: dict) -> None:
     manifest["weights"]["canonical"] = canonical
 
 
-def run(folder: Path, mode: str, stored_as: str | None) -> dict:
+def run(folder: Path, mode: str, stored_as: str | None, threaded_drift: float = 0.0) -> dict:
     manifest = json.loads((folder / "case.json").read_text())
     if DECLARED_LAYOUT["name"] in manifest["weights"]:
         canonical_from_declared(folder, manifest)
@@ -106,6 +110,7 @@ def run(folder: Path, mode: str, stored_as: str | None) -> dict:
     arrays = compute_case(folder, manifest, stored_as or manifest["dtype"])
     if mode == "wrong-shape":
         arrays["outputs"] = arrays["outputs"][:-1]
+    arrays["outputs"] = arrays["outputs"] * (1.0 + threaded_drift)
     if mode != "nothing":
         for name in manifest["returns"]:
             np.save(folder / f"{name}.npy", arrays[name], allow_pickle=False)
@@ -118,10 +123,14 @@ def main(arguments: list[str]) -> None:
     parser.add_argument("--stored-as", default=None)
     parser.add_argument("--timeout-s", type=float, default=None)
     parser.add_argument("--declared-layout", action="store_true")
+    parser.add_argument("--threaded-runs", action="store_true")
+    parser.add_argument("--threaded-drift", action="store_true")
     options = parser.parse_args(arguments)
     declared = {} if options.timeout_s is None else {"timeout_s": options.timeout_s}
     if options.declared_layout:
         declared["layout"] = DECLARED_LAYOUT
+    if options.threaded_runs:
+        declared["threaded_runs"] = True
     for line in sys.stdin:
         request = json.loads(line)
         if request["op"] == "describe":
@@ -131,8 +140,11 @@ def main(arguments: list[str]) -> None:
         elif options.mode == "garbage":
             sys.stdout.write("Segmentation fault (not JSON)\n")
             sys.stdout.flush()
+        elif "threads" in request and not options.threaded_runs:
+            answer({"ok": False, "error": f"sent threads={request['threads']!r}, which this program never declared"})
         else:
-            answer(run(Path(request["dir"]), options.mode, options.stored_as))
+            drift = 1e-4 if options.threaded_drift and request.get("threads", 1) > 1 else 0.0
+            answer(run(Path(request["dir"]), options.mode, options.stored_as, drift))
 
 
 if __name__ == "__main__":
