@@ -9,6 +9,10 @@ reproduced on, and :func:`registered_deviations` reads them from ``versions_seen
 Tests that hit deviations become strict xfails that only accept
 :class:`DeviationReproduced`: a mismatch outside the deviations' quantities still
 fails, and a deviation that stops reproducing fails the run, so this registry stays true.
+A case on which the armed deviations cannot show, because their models and the oracle
+agree within its tolerances and the run matches both (a peephole term below bfloat16's
+resolution), passes on the oracle's judgement, the deviations recorded as unseen
+(:func:`conformance.run.running.pass_where_unseen`).
 A deviation that comes from reading uninitialised memory shows or not by chance: it is
 registered with ``strict=False`` (its matching cases may pass), and its reproducer, a
 case where it always shows, is still required to reproduce (see the project's tests).

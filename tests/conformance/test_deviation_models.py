@@ -290,3 +290,47 @@ def test_tf2onnx_s_blended_masks_are_keras_s_selects_on_finite_input(bidirection
     poisoned[~valid] = np.nan
     padded_rows = lengths < request.x.shape[0]
     assert np.isnan(ComposedModel((KERAS_2_MASKED_BLEND,)).forward(replace(request, x=poisoned)).h_n[:, padded_rows]).all()
+
+
+class MarkedNode:
+    """What a test item is to :func:`conformance.run.running.expect_deviations`: its own markers."""
+
+    def __init__(self) -> None:
+        self.own_markers = []
+
+    def add_marker(self, marker) -> None:
+        self.own_markers.append(marker.mark)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "unseen"),
+    [
+        # One step from zero states: the forget gate multiplies c_prev = 0, coupled or not.
+        ("L1-fwd-tm-none-zero-P0-bias-cifg-noclip-std-f32-T1-typ-cpu", True),
+        ("L1-fwd-tm-none-zero-P0-bias-cifg-noclip-std-f32-base-typ-cpu", False),
+    ],
+)
+def test_a_case_its_deviations_cannot_show_on_passes_on_the_oracle_and_one_they_can_show_on_stays_a_strict_xfail(case_id, unseen):
+    """A backend computing exactly the oracle, with a deviation armed whose model is the
+    uncoupled LSTM: where one step from zero states makes the model the oracle, the run
+    matches both, its xfail is lifted and the deviation recorded as unseen; over five steps
+    the model departs, the run (a backend that no longer deviates) does not match it, and
+    the strict xfail stays, to fail as one that passed."""
+    from conformance.deviations import KnownDeviation, models
+    from conformance.run.backends import Backend
+    from conformance.run.running import PreparedCase, expect_deviations, pass_where_unseen
+
+    case = Case.from_id(case_id)
+    data = make_data(case)
+    request = request_for(case, data)
+    deviation = KnownDeviation(
+        name="uncoupled", backend="example", checks=("forward",), summary="", quantities=FORWARD_QUANTITIES,
+        applies=lambda request: True, reproducer=case_id, model=models.UNCOUPLED_GATES,
+    )
+    node, recorded = MarkedNode(), {}
+    expect_deviations(node, (deviation,))
+    backend = Backend("adapters.example:ExampleAdapter", load_adapter("adapters.example:ExampleAdapter"))
+    prepared = PreparedCase(backend, case, data, request, (deviation,), recorded.update, node=node)
+    prepared.runs.append(Run(request, oracle_forward(request)))
+    pass_where_unseen(prepared, recorded.update)
+    assert ([mark.name for mark in node.own_markers], recorded.get("deviations_unseen")) == (([], ["uncoupled"]) if unseen else (["xfail"], None))
