@@ -11,6 +11,7 @@ through ``pack_padded_sequence(..., enforce_sorted=False)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -53,7 +54,10 @@ def load_torch_params(module, spec: LSTMSpec, params: LSTMParams) -> None:
     module.load_state_dict({name: torch.from_numpy(array) for name, array in to_backend(TORCH_LAYOUT, spec, params).items()})
 
 
-def on_torch_threads(count: int, call: Callable[[], LSTMResult]) -> LSTMResult:
+Result = TypeVar("Result")
+
+
+def on_torch_threads(count: int, call: Callable[[], Result]) -> Result:
     """``call()`` with torch's intra-op thread count (OpenMP's and MKL's pools, which
     torch resizes at run time) set to ``count``, then back to what it was."""
     import torch

@@ -101,3 +101,13 @@ def test_the_thread_count_set_is_the_one_onednn_runs_with(single_threaded):
     assert any(line.endswith("nthr:1") for line in info)
     info, runs = onednn_log(4, {"H203": CASES["H203"]})
     assert any(line.endswith("nthr:4") for line in info) and rnn_lines(runs["H203"])
+
+
+def test_a_threaded_run_uses_its_count_and_leaves_torch_s_own_as_it_was():
+    """``run_threaded`` (the threads check in the backend's own process) computes on the
+    count asked for and gives torch back the count it had, for the runs that follow."""
+    from adapters.torch_lstm import on_torch_threads
+
+    previous = torch.get_num_threads()
+    seen = on_torch_threads(previous + 3, torch.get_num_threads)
+    assert (seen, torch.get_num_threads()) == (previous + 3, previous)
