@@ -8,7 +8,9 @@ with every backend at the versions CI pins (``.ci/constraints.txt``), and reinst
 ``pyproject.toml`` or the constraints changed since. MindSpore cannot share that
 environment (its wheel needs NumPy 1, JAX needs NumPy 2): it gets ``.venv-mindspore``,
 built from ``.ci/mindspore-environment.txt``, and the command runs the mindspore backend
-under that environment's Python (``--interpreter``). Further arguments go to the command
+under that environment's Python (``--interpreter``); so does onnx2tf (TensorFlow 2.19 and
+NumPy 1), in ``.venv-onnx2tf`` from ``.ci/onnx2tf-environment.txt``. Each such file is a
+lock (every package at one version), installed without resolving. Further arguments go to the command
 run (``lstm-parity run`` or ``pytest -n auto``); ``test`` runs at ``--depth quick`` (every
 backend and check, smaller designs: minutes) unless they name a depth, and ``test
 --depth full`` is what CI runs after it (see ``conformance/cases/depth.py``).
@@ -30,7 +32,10 @@ ENVIRONMENT = ROOT / ".venv"
 INSTALL_INPUTS = ("pyproject.toml", ".ci/constraints.txt")
 STAMP = "lstm-conformance-installed"
 # Backends that run under an environment of their own: (environment, its pinned requirements).
-SEPARATE_ENVIRONMENTS = {"mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-environment.txt")}
+SEPARATE_ENVIRONMENTS = {
+    "mindspore": (ROOT / ".venv-mindspore", ".ci/mindspore-environment.txt"),
+    "onnx2tf": (ROOT / ".venv-onnx2tf", ".ci/onnx2tf-environment.txt"),
+}
 # Backends that are Node.js programs (adapters/exec): each folder's packages are installed
 # with npm from its committed lockfile, into its node_modules.
 NODE_PROGRAMS = (ROOT / "adapters" / "exec" / "tfjs",)
@@ -76,13 +81,16 @@ def install(environment: Path, root: Path) -> None:
 
 
 def install_separate(environment: Path, root: Path, requirements: str) -> None:
-    """Create ``environment`` (if needed) and install exactly ``requirements`` into it."""
+    """Create ``environment`` (if needed) and install exactly ``requirements``, a lock (every
+    package at one version), into it: without resolving (pip's ``--no-deps``), so a package
+    that names more than its LSTM needs (onnx2tf names the full tensorflow wheel) gets
+    what the lock says."""
     print(f"quickstart: installing {environment.name} from {requirements} (once; minutes)", flush=True)
     if not executable(environment, "python").exists():
         venv.EnvBuilder(with_pip=True).create(environment)
     python = str(executable(environment, "python"))
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", requirements], cwd=root, check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-r", requirements], cwd=root, check=True)
     (environment / STAMP).write_text(fingerprint(root, (requirements,)))
 
 

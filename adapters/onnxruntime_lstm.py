@@ -212,9 +212,13 @@ class OnnxRuntimeLSTMAdapter(BaseAdapter):
         )
         return {"model": np.frombuffer(model.SerializeToString(), dtype=np.uint8)}
 
+    def run_model(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams):
+        """The model :meth:`model` builds for one run: the inputs the run has, its parameters."""
+        return self.model(request.spec, request.dtype, inputs.lengths is not None, inputs.initial_states_given, params, request.last_output_only)
+
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype
-        model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params, request.last_output_only)
+        model = self.run_model(request, inputs, params)
         values = run_session(session(model.SerializeToString()), model_feeds(inputs, dtype))
         return model_results(spec, values, inputs.batch, request.last_output_only)
 

@@ -3,7 +3,7 @@
 - built-in names: ``torch``, ``paddle``, ``paddle-legacy``, ``onnxruntime``, ``torch-onnx``,
   ``torch-onnx-torchscript``, ``paddle-onnx``, ``keras-torch``, ``keras-jax``, ``keras-tensorflow``,
   ``tensorflow-block``, ``flax``, ``flax-lstmcell``, ``mindspore``, ``openvino``, ``openvino-opset``, ``tract``,
-  ``litert``, ``tf2onnx``;
+  ``litert``, ``tf2onnx``, ``onnx2tf``;
 - installed packages declare adapters in the entry-point group ``lstm_conformance.adapters``
   (``name = "package.module:AdapterClass"``);
 - any ``package.module:attribute`` string, where the attribute is an adapter instance,
@@ -55,6 +55,7 @@ BUILTIN_ADAPTERS = {
     "openvino": "adapters.openvino_lstm:OpenVinoLSTMAdapter",
     "openvino-opset": "adapters.openvino_opset:OpenVinoOpsetLSTMAdapter",
     "tract": "adapters.tract_lstm:TractLSTMAdapter",
+    "onnx2tf": "adapters.onnx2tf_lstm:Onnx2TfLSTMAdapter",
     "litert": "adapters.litert_lstm:LiteRTLSTMAdapter",
     "tf2onnx": "adapters.tf2onnx_lstm:Tf2OnnxLSTMAdapter",
     "tfjs": f"{EXEC_PREFIX}{EXEC_DECLARATIONS / 'tfjs' / 'tfjs.json'}",

@@ -70,6 +70,6 @@ class TractLSTMAdapter(OnnxRuntimeLSTMAdapter):
 
     def _run(self, request: RunRequest, inputs: LSTMInputs, params: LSTMParams) -> LSTMResult:
         spec, dtype = request.spec, request.dtype
-        model = self.model(spec, dtype, inputs.lengths is not None, inputs.initial_states_given, params, request.last_output_only)
+        model = self.run_model(request, inputs, params)
         values = runner().run(model.SerializeToString(), list(model_feeds(inputs, dtype).values()))
         return model_results(spec, values, inputs.batch, request.last_output_only)

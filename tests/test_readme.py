@@ -132,3 +132,22 @@ def test_quickstart_names_a_wrong_command():
 )
 def test_quickstart_runs_each_command_at_its_depth_unless_told_another(command, arguments, added):
     assert quickstart.depth_arguments(command, arguments) == added
+
+
+@pytest.mark.parametrize("name", sorted(quickstart.SEPARATE_ENVIRONMENTS))
+def test_each_separate_environment_is_a_lock_installed_without_resolving(name, tmp_path, monkeypatch):
+    """Its file pins every package it lists to one version (``name==version``), and the
+    install hands pip exactly that file with ``--no-deps``: what the lock says is installed."""
+    environment, requirements = quickstart.SEPARATE_ENVIRONMENTS[name]
+    lines = [line.strip() for line in (ROOT / requirements).read_text().splitlines()]
+    pins = [line for line in lines if line and not line.startswith("#")]
+    assert pins and all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+", pin) for pin in pins), pins
+    calls = []
+    monkeypatch.setattr(quickstart.venv.EnvBuilder, "create", lambda builder, folder: None)
+    monkeypatch.setattr(quickstart.subprocess, "run", lambda command, **options: calls.append(command))
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / requirements).write_text("\n".join(pins) + "\n")
+    (tmp_path / "env").mkdir()
+    quickstart.install_separate(tmp_path / "env", tmp_path, requirements)
+    assert calls[-1][3:] == ["install", "--quiet", "--no-deps", "-r", requirements]
+    assert (tmp_path / "env" / quickstart.STAMP).read_text() == quickstart.fingerprint(tmp_path, (requirements,))

@@ -67,8 +67,10 @@ DEEP_LAYERS = 4
 # (gate, cell, candidate) activations: std is every framework's default; alt1-alt3 put
 # each of sigmoid, tanh, relu and identity in each role once across the four sets.
 # onnx1-onnx3 cover ONNX's activations with parameters away from their defaults (a backend
-# that ignores a parameter fails), onnxdef the ones whose ONNX defaults are easy to get
-# wrong, at those defaults. keras1-keras6 cover Keras 3's and JAX's activations with
+# that ignores a parameter fails), onnx4 the parameterized ones again without softsign,
+# leaky_relu and thresholded_relu (a converter that fails on those and drops parameters
+# shows the second here), onnxdef the ones whose ONNX defaults are easy to get wrong, at
+# those defaults. keras1-keras6 cover Keras 3's and JAX's activations with
 # Keras's constraint (one `activation` for candidate and cell), exp the exponential.
 ACTIVATION_SETS = {
     "std": ("sigmoid", "tanh", "tanh"),
@@ -78,6 +80,7 @@ ACTIVATION_SETS = {
     "onnx1": ("hard_sigmoid(alpha=0.3, beta=0.45)", "softsign", "scaled_tanh(alpha=1.3, beta=0.7)"),
     "onnx2": ("affine(alpha=0.4, beta=0.3)", "elu(alpha=0.6)", "leaky_relu(alpha=0.15)"),
     "onnx3": ("sigmoid", "thresholded_relu(alpha=0.05)", "softplus"),
+    "onnx4": ("hard_sigmoid(alpha=0.3, beta=0.45)", "scaled_tanh(alpha=1.3, beta=0.7)", "elu(alpha=0.6)"),
     "onnxdef": ("hard_sigmoid", "thresholded_relu", "affine"),
     "keras1": ("hard_sigmoid_relu6", "silu", "silu"),
     "keras2": ("hard_sigmoid_relu6", "gelu", "gelu"),

@@ -21,6 +21,14 @@ from conformance.deviations import FORWARD_QUANTITIES, GRADIENT_CHECKS, GRADIENT
 # tf.layers.lstm's backends: in Node (TensorFlow.js's CPU kernels) and in Chromium (its WebGL
 # kernels). Both run the same tfjs-layers code, where these deviations sit.
 TFJS_LAYERS_BACKENDS = ("tfjs", "tfjs-webgl")
+# onnx2tf's LSTM converter (onnx2tf/ops/LSTM.py, read at 1.29.24 and at 2.6.7, its newest source).
+ONNX2TF_UPSTREAM = "not found upstream (a search of PINTO0309/onnx2tf issues and pull requests for LSTM and the error or attribute named)"
+ONNX2TF_FIXED_IN_2_2 = (
+    "not reported upstream; changed without an issue in 2.2.0 (PINTO0309/onnx2tf PR #897, commit 42547c6d), which "
+    "needs Python 3.12 and was not measured here"
+)
+# Every check a run of the converted model takes part in: a conversion that fails fails them all.
+ONNX2TF_RUN_CHECKS = ("forward", *INVARIANT_CHECKS)
 TRACT_UPSTREAM = (
     "reported upstream: sonos/tract#2751 (open), 'ONNX GRU/LSTM/RNN: activations, clip and input_forget are silently ignored'"
 )
@@ -94,6 +102,21 @@ def omits_onnx_parameters_of(request: RunRequest, names: tuple[str, ...]) -> boo
     spec = request.spec
     roles = ("gate_activation", "candidate_activation", "cell_activation")
     return "activation_alpha" not in activation_attributes(spec) and any(spec.activation(role).name in names for role in roles)
+
+
+def batch_of(request: RunRequest) -> int:
+    return request.x.shape[0 if request.batch_first else 1]
+
+
+def onnx2tf_drops_parameters(request: RunRequest) -> bool:
+    """Some activation of the request's LSTM has parameters other than those onnx2tf builds it
+    with (:data:`models.ONNX2TF_ACTIVATION_PARAMETERS`)."""
+    spec = request.spec
+    return any(
+        spec.activation(role).name in models.ONNX2TF_ACTIVATION_PARAMETERS
+        and spec.activation(role) != bind_activation(models.ONNX2TF_ACTIVATION_PARAMETERS[spec.activation(role).name], role)
+        for role in ACTIVATION_ROLES
+    )
 
 
 def uses_activation(request: RunRequest, names: tuple[str, ...]) -> bool:
@@ -646,7 +669,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n", "last_output"}),
         applies=lambda request: has_padding(request) and runs_as_one_rnn_node(request.spec),
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        model=models.OPENVINO_NO_LENGTHS,
+        model=models.LENGTHS_IGNORED,
         upstream=OPENVINO_LENGTHS_UPSTREAM,
     ),
     KnownDeviation(
@@ -659,7 +682,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"forward_last_output"}),
         applies=lambda request: has_padding(request) and runs_as_one_rnn_node(request.spec) and not request.spec.reverse,
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        model=models.OPENVINO_NO_LENGTHS,
+        model=models.LENGTHS_IGNORED,
         upstream=OPENVINO_LENGTHS_UPSTREAM,
     ),
     openvino_float64_in_float32(
@@ -678,7 +701,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n"}),
         applies=lambda request: has_padding(request) and opset_runs_as_one_rnn_node(request.spec),
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
-        model=models.OPENVINO_NO_LENGTHS,
+        model=models.LENGTHS_IGNORED,
         upstream=OPENVINO_LENGTHS_UPSTREAM,
     ),
     KnownDeviation(
@@ -690,7 +713,7 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         quantities=frozenset({"forward_last_output"}),
         applies=lambda request: has_padding(request) and opset_runs_as_one_rnn_node(request.spec) and not request.spec.reverse,
         reproducer="L1-fwd-tm-mixed-zero-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
-        model=models.OPENVINO_NO_LENGTHS,
+        model=models.LENGTHS_IGNORED,
         upstream=OPENVINO_LENGTHS_UPSTREAM,
     ),
     openvino_float64_in_float32(
@@ -866,5 +889,146 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         reproducer="L2-rev-tm-mixed0-h0-P0-bias-nopeep-noclip-std-f32-H13-typ-cpu",
         model=models.KERAS_2_MASKED_BLEND,
         upstream=TF2ONNX_MASK_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="onnx2tf-without-initial-states-fails",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="an ONNX LSTM node without initial_h and initial_c does not convert: onnx2tf's Keras RNN raises 'An "
+        "`initial_state` was passed that is not compatible with `cell.state_size`. Received `state_spec`=ListWrapper([])' "
+        "(the ONNX operator takes both as optional, zeros when left out)",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.initial_states is None,
+        reproducer="L1-fwd-tm-none-zero-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        unmodelled="the conversion raises: there are no values to model",
+        upstream=ONNX2TF_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="onnx2tf-without-bias-fails",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="an ONNX LSTM node without its bias B does not convert: onnx2tf reads B as the tensor named by the "
+        "node's fourth input with no check for the empty name that marks an optional input left out (it checks "
+        "sequence_lens and P for it), so KeyError '' where a later input follows, and TypeError \"'NoneType' object is "
+        "not subscriptable\" where B is left off the end (the ONNX operator takes B as optional, zeros when left out)",
+        quantities=frozenset({"run"}),
+        applies=lambda request: not request.spec.bias,
+        reproducer="L1-fwd-tm-none-h0-P0-nobias-nopeep-noclip-std-f32-base-typ-cpu",
+        unmodelled="the conversion raises: there are no values to model",
+        upstream=ONNX2TF_FIXED_IN_2_2,
+    ),
+    KnownDeviation(
+        name="onnx2tf-sequence-lengths-ignored",
+        backend="onnx2tf",
+        checks=("forward", "padding", "nan_padding"),
+        summary="onnx2tf reads an LSTM node's sequence_lens and never uses it (onnx2tf/ops/LSTM.py only logs it): "
+        "every sequence runs all T steps, with no error or warning, so the padded outputs are not 0, the final states "
+        "are taken at step T-1 and a reverse direction starts at T-1",
+        quantities=frozenset({"outputs", "outputs_padded", "h_n", "c_n"}),
+        applies=has_padding,
+        reproducer="L1-fwd-tm-mixed-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        model=models.LENGTHS_IGNORED,
+        upstream=ONNX2TF_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="onnx2tf-states-concatenated-along-another-axis",
+        backend="onnx2tf",
+        checks=("forward", "sample_alone"),
+        summary="with more than one layer of one direction, and one sample or a hidden size of 1, the converted model "
+        "returns the final states Y_h and Y_c, the ONNX Concat of the layers' [1, B, H] states along axis 0, joined "
+        "along another axis: axis 1 where B = 1 < H ([1, L, H]), axis 2 where H = 1 < B or B = H = 1 with three "
+        "layers or more ([1, B, L]): onnx2tf's Concat picks its axis by its layout inference, which goes by the sizes "
+        "(onnx2tf/ops/Concat.py); the values are the right ones, in the wrong places (measured for 2 to 4 layers; with "
+        "two directions the states join along axis 0)",
+        quantities=frozenset({"h_n", "c_n"}),
+        applies=lambda request: not request.spec.bidirectional and request.spec.num_layers > 1 and models.onnx2tf_states_axis(request) != 0,
+        reproducer="L2-fwd-tm-none-h0-P0-bias-nopeep-noclip-std-f32-B1-typ-cpu",
+        model=models.ONNX2TF_STATES_AXIS,
+        upstream=ONNX2TF_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="onnx2tf-activation-parameters-ignored",
+        backend="onnx2tf",
+        checks=("forward",),
+        summary="onnx2tf never reads an LSTM node's activation_alpha and activation_beta: it builds each activation "
+        "with the alpha and beta of its own table (onnx2tf/ops/LSTM.py, ONNX_ACTIVATION_MAPPING[name][1] and [2]), "
+        "so HardSigmoid, Elu, Affine and ScaledTanh run with those values whatever the model says, with no warning",
+        quantities=FORWARD_QUANTITIES,
+        applies=onnx2tf_drops_parameters,
+        reproducer="L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-onnx4-f32-base-typ-cpu",
+        model=models.ONNX2TF_ACTIVATION_DEFAULTS,
+        upstream="related upstream: PINTO0309/onnx2tf#300 (closed), on how the RNN ops call their activations; its fix, "
+        "PR #301 (1.8.22), builds them with the table's defaults, as 2.6.7 still does",
+    ),
+    KnownDeviation(
+        name="onnx2tf-leaky-and-thresholded-relu-fail",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="an LSTM with LeakyRelu or ThresholdedRelu among its activations does not convert: onnx2tf passes its "
+        "alpha as a tensor, which tf.nn.leaky_relu refuses (TypeError: Expected float for argument 'alpha') and "
+        "tf_keras's ThresholdedReLU compares as a Python bool (OperatorNotAllowedInGraphError)",
+        quantities=frozenset({"run"}),
+        applies=lambda request: uses_activation(request, ("leaky_relu", "thresholded_relu")),
+        reproducer="L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-onnx3-f32-base-typ-cpu",
+        unmodelled="the conversion raises: there are no values to model",
+        upstream=ONNX2TF_FIXED_IN_2_2,
+    ),
+    KnownDeviation(
+        name="onnx2tf-softsign-needs-flex-ops",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="an LSTM with Softsign among its activations converts into a TFLite model with a FlexSoftsign op (onnx2tf "
+        "converts with TensorFlow's select ops allowed, and TFLite has no softsign builtin), which LiteRT's interpreter "
+        "without the Flex delegate refuses to run ('Select TensorFlow op(s), included in the given model, is(are) not "
+        "supported by this interpreter')",
+        quantities=frozenset({"run"}),
+        applies=lambda request: uses_activation(request, ("softsign",)),
+        reproducer="L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-onnx1-f32-base-typ-cpu",
+        unmodelled="the interpreter refuses the model: there are no values to model",
+        upstream=ONNX2TF_UPSTREAM,
+    ),
+    KnownDeviation(
+        name="onnx2tf-one-output-split-needs-flex-ops",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="a one-layer bidirectional model with initial states converts into a TFLite model with two FlexSplitV "
+        "ops: onnx2tf writes the ONNX Split that gives the one layer its initial states [2, B, H] (one output) as "
+        "TensorFlow's SplitV, which the TFLite converter leaves to TensorFlow's select ops; LiteRT's interpreter "
+        "without the Flex delegate refuses to run it. With two layers (two outputs) the Split converts to TFLite's own",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.spec.bidirectional and request.spec.num_layers == 1 and request.initial_states is not None,
+        reproducer="L1-bidir-tm-none-h0-P0-bias-nopeep-noclip-std-f32-base-typ-cpu",
+        unmodelled="the interpreter refuses the model: there are no values to model",
+        upstream="not reported upstream as such: PINTO0309/onnx2tf PRs #219, #262 and #324 suppress FlexSplitV where "
+        "a split is of size 1, not this one-output split of size 2",
+    ),
+    KnownDeviation(
+        name="onnx2tf-peepholes-as-matrix-product",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="onnx2tf applies an LSTM's peepholes as matrix products, tf.matmul(peephole_i, c_prev) with the peephole "
+        "[1, H] and c_prev [B, H] (onnx2tf/ops/LSTM.py), where the ONNX operator multiplies element-wise: unless B "
+        "equals H the conversion raises ('Dimensions must be equal, but are H and B'); where B equals H each peephole "
+        "term is one row, the sum over the batch of each sample's cell state weighted by P, added to every sample's "
+        "gate input, so each sample's gates depend on the others' cell states (with B = H = 1 that is the ONNX term)",
+        quantities=frozenset({"run"}) | FORWARD_QUANTITIES,
+        applies=lambda request: request.spec.peepholes,
+        reproducer="L1-fwd-tm-none-h0-P0-bias-peep-noclip-std-f32-base-typ-cpu",
+        model=models.ONNX2TF_PEEPHOLE_ROWS,
+        upstream="not reported upstream; introduced by PINTO0309/onnx2tf PR #303 (1.8.24), whose description gives the "
+        "element-wise formula, and unchanged in 2.6.7",
+    ),
+    KnownDeviation(
+        name="onnx2tf-float64-fails",
+        backend="onnx2tf",
+        checks=ONNX2TF_RUN_CHECKS,
+        summary="a float64 ONNX LSTM does not convert: onnx2tf makes the cell's input float32 and keeps its weights "
+        "float64, and TensorFlow refuses the product ('Input 'b' of 'MatMul' Op has type float64 that does not match "
+        "type float32 of argument 'a'')",
+        quantities=frozenset({"run"}),
+        applies=lambda request: request.dtype == "float64",
+        reproducer="L1-fwd-tm-none-h0-P0-bias-nopeep-noclip-std-f64-base-typ-cpu",
+        unmodelled="the conversion raises: there are no values to model",
+        upstream=ONNX2TF_UPSTREAM,
     ),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from adapters.base import RunRequest
-from reference import CellParams, LSTMGradients, LSTMResult, sigmoid
+from reference import CellParams, LSTMGradients, LSTMResult, LSTMSpec, sigmoid
 from reference.spec import ACTIVATION_ROLES, DEFAULT_ACTIVATIONS
 from reference.textbook import ROLES, TEXTBOOK, Variant, activations_of, step_backward, step_forward, textbook_forward
 
@@ -127,7 +127,7 @@ class DirectionSteps:
 
 
 def paddle_loop_steps(
-    request: RunRequest, outputs_carried: bool = False, keras_outputs: bool = False
+    request: RunRequest, outputs_carried: bool = False, keras_outputs: bool = False, step=step_forward
 ) -> tuple[LSTMResult, list[DirectionSteps], np.ndarray]:
     """What paddle.nn.LSTM computes on the path it takes with a projection (its Python loop
     of LSTMCell, ``paddle.nn.layer.rnn._rnn_dynamic_graph``) and, for the input it reads, on
@@ -141,9 +141,10 @@ def paddle_loop_steps(
     multiplied by m afterwards. With ``keras_outputs`` (Keras 2's ``rnn`` with its selects
     turned into the same arithmetic), each step outputs new h * m + previous output * (1 - m),
     the previous output starting at 0, and 0 in place of the previous output in two
-    directions (``Bidirectional`` zeroes the outputs at masked steps). Returns the results,
-    each cell's steps and the mask [T, B, 1]."""
-    spec, params = request.spec, request.params
+    directions (``Bidirectional`` zeroes the outputs at masked steps). ``step``: what one
+    step of one cell computes (:func:`reference.textbook.step_forward`'s arguments and
+    result). Returns the results, each cell's steps and the mask [T, B, 1]."""
+    spec, params, step_of = request.spec, request.params, step
     acts = activations_of(spec, TEXTBOOK)
     x = time_major(np.asarray(request.x, np.float64), request.batch_first)
     steps, batch = x.shape[:2]
@@ -160,7 +161,7 @@ def paddle_loop_steps(
                 h, c, out, done = h0[index], c0[index], np.empty((steps, batch, spec.output_size)), []
                 previous = np.zeros((batch, spec.output_size))
                 for t in range(steps):
-                    step = step_forward(spec, params[index], acts, inputs[t], h, c)
+                    step = step_of(spec, params[index], acts, inputs[t], h, c)
                     done.append(step)
                     h, c = step["h"] * masks[t] + h * (1.0 - masks[t]), step["c"] * masks[t] + c * (1.0 - masks[t])
                     if keras_outputs:
@@ -173,6 +174,43 @@ def paddle_loop_steps(
             if not (spec.proj_size or outputs_carried or keras_outputs):
                 layer_input = layer_input * mask
     return LSTMResult(time_major(layer_input, request.batch_first), h_n, c_n), cells, mask
+
+
+def peephole_row_step(spec: LSTMSpec, cell: CellParams, acts: dict, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray) -> dict:
+    """One step of onnx2tf's LSTM cell (``onnx2tf/ops/LSTM.py``, ``CustomLSTMCell.call``), whose
+    peephole terms are matrix products, ``tf.matmul(peephole_i, c_prev)`` with the peephole
+    [1, H] and c_prev [B, H] (so B == H): one row [H], the sum over the batch rows k of
+    P[k] * c_prev[k, :], added to every sample's gate input. A row added to every sample is a
+    bias, so the step is the textbook's without peepholes, its input and forget gate biases
+    moved by those rows, and (c does not depend on the output gate) run again with the output
+    gate's bias moved by the row of the new c."""
+    plain = replace(spec, peepholes=False, bias=True)
+    zeros = np.zeros(spec.hidden_size)
+    biases = (cell.b_ih, cell.b_hh) if spec.bias else (np.zeros(4 * spec.hidden_size),) * 2
+
+    def moved(row_o: np.ndarray) -> CellParams:
+        rows = np.concatenate((cell.w_ic @ c_prev, cell.w_fc @ c_prev, zeros, row_o))
+        return replace(cell, w_ic=None, w_fc=None, w_oc=None, b_ih=biases[0] + rows, b_hh=biases[1])
+
+    gates = step_forward(plain, moved(zeros), acts, x, h_prev, c_prev)
+    return step_forward(plain, moved(cell.w_oc @ gates["c"]), acts, x, h_prev, c_prev)
+
+
+def onnx2tf_states_axis(request: RunRequest) -> int:
+    """The axis along which onnx2tf's Concat joins one-direction layers' final states [1, B, H]
+    (its layout inference picks it by the sizes; measured for 2 to 4 layers): 0, as the ONNX
+    model says, but for B = 1 < H (1), H = 1 < B (2) and B = H = 1 from three layers on (2)."""
+    batch, hidden = request.x.shape[0 if request.batch_first else 1], request.spec.hidden_size
+    if batch == 1 < hidden:
+        return 1
+    if hidden == 1 < batch or (batch == hidden == 1 and request.spec.num_layers >= 3):
+        return 2
+    return 0
+
+
+def onnx2tf_states_concatenation(request: RunRequest, states: np.ndarray) -> np.ndarray:
+    """``states`` [L, B, H] (one direction) as onnx2tf's Concat returns them (:func:`onnx2tf_states_axis`)."""
+    return np.concatenate(np.split(states, states.shape[0]), axis=onnx2tf_states_axis(request))
 
 
 def initial_states_of(request: RunRequest) -> tuple[np.ndarray, np.ndarray]:
@@ -385,7 +423,30 @@ UNCOUPLED_GATES = DeviationModel(
     "the uncoupled LSTM: the forget gate computed from its own weights, not 1 - i (the oracle with input_forget off)",
     request=lambda request: replace(request, spec=replace(request.spec, input_forget=False)),
 )
-OPENVINO_NO_LENGTHS = DeviationModel("every sequence run for all T steps (the oracle without lengths)", request=lambda request: replace(request, lengths=None))
+# The alpha and beta onnx2tf builds each ONNX activation with (onnx2tf/ops/LSTM.py,
+# ONNX_ACTIVATION_MAPPING), whatever the node's activation_alpha and activation_beta say.
+ONNX2TF_ACTIVATION_PARAMETERS = {
+    "hard_sigmoid": "hard_sigmoid(alpha=0.2, beta=0.5)",
+    "elu": "elu(alpha=1.0)",
+    "affine": "affine(alpha=1.0, beta=0.0)",
+    "scaled_tanh": "scaled_tanh(alpha=1.0, beta=1.0)",
+}
+ONNX2TF_ACTIVATION_DEFAULTS = DeviationModel(
+    "hard_sigmoid as hard_sigmoid(alpha=0.2, beta=0.5), elu as elu(alpha=1), affine as affine(alpha=1, beta=0) and "
+    "scaled_tanh as scaled_tanh(alpha=1, beta=1), whatever parameters the spec gives them",
+    request=lambda request: with_roles(request, ONNX2TF_ACTIVATION_PARAMETERS),
+)
+ONNX2TF_PEEPHOLE_ROWS = DeviationModel(
+    "every sequence run for all T steps, each peephole term the row P @ c_prev (a matrix product over the batch, B == H) "
+    "added to every sample's gate input",
+    result=lambda request, result: paddle_loop_steps(replace(request, lengths=None), step=peephole_row_step)[0],  # the oracle's result is replaced
+)
+ONNX2TF_STATES_AXIS = DeviationModel(
+    "h_n and c_n: the layers' [1, B, H] states concatenated along axis 1 where B = 1 < H, along axis 2 where "
+    "H = 1 < B or B = H = 1 with three layers or more (the oracle's, its states so concatenated)",
+    result=lambda request, result: result._replace(h_n=onnx2tf_states_concatenation(request, result.h_n), c_n=onnx2tf_states_concatenation(request, result.c_n)),
+)
+LENGTHS_IGNORED = DeviationModel("every sequence run for all T steps (the oracle without lengths)", request=lambda request: replace(request, lengths=None))
 FORWARD_DIRECTION = DeviationModel(
     "a reverse-only LSTM run forward, from step 0 to T-1 (the oracle with reverse off)",
     request=lambda request: replace(request, spec=replace(request.spec, reverse=False)),

@@ -63,7 +63,7 @@ def test_module_attribute(reference):
 @pytest.mark.parametrize(
     ("reference", "error", "message"),
     [
-        ("tensorflow", ValueError, "adapter: expected one of flax, flax-lstmcell, keras-jax, keras-tensorflow, keras-torch, litert, mindspore, onnxruntime, openvino, openvino-opset, paddle, paddle-legacy, paddle-onnx, tensorflow-block, tf2onnx, tfjs, tfjs-basic-cell, tfjs-webgl, torch, torch-onnx, torch-onnx-torchscript, tract, a 'module:attribute' reference or exec:COMMAND, got 'tensorflow'"),
+        ("tensorflow", ValueError, "adapter: expected one of flax, flax-lstmcell, keras-jax, keras-tensorflow, keras-torch, litert, mindspore, onnx2tf, onnxruntime, openvino, openvino-opset, paddle, paddle-legacy, paddle-onnx, tensorflow-block, tf2onnx, tfjs, tfjs-basic-cell, tfjs-webgl, torch, torch-onnx, torch-onnx-torchscript, tract, a 'module:attribute' reference or exec:COMMAND, got 'tensorflow'"),
         ("no_such_module:Adapter", ValueError, "adapter: cannot load 'no_such_module:Adapter' (No module named 'no_such_module')"),
         ("adapters.example:Missing", ValueError, "adapter: cannot load 'adapters.example:Missing'"),
         (
