@@ -2,8 +2,10 @@
 
 The models are the onnxruntime backend's (:meth:`OnnxRuntimeLSTMAdapter.model`: one ``LSTM``
 node per layer, opset 22, time-major), given the run's static shapes and converted by
-``onnx2tf.convert`` into a float32 ``.tflite``, which LiteRT's interpreter runs on
-``threads`` threads. The code that converts and runs a model is the standalone
+``onnx2tf.convert`` into a Keras model and by TensorFlow's TFLite converter, as onnx2tf's
+own float32 step converts it, into a float32 ``.tflite``, which LiteRT's interpreter runs
+on ``threads`` threads. A float16 model becomes a float32 one (its inputs and outputs
+float32), held to float16's tolerances. The code that converts and runs a model is the standalone
 reproducer's (:mod:`adapters.standalone.onnx2tf_lstm`), so a reproducer runs exactly what
 the suite ran. onnx2tf rewrites each LSTM node into a Keras RNN of its own cell
 (``onnx2tf/ops/LSTM.py``), which the TFLite converter turns into a ``WHILE`` loop of
@@ -38,12 +40,13 @@ def runner():
 
 
 class Onnx2TfLSTMAdapter(ConvertingAdapter, OnnxRuntimeLSTMAdapter):
-    """The ONNX LSTM operator through onnx2tf and LiteRT: float32, time-major, no gradients."""
+    """The ONNX LSTM operator through onnx2tf and LiteRT: float32, float16 (as a float32 model)
+    and float64 (which fails to convert, a known deviation), time-major, no gradients."""
 
     name = "onnx2tf"
     packages = ("onnx2tf", "ai-edge-litert", "tensorflow-cpu")
     standalone_source = STANDALONE / "onnx2tf_lstm.py"
-    # Each run converts a model: 3 to 7 s of onnx2tf and the TFLite converter.
+    # Each run converts a model: 1.6 s for one layer, 2.6 s for two (onnx2tf and the TFLite converter).
     costly_runs = True
 
     def _import_version(self) -> str:
@@ -68,6 +71,7 @@ class Onnx2TfLSTMAdapter(ConvertingAdapter, OnnxRuntimeLSTMAdapter):
         feeds = runner().model_feeds({"dtype": dtype}, inputs_of(inputs))
         shapes = {name: list(feed.shape) for name, feed in feeds.items()}
         serialized = model.SerializeToString()
+        # Kept by what made it: the serialized model (its weights included) and the feeds' shapes.
         converted = self.converted.get({"shapes": shapes}, {"model": np.frombuffer(serialized, dtype=np.uint8)}, 0, lambda *_: converted_model(serialized, feeds))
         values = runner().run(converted, feeds, self.threads)
         names = ("Y_h", "Y_c") if request.last_output_only else ("Y", "Y_h", "Y_c")
