@@ -381,3 +381,24 @@ def test_the_states_axis_model_joins_the_layers_states_where_onnx2tf_does(batch,
     predicted, expected = onnx2tf_model("onnx2tf-states-concatenated-along-another-axis").forward(request), oracle_forward(request)
     assert predicted.h_n.shape == shape
     assert sorted(predicted.h_n.ravel()) == sorted(expected.h_n.ravel())
+
+
+def across_the_batch(weights: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Every sample's row: sum over the batch rows k of weights[k] * cells[k, j], by hand (B = H)."""
+    row = [sum(weights[k] * cells[k, j] for k in range(len(cells))) for j in range(cells.shape[1])]
+    return np.array([row] * len(cells))
+
+
+def test_the_peephole_row_model_computes_one_step_as_written_out_by_hand():
+    """One step, B = H = 2, written out element by element: each gate input gets the row
+    across the batch of P times the cell state (the new one for the output gate)."""
+    full = peephole_request(batch=2, hidden=2)
+    request = replace(full, x=full.x[:1])
+    cell, h0, c0 = request.params[0], request.initial_states[0][0], request.initial_states[1][0]
+    z_i, z_f, z_g, z_o = np.split(request.x[0] @ cell.w_ih.T + h0 @ cell.w_hh.T + cell.b_ih + cell.b_hh, 4, axis=1)
+    i, f, g = 1 / (1 + np.exp(-(z_i + across_the_batch(cell.w_ic, c0)))), 1 / (1 + np.exp(-(z_f + across_the_batch(cell.w_fc, c0)))), np.tanh(z_g)
+    c = f * c0 + i * g
+    h = np.tanh(c) / (1 + np.exp(-(z_o + across_the_batch(cell.w_oc, c))))
+    predicted = onnx2tf_model("onnx2tf-peepholes-as-matrix-product").forward(request)
+    np.testing.assert_allclose(predicted.outputs[0], h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(predicted.c_n[0], c, rtol=1e-12, atol=1e-12)
